@@ -1,0 +1,55 @@
+// Lint rules, including the module boundaries of STYLE.md §2: dependencies
+// point one way (cli → runner → client/metrics; outputs read metrics only),
+// and only src/cli/ touches process globals.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import n from 'eslint-plugin-n';
+import globals from 'globals';
+
+const forbid = (...folders) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: folders.map((folder) => ({
+        group: [`**/${folder}/*`, `**/${folder}/**`, `../${folder}/*`, `./${folder}/*`],
+        message: `STYLE.md §2: this module must not import from ${folder}/`,
+      })),
+    },
+  ],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tmp/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node }, ecmaVersion: 2023, sourceType: 'module' },
+    plugins: { n },
+    rules: {
+      curly: ['error', 'all'],
+      'n/prefer-node-protocol': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'n/no-process-exit': 'error',
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'STYLE.md §2: only src/cli/ touches process; pass what you need in' },
+      ],
+    },
+  },
+  { files: ['src/metrics/**/*.ts'], rules: forbid('client', 'runner', 'outputs', 'cli') },
+  { files: ['src/client/**/*.ts'], rules: forbid('runner', 'outputs', 'cli') },
+  { files: ['src/runner/**/*.ts'], rules: forbid('outputs', 'cli') },
+  { files: ['src/outputs/**/*.ts'], rules: forbid('runner', 'client', 'cli') },
+  {
+    files: ['src/cli/**/*.ts'],
+    ignores: ['src/cli/main.ts'],
+    rules: { 'n/no-process-exit': 'error' },
+  },
+);

@@ -1,0 +1,129 @@
+// One error hierarchy with stable codes (undici lib/core/errors.js style).
+// Usage and input errors carry exit status 2 and a one-line message that ends
+// with the fix; the CLI prints `message` alone, never the stack.
+
+/** Exit statuses of `loads-runner` (SPEC §7). */
+export const ExitCode = {
+  /** Every test run succeeded. */
+  OK: 0,
+  /** A test run failed or errored, or the tool hit an internal bug. */
+  RUN_FAILED: 1,
+  /** Bad usage or input: options, FQN, config. Nothing was sent. */
+  USAGE: 2,
+  /** A second Ctrl-C: exit at once (128 + SIGINT). */
+  INTERRUPTED: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface LoadsErrorOptions {
+  cause?: unknown;
+  hint?: string;
+}
+
+/** Base class of every error loads-runner throws on purpose. */
+export class LoadsError extends Error {
+  readonly code: string;
+  readonly exitCode: ExitCode;
+  readonly hint: string | undefined;
+
+  constructor(
+    message: string,
+    code = 'LOADS_ERR',
+    exitCode: ExitCode = ExitCode.RUN_FAILED,
+    options: LoadsErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+    this.hint = options.hint;
+  }
+}
+
+/** A bad option or option combination, e.g. `--hits` with `--duration`. Exit 2. */
+export class UsageError extends LoadsError {
+  constructor(message: string, options?: LoadsErrorOptions) {
+    super(message, 'LOADS_ERR_USAGE', ExitCode.USAGE, options);
+  }
+}
+
+/** Several usage problems found at once; the CLI prints one line each. Exit 2. */
+export class UsageErrors extends LoadsError {
+  readonly errors: readonly UsageError[];
+  constructor(errors: readonly UsageError[]) {
+    super(errors.map((e) => e.message).join('\n'), 'LOADS_ERR_USAGE', ExitCode.USAGE);
+    this.errors = errors;
+  }
+}
+
+/** The `--config` INI file cannot be read or holds a bad value. Exit 2. */
+export class ConfigError extends LoadsError {
+  constructor(message: string, options?: LoadsErrorOptions) {
+    super(message, 'LOADS_ERR_CONFIG', ExitCode.USAGE, options);
+  }
+}
+
+/** Which part of a test name failed to resolve (SPEC §2). */
+export type FqnPart = 'syntax' | 'module' | 'export' | 'not-testcase' | 'method';
+
+/** The test name (FQN) does not resolve. Exit 2, before any load is sent. */
+export class FqnError extends LoadsError {
+  readonly part: FqnPart;
+  readonly pathsTried: readonly string[];
+  constructor(
+    message: string,
+    part: FqnPart,
+    pathsTried: readonly string[] = [],
+    options?: LoadsErrorOptions,
+  ) {
+    super(message, 'LOADS_ERR_FQN', ExitCode.USAGE, options);
+    this.part = part;
+    this.pathsTried = pathsTried;
+  }
+}
+
+/**
+ * `this.app` was used with no server URL. It is thrown inside a test, so the
+ * test run counts as an error; the message says how to fix it.
+ */
+export class MissingServerUrlError extends LoadsError {
+  constructor() {
+    super(
+      'this.app needs a server URL: set `serverUrl` on the test class or pass --server-url',
+      'LOADS_ERR_MISSING_SERVER_URL',
+      ExitCode.USAGE,
+    );
+  }
+}
+
+/**
+ * A request that got no HTTP response: refused, reset, timed out, bad URL.
+ * `errorKey` is the short classification also recorded on the hit.
+ */
+export class HttpRequestError extends LoadsError {
+  readonly errorKey: string;
+  readonly method: string;
+  readonly url: string;
+  constructor(method: string, url: string, errorKey: string, detail: string, cause?: unknown) {
+    super(`${method} ${url} failed: ${errorKey}: ${detail}`, 'LOADS_ERR_HTTP', ExitCode.RUN_FAILED, {
+      cause,
+    });
+    this.errorKey = errorKey;
+    this.method = method;
+    this.url = url;
+  }
+}
+
+/** A WebSocket could not open, timed out waiting for a message, or broke. */
+export class WebSocketError extends LoadsError {
+  readonly url: string;
+  constructor(url: string, message: string, cause?: unknown) {
+    super(`WebSocket ${url}: ${message}`, 'LOADS_ERR_WS', ExitCode.RUN_FAILED, { cause });
+    this.url = url;
+  }
+}
+
+/** True for errors whose message is meant for the user as it is (no stack). */
+export function isLoadsError(value: unknown): value is LoadsError {
+  return value instanceof LoadsError;
+}
