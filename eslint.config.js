@@ -29,7 +29,10 @@ export default tseslint.config(
       curly: ['error', 'all'],
       'n/prefer-node-protocol': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -39,7 +42,10 @@ export default tseslint.config(
       'n/no-process-exit': 'error',
       'no-restricted-globals': [
         'error',
-        { name: 'process', message: 'STYLE.md §2: only src/cli/ touches process; pass what you need in' },
+        {
+          name: 'process',
+          message: 'STYLE.md §2: only src/cli/ touches process; pass what you need in',
+        },
       ],
     },
   },

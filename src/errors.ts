@@ -105,9 +105,14 @@ export class HttpRequestError extends LoadsError {
   readonly method: string;
   readonly url: string;
   constructor(method: string, url: string, errorKey: string, detail: string, cause?: unknown) {
-    super(`${method} ${url} failed: ${errorKey}: ${detail}`, 'LOADS_ERR_HTTP', ExitCode.RUN_FAILED, {
-      cause,
-    });
+    super(
+      `${method} ${url} failed: ${errorKey}: ${detail}`,
+      'LOADS_ERR_HTTP',
+      ExitCode.RUN_FAILED,
+      {
+        cause,
+      },
+    );
     this.errorKey = errorKey;
     this.method = method;
     this.url = url;

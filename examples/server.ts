@@ -1,0 +1,103 @@
+// The example target: a small HTTP + WebSocket service on 127.0.0.1, used by
+// `npm run demo`, the examples and the end-to-end tests.
+//   GET  /                 an HTML page
+//   GET  /api/items?n=3    a JSON list
+//   POST /api/echo         echoes the JSON body back
+//   GET  /login            sets a session cookie; GET /me needs it (401 without)
+//   GET  /slow?ms=50       answers after a delay
+//   GET  /status/404       answers with that status
+//   WS   /ws               echoes every message
+// Run it alone: `node --import tsx examples/server.ts [port]`.
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { WebSocketServer } from 'ws';
+
+export interface ExampleServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+const PAGE =
+  '<!doctype html><title>loads-runner example</title><h1>Hello from the loads-runner example server</h1>\n';
+
+function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const send = (status: number, body: string, type = 'text/plain'): void => {
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  switch (url.pathname) {
+    case '/':
+      return send(200, PAGE, 'text/html; charset=utf-8');
+    case '/api/items': {
+      const n = Math.min(Number(url.searchParams.get('n') ?? 3) || 3, 1000);
+      const items = Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `item ${i + 1}` }));
+      return send(200, JSON.stringify(items), 'application/json');
+    }
+    case '/api/echo': {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () =>
+        send(200, Buffer.concat(chunks).toString('utf8') || '{}', 'application/json'),
+      );
+      return;
+    }
+    case '/login':
+      res.setHeader(
+        'set-cookie',
+        `session=user-${Math.floor(Math.random() * 1e9)}; Path=/; HttpOnly`,
+      );
+      return send(200, 'logged in');
+    case '/me': {
+      const cookie = req.headers.cookie ?? '';
+      const match = /(?:^|;\s*)session=([^;]+)/.exec(cookie);
+      return match
+        ? send(200, JSON.stringify({ user: match[1] }), 'application/json')
+        : send(401, 'log in first');
+    }
+    case '/slow': {
+      const ms = Math.min(Number(url.searchParams.get('ms') ?? 50) || 0, 10_000);
+      setTimeout(() => send(200, `slept ${ms} ms`), ms);
+      return;
+    }
+    default: {
+      const status = /^\/status\/(\d{3})$/.exec(url.pathname);
+      if (status) {
+        return send(Number(status[1]), `status ${status[1]}`);
+      }
+      return send(404, 'not found');
+    }
+  }
+}
+
+/** Starts the example server on 127.0.0.1 (port 0: any free port). */
+export async function startExampleServer(port = 0): Promise<ExampleServer> {
+  const server = http.createServer(handle);
+  server.keepAliveTimeout = 30_000;
+  const wss = new WebSocketServer({ server, path: '/ws' });
+  wss.on('connection', (socket) => {
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+  });
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    async close() {
+      for (const client of wss.clients) {
+        client.terminate();
+      }
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const server = await startExampleServer(Number(process.argv[2] ?? 9200));
+  console.log(`example server listening on ${server.url} (Ctrl-C to stop)`);
+  process.once('SIGINT', () => void server.close());
+}

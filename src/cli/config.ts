@@ -1,0 +1,112 @@
+// --config FILE: an INI file whose [loads] section takes the long option
+// names (SPEC §8), spelled with underscores or dashes (server_url or
+// server-url). Unknown keys are an error, so a typo does not silently run
+// the wrong load. Parsing is the ini package's; this file only maps keys.
+import { readFileSync } from 'node:fs';
+import ini from 'ini';
+import { ConfigError } from '../errors.ts';
+
+/** Values from the file, as strings (lists for output), by option key. */
+export interface ConfigValues {
+  fqn?: string;
+  users?: string;
+  hits?: string;
+  duration?: string;
+  serverUrl?: string;
+  timeout?: string;
+  testTimeout?: string;
+  output?: string[];
+  outputFileFilename?: string;
+  outputFunkloadFilename?: string;
+  outputJsonFilename?: string;
+  quiet?: boolean;
+  projectName?: string;
+  noColor?: boolean;
+}
+
+const STRING_KEYS = {
+  fqn: 'fqn',
+  users: 'users',
+  hits: 'hits',
+  duration: 'duration',
+  server_url: 'serverUrl',
+  timeout: 'timeout',
+  test_timeout: 'testTimeout',
+  output_file_filename: 'outputFileFilename',
+  output_funkload_filename: 'outputFunkloadFilename',
+  output_json_filename: 'outputJsonFilename',
+  project_name: 'projectName',
+} as const;
+const BOOLEAN_KEYS = { quiet: 'quiet', no_color: 'noColor' } as const;
+const KNOWN_KEYS = [...Object.keys(STRING_KEYS), ...Object.keys(BOOLEAN_KEYS), 'output'];
+
+export function readConfig(file: string): ConfigValues {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(
+      `cannot read config file '${file}' (${reason}); check the --config path`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file: string): ConfigValues {
+  const parsed: Record<string, unknown> = ini.parse(text);
+  const section = parsed['loads'];
+  if (section === undefined || typeof section !== 'object' || section === null) {
+    throw new ConfigError(
+      `config file '${file}' has no [loads] section; put the options under [loads]`,
+    );
+  }
+  const values: ConfigValues = {};
+  for (const [rawKey, rawValue] of Object.entries(section as Record<string, unknown>)) {
+    const key = rawKey.trim().replaceAll('-', '_');
+    if (key === 'output') {
+      values.output = toList(rawValue);
+    } else if (key in STRING_KEYS) {
+      values[STRING_KEYS[key as keyof typeof STRING_KEYS]] = toText(rawValue, key, file);
+    } else if (key in BOOLEAN_KEYS) {
+      values[BOOLEAN_KEYS[key as keyof typeof BOOLEAN_KEYS]] = toBoolean(rawValue, key, file);
+    } else {
+      throw new ConfigError(
+        `config file '${file}': unknown key '${rawKey}' in [loads]; known keys: ${KNOWN_KEYS.join(', ')}`,
+      );
+    }
+  }
+  return values;
+}
+
+function toText(value: unknown, key: string, file: string): string {
+  if (typeof value === 'string' || typeof value === 'number') {
+    return String(value).trim();
+  }
+  throw new ConfigError(`config file '${file}': '${key}' needs a single value`);
+}
+
+function toBoolean(value: unknown, key: string, file: string): boolean {
+  if (typeof value === 'boolean') {
+    return value;
+  }
+  const text = String(value).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(text)) {
+    return true;
+  }
+  if (['0', 'false', 'no', 'off', ''].includes(text)) {
+    return false;
+  }
+  throw new ConfigError(
+    `config file '${file}': '${key}' must be true or false, not '${String(value)}'`,
+  );
+}
+
+/** `output = stdout, file` or `output[] = …` lines. */
+function toList(value: unknown): string[] {
+  const items = Array.isArray(value) ? value.map(String) : String(value).split(/[\s,]+/);
+  return items.map((item) => item.trim()).filter((item) => item !== '');
+}

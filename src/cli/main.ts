@@ -1,0 +1,237 @@
+// The loads-runner command: the composition root. It parses and validates
+// the options, loads the test, wires the aggregator and outputs to the
+// runner, handles Ctrl-C, and is the only place that turns errors into exit
+// statuses (SPEC §7): usage/input errors print one line and exit 2, a run
+// with failures or errors exits 1, an internal bug prints its stack.
+import { readFileSync } from 'node:fs';
+import { CommanderError } from 'commander';
+import { ExitCode, LoadsError, UsageErrors } from '../errors.ts';
+import { createFanoutSink, type EventSink } from '../metrics/events.ts';
+import { Aggregator } from '../metrics/aggregator.ts';
+import { buildSummary, type RunInfo, type Summary } from '../metrics/summary.ts';
+import type { Output } from '../outputs/output.ts';
+import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
+import { Progress } from '../outputs/stdout/progress.ts';
+import { loadTest } from '../runner/loader.ts';
+import { buildPlan, countRuns } from '../runner/cycle.ts';
+import { LocalRunner } from '../runner/local-runner.ts';
+import { createProgram, type RawOptions } from './options.ts';
+import { readConfig, type ConfigValues } from './config.ts';
+import { validateOptions, type RunOptions } from './validate.ts';
+import { createTerminal, isColorAllowed, type Terminal } from './console.ts';
+import { handleInterrupts } from './signals.ts';
+
+const PROGRAM = 'loads-runner';
+
+function readVersion(): string {
+  // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Runs the command and resolves with the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const stderr = process.stderr;
+  try {
+    const parsed = parseArguments(argv);
+    if (typeof parsed === 'number') {
+      return parsed;
+    }
+    const config: ConfigValues =
+      parsed.raw.config === undefined ? {} : readConfig(parsed.raw.config);
+    const options = validateOptions(parsed.fqn, parsed.raw, config, OUTPUT_NAMES);
+    const terminal = createTerminal(
+      process.stdout,
+      process.stderr,
+      isColorAllowed(process.env, options.noColor),
+    );
+    return await runLoad(options, terminal);
+  } catch (err) {
+    if (err instanceof UsageErrors) {
+      for (const problem of err.errors) {
+        stderr.write(`${PROGRAM}: ${problem.message}\n`);
+      }
+      return ExitCode.USAGE;
+    }
+    if (err instanceof LoadsError) {
+      stderr.write(`${PROGRAM}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    stderr.write(
+      `${PROGRAM}: internal error (a bug in loads-runner, please report it):\n${
+        err instanceof Error ? (err.stack ?? err.message) : String(err)
+      }\n`,
+    );
+    return ExitCode.RUN_FAILED;
+  }
+}
+
+function parseArguments(
+  argv: readonly string[],
+): { fqn: string | undefined; raw: RawOptions } | number {
+  const program = createProgram(readVersion());
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (text) => process.stdout.write(text),
+    writeErr: (text) => process.stderr.write(text),
+    // Our own one-line message is printed below, with exit status 2.
+    outputError: () => {},
+  });
+  try {
+    program.parse(argv as string[]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) {
+        return ExitCode.OK; // --help, --version
+      }
+      const message = err.message.replace(/^error: /, '');
+      process.stderr.write(`${PROGRAM}: ${message}; see ${PROGRAM} --help\n`);
+      return ExitCode.USAGE;
+    }
+    throw err;
+  }
+  return { fqn: program.args[0], raw: program.opts<RawOptions>() };
+}
+
+async function runLoad(options: RunOptions, terminal: Terminal): Promise<number> {
+  // Resolve everything that can fail on bad input before any load is sent.
+  const test = await loadTest(options.fqn, process.cwd());
+  const plan = buildPlan(options.users, options.hits, options.durationMs);
+  const outputs: Output[] = options.outputs.map((name) =>
+    createOutput(name, {
+      projectName: options.projectName,
+      fqn: options.fqn,
+      write: terminal.writeOut,
+      options: options.outputOptions,
+      color: terminal.stdoutColor,
+      quiet: options.quiet,
+    }),
+  );
+
+  const aggregator = new Aggregator();
+  const listeners: EventSink[] = [aggregator];
+  for (const output of outputs) {
+    if (output.onEvent !== undefined) {
+      listeners.push({ emit: output.onEvent.bind(output) });
+    }
+  }
+  const sink = createFanoutSink(listeners);
+
+  const info: RunInfo = {
+    startedAt: Date.now(),
+    fqn: options.fqn,
+    projectName: options.projectName,
+    users: options.users,
+    hits: options.hits,
+    durationMs: options.durationMs,
+  };
+  for (const output of outputs) {
+    output.onRunStart?.(info);
+  }
+
+  const progress =
+    options.quiet || !options.outputs.includes('stdout')
+      ? undefined
+      : new Progress({
+          stream: terminal.stderr,
+          isTTY: terminal.stderrIsTTY,
+          color: terminal.stderrColor,
+          total:
+            options.durationMs === null
+              ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }
+              : { kind: 'duration', durationMs: options.durationMs * plan.length },
+          read: () => aggregator.progress(),
+        });
+
+  const controller = new AbortController();
+  const removeInterruptHandlers = handleInterrupts({
+    controller,
+    onFirst: () => {
+      progress?.stop();
+      terminal.writeErr(`\n${PROGRAM}: stopping; the summary follows (Ctrl-C again to exit now)\n`);
+    },
+    onSecond: () => {
+      process.exit(ExitCode.INTERRUPTED);
+    },
+  });
+  const stopWatchingStrays = watchStrayErrors(terminal);
+  // A test awaiting a promise that nothing will settle leaves the event loop
+  // empty, and Node would exit mid-run without a summary; this handle keeps
+  // the process alive until the runner returns.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+
+  let interrupted = false;
+  let runnerError: unknown;
+  progress?.start();
+  try {
+    const result = await new LocalRunner({
+      test,
+      plan,
+      sink,
+      signal: controller.signal,
+      timeoutMs: options.timeoutMs,
+      testTimeoutMs: options.testTimeoutMs,
+      serverUrl: options.serverUrl,
+    }).run();
+    interrupted = result.interrupted;
+  } catch (err) {
+    runnerError = err;
+  } finally {
+    clearInterval(keepAlive);
+    progress?.stop();
+  }
+
+  // Outputs are closed whatever happened, so that nothing is lost.
+  const summary: Summary = buildSummary(aggregator.snapshot(), info, Date.now(), interrupted);
+  let outputError: unknown;
+  for (const output of outputs) {
+    try {
+      await output.onRunEnd?.(summary);
+    } catch (err) {
+      outputError ??= err;
+    }
+  }
+  stopWatchingStrays();
+  removeInterruptHandlers();
+  if (runnerError !== undefined) {
+    throw runnerError;
+  }
+  if (outputError !== undefined) {
+    throw outputError;
+  }
+  return summary.errors + summary.failures > 0 ? ExitCode.RUN_FAILED : ExitCode.OK;
+}
+
+const MAX_STRAY_REPORTS = 3;
+
+/**
+ * A test that does not await a promise can leave a rejection or exception
+ * outside any test run. It must not crash the load: say so on stderr (the
+ * first few), and go on.
+ */
+function watchStrayErrors(terminal: Terminal): () => void {
+  let count = 0;
+  const onStray = (reason: unknown): void => {
+    count++;
+    if (count <= MAX_STRAY_REPORTS) {
+      const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+      terminal.writeErr(
+        `${PROGRAM}: warning: an error escaped a test run (a promise not awaited?): ${text}\n`,
+      );
+    }
+  };
+  process.on('unhandledRejection', onStray);
+  process.on('uncaughtException', onStray);
+  return () => {
+    process.off('unhandledRejection', onStray);
+    process.off('uncaughtException', onStray);
+  };
+}
+
+process.exitCode = await main(process.argv);
+// Everything is flushed by now (stdout/stderr writes are synchronous on Linux
+// pipes, files and TTYs). A test left hanging on a timer or socket of its own
+// must not keep the process alive: give the loop a moment, then leave.
+setTimeout(() => process.exit(), 200).unref();

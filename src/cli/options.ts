@@ -1,0 +1,79 @@
+// The commander program: every option of SPEC §8 with its help text. Options
+// that the INI file may also set have no commander default, so that
+// validate.ts can tell "not given" from "given" and let the command line win
+// over the file.
+import { Command, Option } from 'commander';
+
+/** Options as commander hands them over, before the config merge. */
+export interface RawOptions {
+  users?: string;
+  hits?: string;
+  duration?: string;
+  serverUrl?: string;
+  timeout?: string;
+  testTimeout?: string;
+  output?: string[];
+  outputFileFilename?: string;
+  outputFunkloadFilename?: string;
+  outputJsonFilename?: string;
+  config?: string;
+  quiet?: boolean;
+  projectName?: string;
+  color?: boolean;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] =>
+  previous === undefined ? [value] : [...previous, value];
+
+export function createProgram(version: string): Command {
+  return new Command('loads-runner')
+    .description('Load-test HTTP services and WebSockets with ordinary test classes.')
+    .version(version, '--version', 'print the version and exit')
+    .helpOption('-h, --help', 'show this help and exit')
+    .argument(
+      '[fqn]',
+      'the test to run: module.Class.method, module.Class, or path/to/file.ts:Class.method',
+    )
+    .option('-u, --users <cycle>', 'virtual users, or a cycle like 10:20:30 (default: 1)')
+    .option('--hits <cycle>', 'test runs per user, or a cycle like 5:10 (default: 1)')
+    .option('-d, --duration <seconds>', 'run each user in a loop for this long, instead of --hits')
+    .option('--server-url <url>', 'base URL for this.app (wins over the class serverUrl)')
+    .option('--timeout <seconds>', 'timeout of each request (default: 30)')
+    .option(
+      '--test-timeout <seconds>',
+      'longest a single test run may take before it counts as an error; 0 for none (default: 60)',
+    )
+    .addOption(
+      new Option(
+        '-o, --output <name>',
+        'where results go, repeatable: stdout, null, file, json, funkload (default: stdout)',
+      ).argParser(collect),
+    )
+    .option(
+      '--output-file-filename <path>',
+      'file output: events as JSON lines (default: loads-events.jsonl)',
+    )
+    .option(
+      '--output-funkload-filename <path>',
+      'funkload output: XML report (default: funkload-report.xml)',
+    )
+    .option(
+      '--output-json-filename <path>',
+      'json output: the summary as JSON, - for stdout (default: -)',
+    )
+    .option('--config <file>', 'INI file whose [loads] section takes the long option names')
+    .option('-q, --quiet', 'print nothing on stdout and no progress bar')
+    .option('--project-name <name>', 'name of the project, shown in reports')
+    .option('--no-color', 'no colours, even on a terminal')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ loads-runner example.TestWebSite.test_es
+  $ loads-runner example.TestWebSite.test_es -u 100 --hits 10
+  $ loads-runner example.TestWebSite -u 10:20:30 --hits 20
+  $ loads-runner tests/load.ts:TestApi.test_login -d 30 --server-url http://127.0.0.1:8080
+
+Exit status: 0 every run succeeded, 1 a run failed or errored, 2 bad usage or input.`,
+    );
+}

@@ -1,0 +1,159 @@
+// From raw command-line options and the INI values to RunOptions. The command
+// line wins over the file. Every problem is collected and thrown together as
+// UsageErrors, so the user fixes them all in one go (k6 Validate() []error).
+import { UsageError, UsageErrors } from '../errors.ts';
+import type { ConfigValues } from './config.ts';
+import type { RawOptions } from './options.ts';
+
+export interface RunOptions {
+  fqn: string;
+  /** Users per cycle step, e.g. [10, 20, 30]. */
+  users: number[];
+  /** Runs per user per step; null in duration mode. */
+  hits: number[] | null;
+  /** Per-step duration; null in hits mode. */
+  durationMs: number | null;
+  serverUrl: string | undefined;
+  timeoutMs: number;
+  /** 0 means no limit. */
+  testTimeoutMs: number;
+  outputs: string[];
+  /** Output settings by their INI key (output_file_filename, …). */
+  outputOptions: Record<string, string | undefined>;
+  quiet: boolean;
+  projectName: string;
+  noColor: boolean;
+}
+
+export const DEFAULT_TIMEOUT_S = 30;
+export const DEFAULT_TEST_TIMEOUT_S = 60;
+
+export function validateOptions(
+  fqnArg: string | undefined,
+  cli: RawOptions,
+  config: ConfigValues,
+  outputNames: readonly string[],
+): RunOptions {
+  const problems: UsageError[] = [];
+  const fqn = fqnArg ?? config.fqn;
+  if (fqn === undefined || fqn.trim() === '') {
+    problems.push(
+      new UsageError(
+        'missing the test to run; pass one like example.TestWebSite.test_es (or fqn = … in the config file)',
+      ),
+    );
+  }
+
+  const users = parseCycle(cli.users ?? config.users ?? '1', '--users', problems);
+
+  // --hits and --duration exclude each other when given at the same level;
+  // across levels, the command line wins over the file.
+  let hitsText = cli.hits;
+  let durationText = cli.duration;
+  if (hitsText === undefined && durationText === undefined) {
+    hitsText = config.hits;
+    durationText = config.duration;
+  }
+  if (hitsText !== undefined && durationText !== undefined) {
+    problems.push(new UsageError('--hits and --duration cannot be used together; pick one'));
+  }
+  const hits = durationText === undefined ? parseCycle(hitsText ?? '1', '--hits', problems) : null;
+  const durationS =
+    durationText === undefined ? null : parseSeconds(durationText, '--duration', problems, false);
+
+  const timeoutS = parseSeconds(
+    cli.timeout ?? config.timeout ?? String(DEFAULT_TIMEOUT_S),
+    '--timeout',
+    problems,
+    false,
+  );
+  const testTimeoutS = parseSeconds(
+    cli.testTimeout ?? config.testTimeout ?? String(DEFAULT_TEST_TIMEOUT_S),
+    '--test-timeout',
+    problems,
+    true,
+  );
+
+  const serverUrl = cli.serverUrl ?? config.serverUrl;
+  if (serverUrl !== undefined && !isHttpUrl(serverUrl)) {
+    problems.push(
+      new UsageError(
+        `--server-url '${serverUrl}' is not an http(s) URL; use e.g. http://127.0.0.1:8080`,
+      ),
+    );
+  }
+
+  const outputs = cli.output ?? config.output ?? ['stdout'];
+  for (const name of outputs) {
+    if (!outputNames.includes(name)) {
+      problems.push(
+        new UsageError(`unknown output '${name}'; choose from: ${outputNames.join(', ')}`),
+      );
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new UsageErrors(problems);
+  }
+  return {
+    fqn: fqn!.trim(),
+    users: users!,
+    hits,
+    durationMs: durationS === null ? null : Math.round(durationS! * 1000),
+    serverUrl,
+    timeoutMs: Math.round(timeoutS! * 1000),
+    testTimeoutMs: Math.round(testTimeoutS! * 1000),
+    outputs: [...new Set(outputs)],
+    outputOptions: {
+      output_file_filename: cli.outputFileFilename ?? config.outputFileFilename,
+      output_funkload_filename: cli.outputFunkloadFilename ?? config.outputFunkloadFilename,
+      output_json_filename: cli.outputJsonFilename ?? config.outputJsonFilename,
+    },
+    quiet: cli.quiet ?? config.quiet ?? false,
+    projectName: cli.projectName ?? config.projectName ?? 'N/A',
+    // commander's --no-color sets color=false; it is true when not given.
+    noColor: cli.color === false || config.noColor === true,
+  };
+}
+
+const CYCLE = /^\d+(:\d+)*$/;
+
+/** '10:20:30' → [10, 20, 30]; every step a whole number ≥ 1. */
+export function parseCycle(text: string, option: string, problems: UsageError[]): number[] | null {
+  const trimmed = text.trim();
+  const steps = CYCLE.test(trimmed) ? trimmed.split(':').map(Number) : [];
+  if (steps.length === 0 || steps.some((n) => !Number.isSafeInteger(n) || n < 1)) {
+    problems.push(
+      new UsageError(
+        `${option} '${text}' is not a cycle of whole numbers ≥ 1; use e.g. 10 or 10:20:30`,
+      ),
+    );
+    return null;
+  }
+  return steps;
+}
+
+function parseSeconds(
+  text: string,
+  option: string,
+  problems: UsageError[],
+  zeroAllowed: boolean,
+): number | null {
+  const trimmed = text.trim();
+  const value = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isFinite(value) || (zeroAllowed ? value < 0 : value <= 0)) {
+    const rule = zeroAllowed ? 'a number of seconds ≥ 0' : 'a number of seconds > 0';
+    problems.push(new UsageError(`${option} '${text}' is not ${rule}; use e.g. ${option} 30`));
+    return null;
+  }
+  return value;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

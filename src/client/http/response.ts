@@ -1,0 +1,151 @@
+// The response a Session resolves with (the Requests role, SPEC §3.1). The
+// body arrives as chunks; they are joined and decoded only when the test asks
+// for `content`, `text` or `json()`, so a test that only checks the status
+// pays no copy. Headers are normalised on first access for the same reason.
+import { STATUS_CODES } from 'node:http';
+import { ExitCode, LoadsError } from '../../errors.ts';
+
+/** Headers as undici hands them over: lower-case names, repeated ones as arrays. */
+export type RawHeaders = Record<string, string | string[] | undefined>;
+
+/** What a Session gathered for one call; owned by the Response afterwards. */
+export interface ResponseParts {
+  method: string;
+  status: number;
+  headers: RawHeaders;
+  /** The final URL, after redirects. */
+  url: string;
+  chunks: Buffer[];
+  bytes: number;
+  elapsedMs: number;
+}
+
+/** `raiseForStatus()` on a 4xx or 5xx response. */
+export class HttpStatusError extends LoadsError {
+  readonly status: number;
+  readonly method: string;
+  readonly url: string;
+  constructor(method: string, url: string, status: number) {
+    const kind = status >= 500 ? 'Server Error' : 'Client Error';
+    super(
+      `${status} ${kind}: ${STATUS_CODES[status] ?? 'Unknown'} for ${method} ${url}`,
+      'LOADS_ERR_HTTP_STATUS',
+      ExitCode.RUN_FAILED,
+    );
+    this.status = status;
+    this.method = method;
+    this.url = url;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** An HTTP response whose body has been read to the end. */
+export class Response {
+  /** Upper-case method of the request that got this response (after redirects). */
+  readonly method: string;
+  /** HTTP status code. */
+  readonly status: number;
+  /** True for a status below 400. */
+  readonly ok: boolean;
+  /** The final URL, after redirects. */
+  readonly url: string;
+  /** Seconds from sending the request to the end of the body (this hop only). */
+  readonly elapsed: number;
+  #rawHeaders: RawHeaders;
+  #headers: Record<string, string> | undefined;
+  #chunks: Buffer[];
+  #bytes: number;
+  #content: Buffer | undefined;
+  #text: string | undefined;
+
+  /** Built by Session; AppResponse passes a Response to share its body. */
+  constructor(parts: ResponseParts | Response) {
+    if (parts instanceof Response) {
+      this.method = parts.method;
+      this.status = parts.status;
+      this.ok = parts.ok;
+      this.url = parts.url;
+      this.elapsed = parts.elapsed;
+      this.#rawHeaders = parts.#rawHeaders;
+      this.#headers = parts.#headers;
+      this.#chunks = parts.#chunks;
+      this.#bytes = parts.#bytes;
+      this.#content = parts.#content;
+      this.#text = parts.#text;
+      return;
+    }
+    this.method = parts.method;
+    this.status = parts.status;
+    this.ok = parts.status < 400;
+    this.url = parts.url;
+    this.elapsed = parts.elapsedMs / 1000;
+    this.#rawHeaders = parts.headers;
+    this.#headers = undefined;
+    this.#chunks = parts.chunks;
+    this.#bytes = parts.bytes;
+    this.#content = undefined;
+    this.#text = undefined;
+  }
+
+  /**
+   * Response headers, lower-case names. Repeated headers are joined with
+   * ', ', except `set-cookie`, whose values are joined with '\n' because
+   * cookie dates contain commas.
+   */
+  get headers(): Record<string, string> {
+    if (this.#headers === undefined) {
+      const out: Record<string, string> = {};
+      for (const name of Object.keys(this.#rawHeaders)) {
+        const value = this.#rawHeaders[name];
+        if (value === undefined) {
+          continue;
+        }
+        out[name] =
+          typeof value === 'string' ? value : value.join(name === 'set-cookie' ? '\n' : ', ');
+      }
+      this.#headers = out;
+    }
+    return this.#headers;
+  }
+
+  /** Body bytes received. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The whole body. */
+  get content(): Buffer {
+    if (this.#content === undefined) {
+      const chunks = this.#chunks;
+      this.#content =
+        chunks.length === 0
+          ? EMPTY
+          : chunks.length === 1
+            ? chunks[0]!
+            : Buffer.concat(chunks, this.#bytes);
+      this.#chunks = [this.#content];
+    }
+    return this.#content;
+  }
+
+  /** The body decoded as UTF-8. */
+  get text(): string {
+    if (this.#text === undefined) {
+      this.#text = this.content.toString('utf8');
+    }
+    return this.#text;
+  }
+
+  /** The body parsed as JSON; throws a SyntaxError when it is not JSON. */
+  json<T = unknown>(): T {
+    return JSON.parse(this.text) as T;
+  }
+
+  /** Throws HttpStatusError for a 4xx or 5xx status; does nothing otherwise. */
+  raiseForStatus(): void {
+    if (this.status >= 400 && this.status < 600) {
+      throw new HttpStatusError(this.method, this.url, this.status);
+    }
+  }
+}

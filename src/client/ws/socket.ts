@@ -1,0 +1,292 @@
+// WebSockets for `this.createWs` (SPEC §3.3), on the `ws` package. Every
+// received message is counted (a `socket-message` event with its bytes)
+// whether or not the test reads it. Without an onMessage callback, messages
+// wait in a queue for receive(); with one, they go to the callback (and to a
+// receive() already waiting) and are not queued, so a callback-only test does
+// not grow memory. The first error seen on the socket is kept in `error` so
+// the runner can fail the test run with it.
+import WebSocket from 'ws';
+import { WebSocketError } from '../../errors.ts';
+import { now, toEpochMs } from '../../metrics/clock.ts';
+import type { EventSink, SocketMessageEvent } from '../../metrics/events.ts';
+
+/** Options of `this.createWs(url, opts)`. */
+export interface WsOptions {
+  /** Subprotocols offered in the handshake. */
+  protocols?: string | string[];
+  /** Extra handshake headers. */
+  headers?: Record<string, string>;
+  /** Called with each message: text as a string, binary as a Buffer. Must not throw. */
+  onMessage?: (data: string | Buffer) => void;
+  /** Seconds to wait for the socket to open. Default: the run's `--timeout`. */
+  timeout?: number;
+}
+
+/** What a socket needs from its virtual user. */
+export interface WsContext {
+  sink: EventSink;
+  /** Default open timeout and receive() timeout, ms; 0 = none. */
+  timeoutMs: number;
+  /** Run-level abort: closes the socket at once. */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  resolve: (data: string | Buffer) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Close codes that mean the peer went away without a proper close. */
+const ABNORMAL_CLOSE = 1006;
+/** Compact the receive queue once this many read slots are dead. */
+const QUEUE_COMPACT_AT = 1024;
+
+/**
+ * Opens a WebSocket. Resolves once it is open; rejects with WebSocketError
+ * when the handshake fails or times out, or with the signal's reason on abort.
+ */
+export function openWebSocket(
+  url: string,
+  options: WsOptions,
+  context: WsContext,
+): Promise<WsSocket> {
+  const signal = context.signal;
+  if (signal !== undefined && signal.aborted) {
+    return Promise.reject(signal.reason as unknown);
+  }
+  const timeoutMs = options.timeout === undefined ? context.timeoutMs : options.timeout * 1000;
+  const startMs = now();
+  let ws: WebSocket;
+  try {
+    ws = new WebSocket(url, options.protocols, {
+      headers: options.headers ?? {},
+      ...(timeoutMs > 0 ? { handshakeTimeout: timeoutMs } : {}),
+    });
+  } catch (err) {
+    return Promise.reject(new WebSocketError(url, `cannot open: ${(err as Error).message}`, err));
+  }
+  const socket = new WsSocket(ws, url, options, context, startMs);
+  return socket.opened.then(() => socket);
+}
+
+/** An open WebSocket; see openWebSocket. */
+export class WsSocket {
+  /** The URL it was opened with. */
+  readonly url: string;
+  /** @internal Settles when the handshake ends. */
+  readonly opened: Promise<void>;
+  readonly #ws: WebSocket;
+  readonly #sink: EventSink;
+  readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onMessage: ((data: string | Buffer) => void) | undefined;
+  readonly #onAbort: () => void;
+  readonly #messageEvent: SocketMessageEvent;
+  #queue: (string | Buffer)[] = [];
+  #head = 0;
+  #waiters: Waiter[] = [];
+  #closeWaiters: (() => void)[] = [];
+  #error: Error | undefined = undefined;
+  #isOpened = false;
+  #closed = false;
+  #closeCode = 0;
+  #closingByUs = false;
+
+  /** @internal Use openWebSocket. */
+  constructor(ws: WebSocket, url: string, options: WsOptions, context: WsContext, startMs: number) {
+    this.#ws = ws;
+    this.url = url;
+    this.#sink = context.sink;
+    this.#timeoutMs = context.timeoutMs;
+    this.#signal = context.signal;
+    this.#onMessage = options.onMessage;
+    this.#messageEvent = { type: 'socket-message', url, bytes: 0 };
+    let resolveOpen!: () => void;
+    let rejectOpen!: (err: unknown) => void;
+    this.opened = new Promise<void>((resolve, reject) => {
+      resolveOpen = resolve;
+      rejectOpen = reject;
+    });
+    this.#onAbort = () => {
+      const reason: unknown = this.#signal?.reason;
+      this.#closingByUs = true;
+      this.#rejectWaiters(reason);
+      if (!this.#isOpened) {
+        rejectOpen(reason);
+      }
+      ws.terminate();
+    };
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+
+    ws.on('open', () => {
+      this.#isOpened = true;
+      this.#sink.emit({ type: 'socket-open', url, startedAt: toEpochMs(startMs) });
+      resolveOpen();
+    });
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      this.#received(toBuffer(data), isBinary);
+    });
+    ws.on('error', (err: Error) => {
+      if (!this.#isOpened) {
+        rejectOpen(new WebSocketError(url, `cannot open: ${err.message}`, err));
+      } else {
+        this.#error ??= new WebSocketError(url, err.message, err);
+      }
+    });
+    ws.on('close', (code: number) => {
+      this.#closed = true;
+      this.#closeCode = code;
+      this.#signal?.removeEventListener('abort', this.#onAbort);
+      if (this.#isOpened) {
+        if (code === ABNORMAL_CLOSE && !this.#closingByUs) {
+          this.#error ??= new WebSocketError(url, `connection closed abnormally (code ${code})`);
+        }
+        this.#sink.emit({ type: 'socket-close', url, code });
+      } else {
+        rejectOpen(new WebSocketError(url, `cannot open: closed with code ${code}`));
+      }
+      this.#rejectWaiters(
+        this.#error ?? new WebSocketError(url, `closed (code ${code}) while waiting for a message`),
+      );
+      const closeWaiters = this.#closeWaiters;
+      this.#closeWaiters = [];
+      for (const done of closeWaiters) {
+        done();
+      }
+    });
+  }
+
+  /** True while the socket is open (not closing or closed). */
+  get isOpen(): boolean {
+    return this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  /** The first error seen on the socket after it opened, if any. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** The subprotocol the server picked, '' if none. */
+  get protocol(): string {
+    return this.#ws.protocol;
+  }
+
+  /** Sends a message (string → text frame, Buffer → binary); resolves once written. */
+  send(data: string | Buffer): Promise<void> {
+    if (!this.isOpen) {
+      return Promise.reject(new WebSocketError(this.url, 'cannot send: the socket is not open'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#ws.send(data, (err?: Error) => {
+        if (err === undefined || err === null) {
+          resolve();
+        } else {
+          reject(new WebSocketError(this.url, `send failed: ${err.message}`, err));
+        }
+      });
+    });
+  }
+
+  /**
+   * The next message not yet received: text as a string, binary as a Buffer.
+   * Rejects with WebSocketError after `timeoutSeconds` (default: the run's
+   * `--timeout`; 0 waits forever) or when the socket closes first.
+   */
+  receive(timeoutSeconds?: number): Promise<string | Buffer> {
+    if (this.#head < this.#queue.length) {
+      const data = this.#queue[this.#head]!;
+      this.#queue[this.#head] = '';
+      this.#head++;
+      if (this.#head === this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      } else if (this.#head >= QUEUE_COMPACT_AT) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      return Promise.resolve(data);
+    }
+    if (this.#closed) {
+      return Promise.reject(
+        this.#error ??
+          new WebSocketError(this.url, `closed (code ${this.#closeCode}); no message to receive`),
+      );
+    }
+    const timeoutMs = timeoutSeconds === undefined ? this.#timeoutMs : timeoutSeconds * 1000;
+    return new Promise<string | Buffer>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      if (timeoutMs > 0) {
+        waiter.timer = setTimeout(() => {
+          const at = this.#waiters.indexOf(waiter);
+          if (at >= 0) {
+            this.#waiters.splice(at, 1);
+          }
+          reject(new WebSocketError(this.url, `no message received within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Starts the closing handshake; resolves once the socket is closed. */
+  close(code?: number, reason?: string): Promise<void> {
+    if (this.#closed) {
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.#closingByUs = true;
+        this.#ws.close(code, reason);
+        this.#closeWaiters.push(resolve);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  #received(data: Buffer, isBinary: boolean): void {
+    const event = this.#messageEvent;
+    event.bytes = data.length;
+    this.#sink.emit(event);
+    const value = isBinary ? data : data.toString('utf8');
+    const onMessage = this.#onMessage;
+    if (onMessage !== undefined) {
+      try {
+        onMessage(value);
+      } catch (err) {
+        this.#error ??=
+          err instanceof Error
+            ? err
+            : new WebSocketError(this.url, `onMessage threw ${String(err)}`);
+      }
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) {
+      if (waiter.timer !== undefined) {
+        clearTimeout(waiter.timer);
+      }
+      waiter.resolve(value);
+    } else if (onMessage === undefined) {
+      this.#queue.push(value);
+    }
+  }
+
+  #rejectWaiters(reason: unknown): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) {
+      if (waiter.timer !== undefined) {
+        clearTimeout(waiter.timer);
+      }
+      waiter.reject(reason);
+    }
+  }
+}
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) {
+    return data;
+  }
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}

@@ -1,0 +1,127 @@
+// Maps a network error into a short key from a small closed set, so that the
+// aggregator can count hit errors by kind (k6 error_codes.go style). undici
+// wraps node errors (`err.cause`), and Node's happy-eyeballs connect throws an
+// AggregateError, so the code is looked for in both places. Anything not
+// recognised is 'OTHER'; the full error still reaches the user's test.
+import { HttpRequestError } from '../errors.ts';
+
+/** Every key classifyError can return. */
+export const ERROR_KEYS = [
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'EMFILE',
+  'TLS',
+  'HTTP_PARSE',
+  'CONTENT_LENGTH_MISMATCH',
+  'TOO_MANY_REDIRECTS',
+  'INVALID_URL',
+  'ABORTED',
+  'OTHER',
+] as const;
+export type ErrorKey = (typeof ERROR_KEYS)[number];
+
+const KEY_BY_CODE: ReadonlyMap<string, ErrorKey> = new Map<string, ErrorKey>([
+  ['ECONNREFUSED', 'ECONNREFUSED'],
+  ['ECONNRESET', 'ECONNRESET'],
+  ['ETIMEDOUT', 'ETIMEDOUT'],
+  ['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'],
+  ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'],
+  ['UND_ERR_BODY_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'],
+  ['UND_ERR_SOCKET', 'UND_ERR_SOCKET'],
+  ['ENOTFOUND', 'ENOTFOUND'],
+  ['EAI_AGAIN', 'EAI_AGAIN'],
+  ['EPIPE', 'EPIPE'],
+  ['EHOSTUNREACH', 'EHOSTUNREACH'],
+  ['EHOSTDOWN', 'EHOSTUNREACH'],
+  ['ENETUNREACH', 'ENETUNREACH'],
+  ['EADDRNOTAVAIL', 'EADDRNOTAVAIL'],
+  ['EMFILE', 'EMFILE'],
+  ['ENFILE', 'EMFILE'],
+  ['EPROTO', 'TLS'],
+  ['CERT_HAS_EXPIRED', 'TLS'],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'TLS'],
+  ['SELF_SIGNED_CERT_IN_CHAIN', 'TLS'],
+  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'TLS'],
+  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'TLS'],
+  ['ERR_TLS_CERT_ALTNAME_INVALID', 'TLS'],
+  ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'CONTENT_LENGTH_MISMATCH'],
+  ['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'CONTENT_LENGTH_MISMATCH'],
+  ['ERR_INVALID_URL', 'INVALID_URL'],
+  ['ABORT_ERR', 'ABORTED'],
+  ['UND_ERR_ABORTED', 'ABORTED'],
+  ['UND_ERR_ABORT', 'ABORTED'],
+]);
+
+/** How deep to follow `cause` chains; undici wraps at most twice. */
+const MAX_CAUSE_DEPTH = 4;
+
+/**
+ * The error key of a failed request or socket: one of ERROR_KEYS.
+ * Never throws, whatever `err` is.
+ */
+export function classifyError(err: unknown): ErrorKey {
+  if (err instanceof HttpRequestError) {
+    return isErrorKey(err.errorKey) ? err.errorKey : 'OTHER';
+  }
+  let current: unknown = err;
+  for (
+    let depth = 0;
+    depth < MAX_CAUSE_DEPTH && typeof current === 'object' && current !== null;
+    depth++
+  ) {
+    const key = keyOf(current);
+    if (key !== undefined) {
+      return key;
+    }
+    const errors = (current as { errors?: unknown }).errors;
+    if (Array.isArray(errors) && errors.length > 0) {
+      const first = keyOf(errors[0]);
+      if (first !== undefined) {
+        return first;
+      }
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'OTHER';
+}
+
+function keyOf(value: unknown): ErrorKey | undefined {
+  if (typeof value !== 'object' || value === null) {
+    return undefined;
+  }
+  const code = (value as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    const key = KEY_BY_CODE.get(code);
+    if (key !== undefined) {
+      return key;
+    }
+    if (code.startsWith('HPE_')) {
+      return 'HTTP_PARSE';
+    }
+    if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+      return 'TLS';
+    }
+  }
+  const name = (value as { name?: unknown }).name;
+  if (name === 'AbortError') {
+    return 'ABORTED';
+  }
+  if (name === 'TimeoutError') {
+    return 'ETIMEDOUT';
+  }
+  return undefined;
+}
+
+function isErrorKey(value: string): value is ErrorKey {
+  return (ERROR_KEYS as readonly string[]).includes(value);
+}

@@ -1,0 +1,169 @@
+// The numbers of SPEC §6, computed once at the end of a run from an
+// aggregator snapshot. Pure: no clock, no I/O. Times are in seconds here
+// (the summary is what users read); RPS is hits over the run's wall-clock
+// duration, as Loads' "Approximate Average RPS".
+import { OTHER_URLS_KEY } from './aggregator.ts';
+import type { ErrorSnapshot, Snapshot, TestCounts } from './aggregator.ts';
+import { LatencyHistogram } from './histogram.ts';
+
+/** What the run was, known before it starts. */
+export interface RunInfo {
+  /** Epoch ms when the load started. */
+  startedAt: number;
+  fqn: string;
+  projectName: string;
+  /** Users per cycle step, e.g. [10, 20, 30]. */
+  users: number[];
+  /** Runs per user per step, or null in duration mode. */
+  hits: number[] | null;
+  /** Duration per step in ms, or null in hits mode. */
+  durationMs: number | null;
+}
+
+/** Latency percentiles of all hits, in seconds. */
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface ErrorSummary {
+  count: number;
+  name: string;
+  message: string;
+  stack: string;
+}
+
+export interface UrlSummary {
+  /** `${method} ${url without query string}`. */
+  key: string;
+  method: string;
+  url: string;
+  hits: number;
+  avgS: number;
+  p95S: number;
+  /** Share of hits with a status 1–399, 0 to 1. */
+  successRate: number;
+}
+
+export interface Summary {
+  projectName: string;
+  fqn: string;
+  /** HTTP requests sent. */
+  hits: number;
+  /** Epoch ms. */
+  startedAt: number;
+  /** Epoch ms. */
+  endedAt: number;
+  durationS: number;
+  rps: number;
+  avgRequestTimeS: number;
+  socketsOpened: number;
+  wsMessages: number;
+  wsBytesReceived: number;
+  /** Test runs that succeeded. */
+  successes: number;
+  /** Test runs that threw something other than an assertion error. */
+  errors: number;
+  /** Test runs whose assertion failed. */
+  failures: number;
+  latency: LatencySummary;
+  /** Hits with no response or a status ≥ 400. */
+  hitErrors: number;
+  /** Hits with no response, per error key (ECONNREFUSED, …). */
+  hitErrorKeys: Record<string, number>;
+  /** Hits per status outside 200–399. */
+  statusCounts: Record<string, number>;
+  /** The three most frequent errors. */
+  topErrors: ErrorSummary[];
+  /** The three most frequent failures. */
+  topFailures: ErrorSummary[];
+  /** The URL with the highest average latency (not the "other URLs" bucket), or null. */
+  slowestUrl: UrlSummary | null;
+  /** Every URL, slowest average first. */
+  urls: UrlSummary[];
+  /** Test-run outcomes per test name ('Class.method'). */
+  perTest: Record<string, TestCounts>;
+  counters: Record<string, number>;
+  /** True when Ctrl-C stopped the run: the numbers cover what ran before. */
+  interrupted: boolean;
+}
+
+/** How many errors and failures the summary lists. */
+export const TOP_ERRORS = 3;
+
+const MS_PER_S = 1000;
+
+function topOf(list: readonly ErrorSnapshot[]): ErrorSummary[] {
+  // The snapshot is sorted already; sort again so a merged or hand-made one works too.
+  return [...list]
+    .sort((a, b) => b.count - a.count)
+    .slice(0, TOP_ERRORS)
+    .map((e) => ({ count: e.count, name: e.name, message: e.message, stack: e.stack }));
+}
+
+export function buildSummary(
+  snapshot: Snapshot,
+  info: RunInfo,
+  endedAt: number,
+  interrupted: boolean,
+): Summary {
+  const durationMs = Math.max(0, endedAt - info.startedAt);
+  const durationS = durationMs / MS_PER_S;
+  const latency = LatencyHistogram.decode(snapshot.latency);
+
+  const urls: UrlSummary[] = snapshot.urls.map((u) => {
+    const histogram = LatencyHistogram.decode(u.latency);
+    return {
+      key: u.key,
+      method: u.method,
+      url: u.url,
+      hits: u.hits,
+      avgS: histogram.mean / MS_PER_S,
+      p95S: histogram.percentile(95) / MS_PER_S,
+      successRate: u.hits === 0 ? 0 : (u.hits - u.errors) / u.hits,
+    };
+  });
+  urls.sort((a, b) => b.avgS - a.avgS);
+
+  return {
+    projectName: info.projectName,
+    fqn: info.fqn,
+    hits: snapshot.hits,
+    startedAt: info.startedAt,
+    endedAt,
+    durationS,
+    rps: durationS > 0 ? snapshot.hits / durationS : 0,
+    avgRequestTimeS: latency.mean / MS_PER_S,
+    socketsOpened: snapshot.socketsOpened,
+    wsMessages: snapshot.wsMessages,
+    wsBytesReceived: snapshot.wsBytesReceived,
+    successes: snapshot.tests.successes,
+    errors: snapshot.tests.errors,
+    failures: snapshot.tests.failures,
+    latency: {
+      p50: latency.percentile(50) / MS_PER_S,
+      p90: latency.percentile(90) / MS_PER_S,
+      p95: latency.percentile(95) / MS_PER_S,
+      p99: latency.percentile(99) / MS_PER_S,
+      max: latency.max / MS_PER_S,
+    },
+    hitErrors: snapshot.hitErrors,
+    hitErrorKeys: { ...snapshot.hitErrorKeys },
+    statusCounts: { ...snapshot.statusCounts },
+    topErrors: topOf(snapshot.topErrors),
+    topFailures: topOf(snapshot.topFailures),
+    slowestUrl: urls.find((u) => u.key !== OTHER_URLS_KEY) ?? null,
+    urls,
+    perTest: Object.fromEntries(
+      Object.entries(snapshot.perTest).map(([name, c]) => [
+        name,
+        { successes: c.successes, failures: c.failures, errors: c.errors },
+      ]),
+    ),
+    counters: { ...snapshot.counters },
+    interrupted,
+  };
+}

@@ -1,0 +1,162 @@
+// The end-of-run summary as text (SPEC §6). The first block keeps Loads'
+// labels exactly, since scripts parse them (`^Hits: \d+$`); labels are never
+// coloured, only some values and section titles, and only when `color` is
+// true (a Chalk instance with an explicit level: the CLI decides, chalk's
+// own detection is not used). Built once per run, so clarity beats speed.
+import { Chalk } from 'chalk';
+import type { ErrorSummary, Summary, UrlSummary } from '../../metrics/summary.ts';
+
+/** Rows of the per-URL table; the slowest are shown when there are more. */
+export const MAX_URL_ROWS = 10;
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** Local time, YYYY-MM-DD HH:MM:SS. */
+export function formatLocalTime(epochMs: number): string {
+  const d = new Date(epochMs);
+  return (
+    `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
+    `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
+  );
+}
+
+/** Seconds with a unit; sub-10 ms values keep a fourth decimal. */
+function formatSeconds(s: number): string {
+  return `${s > 0 && s < 0.01 ? s.toFixed(4) : s.toFixed(3)}s`;
+}
+
+function indent(text: string, spaces: number): string {
+  const pad = ' '.repeat(spaces);
+  return text
+    .split('\n')
+    .map((line) => pad + line)
+    .join('\n');
+}
+
+/** The stack's lines, trimmed, without a first line that only repeats "Name: message". */
+function stackFrames(e: ErrorSummary): string {
+  const header = e.message === '' ? e.name : `${e.name}: ${e.message}`;
+  let stack = e.stack;
+  if (stack.startsWith(header)) {
+    stack = stack.slice(header.length);
+  }
+  return stack
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join('\n');
+}
+
+function urlTable(urls: readonly UrlSummary[]): string[] {
+  const rows = urls.map((u) => [
+    String(u.hits),
+    formatSeconds(u.avgS),
+    formatSeconds(u.p95S),
+    `${(u.successRate * 100).toFixed(1)}%`,
+    u.key,
+  ]);
+  const head = ['Hits', 'Average', 'p95', 'Success', 'URL'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    '  ' +
+    cells
+      .map((c, i) =>
+        i === 0 ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)];
+}
+
+export function formatSummary(summary: Summary, color: boolean): string {
+  const chalk = new Chalk({ level: color ? 1 : 0 });
+  const title = (text: string): string => chalk.bold(text);
+  const bad = (n: number): string => (n > 0 ? chalk.red(String(n)) : String(n));
+
+  const lines: string[] = [
+    `Hits: ${summary.hits}`,
+    `Started: ${formatLocalTime(summary.startedAt)}`,
+    `Duration: ${summary.durationS.toFixed(2)} seconds`,
+    `Approximate Average RPS: ${Math.round(summary.rps)}`,
+    `Average request time: ${summary.avgRequestTimeS.toFixed(2)}s`,
+    `Opened web sockets: ${summary.socketsOpened}`,
+    `Bytes received via web sockets : ${summary.wsBytesReceived}`,
+    '',
+    `Success: ${summary.successes}`,
+    `Errors: ${bad(summary.errors)}`,
+    `Failures: ${bad(summary.failures)}`,
+  ];
+
+  const section = (heading: string, body: string[]): void => {
+    lines.push('', title(heading), ...body);
+  };
+
+  if (summary.hits > 0) {
+    const l = summary.latency;
+    section('Latency percentiles (all hits)', [
+      `  p50: ${formatSeconds(l.p50)}`,
+      `  p90: ${formatSeconds(l.p90)}`,
+      `  p95: ${formatSeconds(l.p95)}`,
+      `  p99: ${formatSeconds(l.p99)}`,
+      `  max: ${formatSeconds(l.max)}`,
+    ]);
+  }
+
+  const hitErrorKeys = Object.entries(summary.hitErrorKeys).sort((a, b) => b[1] - a[1]);
+  if (hitErrorKeys.length > 0) {
+    section(
+      'Hits without a response',
+      hitErrorKeys.map(([key, count]) => `  ${key}: ${bad(count)}`),
+    );
+  }
+  const statusCounts = Object.entries(summary.statusCounts);
+  if (statusCounts.length > 0) {
+    section(
+      'Responses outside 2xx/3xx',
+      statusCounts.map(([status, count]) => `  ${status}: ${bad(count)}`),
+    );
+  }
+
+  const errorBody = (list: readonly ErrorSummary[]): string[] =>
+    list.flatMap((e) => {
+      const head = `  ${e.count}x ${e.message === '' ? e.name : `${e.name}: ${e.message}`}`;
+      const frames = stackFrames(e);
+      return frames === '' ? [head] : [head, indent(frames, 6)];
+    });
+  if (summary.topErrors.length > 0) {
+    section('Most frequent errors', errorBody(summary.topErrors));
+  }
+  if (summary.topFailures.length > 0) {
+    section('Most frequent failures', errorBody(summary.topFailures));
+  }
+
+  if (summary.slowestUrl !== null) {
+    lines.push(
+      '',
+      `Slowest URL: ${summary.slowestUrl.key} (average ${formatSeconds(summary.slowestUrl.avgS)})`,
+    );
+  }
+  if (summary.urls.length > 0) {
+    const shown = summary.urls.slice(0, MAX_URL_ROWS);
+    const heading =
+      summary.urls.length > MAX_URL_ROWS
+        ? `URLs (${MAX_URL_ROWS} slowest of ${summary.urls.length})`
+        : 'URLs';
+    section(heading, urlTable(shown));
+  }
+
+  const counters = Object.entries(summary.counters);
+  if (counters.length > 0) {
+    section(
+      'Counters',
+      counters.map(([name, value]) => `  ${name}: ${value}`),
+    );
+  }
+
+  if (summary.interrupted) {
+    lines.push('', chalk.yellow('Interrupted: the summary covers what ran before Ctrl-C'));
+  }
+  return lines.join('\n') + '\n';
+}

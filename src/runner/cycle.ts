@@ -1,0 +1,73 @@
+// The load plan: `-u 10:20:30` × `--hits 5:10` as steps run one after the
+// other (users outer, hits inner, as in Loads), or one step per users value
+// in duration mode, each lasting the whole duration.
+import { UsageError } from '../errors.ts';
+
+/** One step of the plan: `users` virtual users at once, each doing `hits` runs or looping for `durationMs`. */
+export interface CycleStep {
+  /** 0-based position in the plan. */
+  cycleIndex: number;
+  users: number;
+  /** Runs per user; 0 in duration mode. */
+  hits: number;
+  /** How long each user loops; 0 in hits mode. */
+  durationMs: number;
+}
+
+/**
+ * Builds the plan. `hits` null and `durationMs` null means hits [1]. Throws
+ * UsageError for empty lists, non-positive or non-integer counts, or hits
+ * with a duration (the CLI validates first; this guards other callers).
+ */
+export function buildPlan(
+  users: readonly number[],
+  hits: readonly number[] | null,
+  durationMs: number | null,
+): CycleStep[] {
+  checkCounts('users', users);
+  const plan: CycleStep[] = [];
+  if (durationMs !== null) {
+    if (hits !== null) {
+      throw new UsageError('--hits and --duration cannot be used together; pick one');
+    }
+    if (!Number.isFinite(durationMs) || durationMs <= 0) {
+      throw new UsageError(`bad duration ${durationMs} ms: it must be more than 0`);
+    }
+    for (const u of users) {
+      plan.push({ cycleIndex: plan.length, users: u, hits: 0, durationMs });
+    }
+    return plan;
+  }
+  const hitCounts = hits ?? [1];
+  checkCounts('hits', hitCounts);
+  for (const u of users) {
+    for (const h of hitCounts) {
+      plan.push({ cycleIndex: plan.length, users: u, hits: h, durationMs: 0 });
+    }
+  }
+  return plan;
+}
+
+/**
+ * Number of test runs (test-end events) the plan makes, for the progress
+ * bar: users × hits × methods per step. Duration steps count 0, since their
+ * number of runs is not known in advance.
+ */
+export function countRuns(plan: readonly CycleStep[], methodsPerRun: number): number {
+  let runs = 0;
+  for (const step of plan) {
+    runs += step.users * step.hits * methodsPerRun;
+  }
+  return runs;
+}
+
+function checkCounts(what: 'users' | 'hits', counts: readonly number[]): void {
+  if (counts.length === 0) {
+    throw new UsageError(`no ${what} given; pass a count such as 10 or a cycle such as 10:20:30`);
+  }
+  for (const count of counts) {
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new UsageError(`bad ${what} count ${count}: each must be a whole number of at least 1`);
+    }
+  }
+}

@@ -1,0 +1,273 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { openWebSocket, type WsContext } from '../../src/client/ws/socket.ts';
+import { WebSocketError } from '../../src/errors.ts';
+import type { LoadsEvent } from '../../src/metrics/events.ts';
+import {
+  closedPort,
+  startSilentServer,
+  startWsServer,
+  type TestWsServer,
+} from '../helpers/servers.ts';
+
+interface Recorder extends WsContext {
+  events: LoadsEvent[];
+  /** Resolves at the first socket-close event. */
+  closed: Promise<LoadsEvent>;
+}
+
+function record(extra: Partial<WsContext> = {}): Recorder {
+  const events: LoadsEvent[] = [];
+  let onClose!: (e: LoadsEvent) => void;
+  const closed = new Promise<LoadsEvent>((resolve) => {
+    onClose = resolve;
+  });
+  return {
+    events,
+    closed,
+    timeoutMs: 5000,
+    sink: {
+      emit(e) {
+        const copy = { ...e };
+        events.push(copy);
+        if (e.type === 'socket-close') {
+          onClose(copy);
+        }
+      },
+    },
+    ...extra,
+  };
+}
+
+/** Events without the startedAt timestamp, for exact comparison. */
+function shapes(events: LoadsEvent[]): unknown[] {
+  return events.map((e) => (e.type === 'socket-open' ? { type: e.type, url: e.url } : e));
+}
+
+describe('WsSocket', () => {
+  let echo: TestWsServer;
+  before(async () => {
+    echo = await startWsServer();
+  });
+  after(async () => {
+    await echo.close();
+  });
+
+  it('sends and receives text and binary, and counts received bytes', async () => {
+    const ctx = record();
+    const before = Date.now();
+    const socket = await openWebSocket(echo.url, {}, ctx);
+    assert.equal(socket.isOpen, true);
+    assert.equal(socket.url, echo.url);
+    await socket.send('héllo');
+    assert.equal(await socket.receive(), 'héllo');
+    await socket.send(Buffer.from([1, 2, 3]));
+    const binary = await socket.receive(2);
+    assert.ok(Buffer.isBuffer(binary));
+    assert.deepEqual([...binary], [1, 2, 3]);
+    await socket.close();
+    assert.equal(socket.isOpen, false);
+    assert.equal(socket.error, undefined);
+    assert.deepEqual(shapes(ctx.events), [
+      { type: 'socket-open', url: echo.url },
+      { type: 'socket-message', url: echo.url, bytes: 6 },
+      { type: 'socket-message', url: echo.url, bytes: 3 },
+      { type: 'socket-close', url: echo.url, code: 1005 },
+    ]);
+    const open = ctx.events[0]!;
+    assert.ok(
+      open.type === 'socket-open' &&
+        open.startedAt >= before - 1 &&
+        open.startedAt <= Date.now() + 1,
+    );
+  });
+
+  it('close(code, reason) sends them and resolves once closed; a second close resolves too', async () => {
+    const ctx = record();
+    let gotCode = 0;
+    let gotReason = '';
+    const server = await startWsServer((ws) => {
+      ws.on('close', (code, reason) => {
+        gotCode = code;
+        gotReason = reason.toString();
+      });
+    });
+    const socket = await openWebSocket(server.url, {}, ctx);
+    await socket.close(4000, 'done');
+    assert.equal(socket.isOpen, false);
+    await socket.close();
+    assert.deepEqual(await ctx.closed, { type: 'socket-close', url: server.url, code: 4000 });
+    await server.close();
+    assert.equal(gotCode, 4000);
+    assert.equal(gotReason, 'done');
+  });
+
+  it('queues messages until receive() and counts them whether read or not', async () => {
+    const ctx = record();
+    const server = await startWsServer((ws) => {
+      ws.send('one');
+      ws.send('two');
+      ws.send('three');
+    });
+    const socket = await openWebSocket(server.url, {}, ctx);
+    assert.equal(await socket.receive(), 'one');
+    assert.equal(await socket.receive(), 'two');
+    assert.equal(await socket.receive(), 'three');
+    await socket.close();
+    await server.close();
+    assert.deepEqual(
+      ctx.events.filter((e) => e.type === 'socket-message'),
+      [
+        { type: 'socket-message', url: server.url, bytes: 3 },
+        { type: 'socket-message', url: server.url, bytes: 3 },
+        { type: 'socket-message', url: server.url, bytes: 5 },
+      ],
+    );
+  });
+
+  it('gives messages to onMessage and counts them without receive()', async () => {
+    const ctx = record();
+    const server = await startWsServer((ws) => {
+      ws.send('a');
+      ws.send(Buffer.from('bcd'));
+      ws.send('last');
+    });
+    const seen: (string | Buffer)[] = [];
+    let onLast!: () => void;
+    const gotLast = new Promise<void>((resolve) => {
+      onLast = resolve;
+    });
+    const socket = await openWebSocket(
+      server.url,
+      {
+        onMessage: (data) => {
+          seen.push(data);
+          if (data === 'last') {
+            onLast();
+          }
+        },
+      },
+      ctx,
+    );
+    await gotLast;
+    await socket.close();
+    await server.close();
+    assert.deepEqual(seen, ['a', Buffer.from('bcd'), 'last']);
+    assert.deepEqual(
+      ctx.events
+        .filter((e) => e.type === 'socket-message')
+        .map((e) => (e.type === 'socket-message' ? e.bytes : 0)),
+      [1, 3, 4],
+    );
+  });
+
+  it('receive(timeout) rejects with WebSocketError when nothing comes', async () => {
+    const ctx = record();
+    const server = await startWsServer(() => {});
+    const socket = await openWebSocket(server.url, {}, ctx);
+    const started = performance.now();
+    await assert.rejects(socket.receive(0.1), (err: unknown) => {
+      assert.ok(err instanceof WebSocketError);
+      assert.equal(err.message, `WebSocket ${server.url}: no message received within 0.1 s`);
+      assert.equal(err.code, 'LOADS_ERR_WS');
+      return true;
+    });
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 90 && tookMs < 3000, `took ${tookMs} ms`);
+    assert.equal(socket.isOpen, true);
+    await socket.close();
+    await server.close();
+  });
+
+  it('keeps the error when the server terminates the connection', async () => {
+    const ctx = record();
+    let terminate!: () => void;
+    const server = await startWsServer((ws) => {
+      terminate = () => ws.terminate();
+    });
+    const socket = await openWebSocket(server.url, {}, ctx);
+    const pending = socket.receive();
+    terminate();
+    assert.deepEqual(await ctx.closed, { type: 'socket-close', url: server.url, code: 1006 });
+    await assert.rejects(pending, { name: 'WebSocketError' });
+    assert.ok(socket.error instanceof WebSocketError);
+    assert.equal(
+      socket.error.message,
+      `WebSocket ${server.url}: connection closed abnormally (code 1006)`,
+    );
+    assert.equal(socket.isOpen, false);
+    await assert.rejects(socket.send('x'), {
+      message: `WebSocket ${server.url}: cannot send: the socket is not open`,
+    });
+    await assert.rejects(socket.receive(), socket.error);
+    await socket.close();
+    await server.close();
+  });
+
+  it('the run signal closes the socket and rejects a pending receive', async () => {
+    const controller = new AbortController();
+    const ctx = record({ signal: controller.signal });
+    const server = await startWsServer(() => {});
+    const socket = await openWebSocket(server.url, {}, ctx);
+    const pending = socket.receive();
+    controller.abort();
+    await assert.rejects(pending, { name: 'AbortError' });
+    assert.deepEqual(await ctx.closed, { type: 'socket-close', url: server.url, code: 1006 });
+    assert.equal(socket.isOpen, false);
+    assert.equal(socket.error, undefined);
+    await assert.rejects(openWebSocket(server.url, {}, ctx), { name: 'AbortError' });
+    await server.close();
+  });
+
+  it('sends protocols and headers in the handshake', async () => {
+    const ctx = record();
+    let token = '';
+    const server = await startWsServer((ws, req) => {
+      token = req.headers['x-token'] as string;
+      ws.send(ws.protocol);
+    });
+    const socket = await openWebSocket(
+      server.url,
+      { protocols: ['chat', 'v2'], headers: { 'X-Token': 't1' } },
+      ctx,
+    );
+    assert.equal(await socket.receive(), 'chat');
+    assert.equal(socket.protocol, 'chat');
+    assert.equal(token, 't1');
+    await socket.close();
+    await server.close();
+  });
+
+  it('rejects with WebSocketError when the connection is refused', async () => {
+    const ctx = record();
+    const port = await closedPort();
+    await assert.rejects(openWebSocket(`ws://127.0.0.1:${port}/`, {}, ctx), (err: unknown) => {
+      assert.ok(err instanceof WebSocketError);
+      assert.match(
+        err.message,
+        new RegExp(`^WebSocket ws://127\\.0\\.0\\.1:${port}/: cannot open: .*ECONNREFUSED`),
+      );
+      return true;
+    });
+    assert.deepEqual(ctx.events, []);
+  });
+
+  it('rejects with WebSocketError when the handshake times out', async () => {
+    const ctx = record();
+    const silent = await startSilentServer();
+    const url = `ws://127.0.0.1:${silent.port}/`;
+    const started = performance.now();
+    await assert.rejects(openWebSocket(url, { timeout: 0.2 }, ctx), {
+      name: 'WebSocketError',
+      message: `WebSocket ${url}: cannot open: Opening handshake has timed out`,
+    });
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 150 && tookMs < 3000, `took ${tookMs} ms`);
+    assert.deepEqual(ctx.events, []);
+    await silent.close();
+  });
+
+  it('rejects a bad URL with WebSocketError', async () => {
+    await assert.rejects(openWebSocket('http://[bad', {}, record()), { name: 'WebSocketError' });
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { LatencyHistogram } from '../../src/metrics/histogram.ts';
+
+function oneToThousand(): LatencyHistogram {
+  const h = new LatencyHistogram();
+  for (let ms = 1; ms <= 1000; ms++) {
+    h.record(ms);
+  }
+  return h;
+}
+
+const PERCENTILES = [0, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 100];
+
+function assertSameDistribution(a: LatencyHistogram, b: LatencyHistogram): void {
+  assert.equal(a.count, b.count);
+  assert.equal(a.mean, b.mean);
+  assert.equal(a.max, b.max);
+  for (const p of PERCENTILES) {
+    assert.equal(a.percentile(p), b.percentile(p), `p${p}`);
+  }
+}
+
+describe('LatencyHistogram', () => {
+  it('when empty then every statistic is 0', () => {
+    const h = new LatencyHistogram();
+    assert.equal(h.count, 0);
+    assert.equal(h.mean, 0);
+    assert.equal(h.max, 0);
+    assert.equal(h.percentile(50), 0);
+  });
+
+  it('when 1..1000 ms are recorded then percentiles are within 3 significant digits', () => {
+    const h = oneToThousand();
+    assert.equal(h.count, 1000);
+    // HDR reports the highest value equivalent to the bucket: exact for this input.
+    assert.equal(h.percentile(50), 500.223);
+    assert.equal(h.percentile(90), 900.095);
+    assert.equal(h.percentile(95), 950.271);
+    assert.equal(h.percentile(99), 990.207);
+    assert.equal(h.max, 1000.447);
+    assert.ok(Math.abs(h.percentile(50) - 500) / 500 < 0.001);
+    assert.ok(Math.abs(h.mean - 500.5) / 500.5 < 0.001, `mean ${h.mean}`);
+  });
+
+  it('when sub-millisecond latencies are recorded then they keep microsecond precision', () => {
+    const h = new LatencyHistogram();
+    h.record(0.25);
+    h.record(0.75);
+    assert.equal(h.percentile(50), 0.25);
+    assert.equal(h.max, 0.75);
+    assert.equal(h.mean, 0.5);
+  });
+
+  it('when a negative latency is recorded then it counts as 0', () => {
+    const h = new LatencyHistogram();
+    h.record(-3);
+    assert.equal(h.count, 1);
+    assert.equal(h.max, 0);
+  });
+
+  it('when two halves are merged then the result equals one histogram of everything', () => {
+    const low = new LatencyHistogram();
+    const high = new LatencyHistogram();
+    for (let ms = 1; ms <= 1000; ms++) {
+      (ms <= 500 ? low : high).record(ms);
+    }
+    low.merge(high);
+    assertSameDistribution(low, oneToThousand());
+    assert.equal(high.count, 500, 'merge leaves the other histogram alone');
+  });
+
+  it('when a histogram with larger values is merged into a small one then it grows', () => {
+    const small = new LatencyHistogram();
+    small.record(0.5);
+    const big = new LatencyHistogram();
+    big.record(120_000);
+    small.merge(big);
+    assert.equal(small.count, 2);
+    assert.ok(small.max >= 120_000 && small.max < 120_000 * 1.001, `max ${small.max}`);
+  });
+
+  it('when encoded and decoded then the distribution is the same and it still grows', () => {
+    const h = oneToThousand();
+    const decoded = LatencyHistogram.decode(h.encode());
+    assertSameDistribution(decoded, h);
+    decoded.record(3_600_000);
+    assert.equal(decoded.count, 1001);
+    assert.ok(decoded.max >= 3_600_000 && decoded.max < 3_600_000 * 1.001);
+  });
+
+  it('when an empty histogram is encoded then it decodes to an empty one', () => {
+    const decoded = LatencyHistogram.decode(new LatencyHistogram().encode());
+    assert.equal(decoded.count, 0);
+  });
+
+  it('when copied then the copy is independent', () => {
+    const h = oneToThousand();
+    const c = h.copy();
+    h.record(5000);
+    assert.equal(c.count, 1000);
+    assert.equal(c.max, 1000.447);
+  });
+
+  it('when reset then it is empty and records again', () => {
+    const h = oneToThousand();
+    h.reset();
+    assert.equal(h.count, 0);
+    h.record(2);
+    assert.equal(h.count, 1);
+    assert.equal(h.percentile(100), 2);
+  });
+});

@@ -1,0 +1,134 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoadsError } from '../../src/errors.ts';
+import type { HitEvent, LoadsEvent } from '../../src/metrics/events.ts';
+import { FileOutput } from '../../src/outputs/file.ts';
+import type { OutputContext } from '../../src/outputs/output.ts';
+
+function context(filename: string): OutputContext {
+  return {
+    projectName: 'p',
+    fqn: 'm.C.t',
+    write: () => {},
+    options: { output_file_filename: filename },
+    color: false,
+    quiet: false,
+  };
+}
+
+function hit(i: number): HitEvent {
+  return {
+    type: 'hit',
+    method: 'GET',
+    url: `http://h/${i}`,
+    status: 200,
+    errorKey: '',
+    startedAt: 1000 + i,
+    elapsedMs: 1.5,
+    bytes: 3,
+    test: 'C.t',
+    cycleIndex: 0,
+    currentUser: 1,
+    currentHit: i,
+  };
+}
+
+describe('FileOutput', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'loads-file-output-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when onRunEnd follows the last event at once then every event is one JSON line', async () => {
+    const file = path.join(dir, 'events.jsonl');
+    const output = new FileOutput(context(file));
+    output.onRunStart();
+    const events: LoadsEvent[] = [];
+    for (let i = 0; i < 2500; i++) {
+      events.push(hit(i));
+    }
+    events.push({ type: 'counter', name: 'c', value: 2 });
+    events.push({ type: 'socket-message', url: 'ws://h', bytes: 9 });
+    for (const e of events) {
+      output.onEvent(e);
+    }
+    await output.onRunEnd();
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    assert.equal(lines.pop(), '', 'ends with a newline');
+    assert.equal(lines.length, 2502);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l) as unknown),
+      events,
+    );
+  });
+
+  it('when the producer reuses the event object then each line keeps the values at emit time', async () => {
+    const file = path.join(dir, 'reuse.jsonl');
+    const output = new FileOutput(context(file));
+    output.onRunStart();
+    const e = hit(0);
+    for (let i = 0; i < 3; i++) {
+      e.currentHit = i;
+      output.onEvent(e);
+    }
+    await output.onRunEnd();
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as HitEvent).currentHit),
+      [0, 1, 2],
+    );
+  });
+
+  it('when the run goes on then lines reach the file before the end', async () => {
+    const file = path.join(dir, 'streaming.jsonl');
+    const output = new FileOutput(context(file), 10);
+    output.onRunStart();
+    output.onEvent(hit(1));
+    let size = 0;
+    for (let i = 0; i < 200 && size === 0; i++) {
+      await sleep(10);
+      size = (await stat(file)).size;
+    }
+    assert.equal(size, JSON.stringify(hit(1)).length + 1);
+    await output.onRunEnd();
+  });
+
+  it('when the folder does not exist then onRunStart throws a LoadsError with exit 2', () => {
+    const output = new FileOutput(context(path.join(dir, 'missing', 'x.jsonl')));
+    assert.throws(
+      () => output.onRunStart(),
+      (err: unknown) =>
+        err instanceof LoadsError &&
+        err.code === 'LOADS_ERR_OUTPUT' &&
+        err.exitCode === 2 &&
+        err.message.startsWith(
+          `the file output cannot create '${path.join(dir, 'missing', 'x.jsonl')}'`,
+        ),
+    );
+  });
+
+  it(
+    'when a write fails then events are still accepted and onRunEnd rejects with a LoadsError',
+    { skip: !existsSync('/dev/full') && 'needs /dev/full' },
+    async () => {
+      const output = new FileOutput(context('/dev/full'));
+      output.onRunStart();
+      output.onEvent(hit(1));
+      await assert.rejects(output.onRunEnd(), (err: unknown) => {
+        assert.ok(err instanceof LoadsError);
+        assert.equal(err.code, 'LOADS_ERR_OUTPUT');
+        assert.equal(err.exitCode, 1);
+        assert.match(err.message, /^the file output could not write '\/dev\/full': ENOSPC/);
+        return true;
+      });
+    },
+  );
+});

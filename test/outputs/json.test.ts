@@ -1,0 +1,123 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LoadsError } from '../../src/errors.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { Outcome } from '../../src/metrics/events.ts';
+import { buildSummary } from '../../src/metrics/summary.ts';
+import type { Summary } from '../../src/metrics/summary.ts';
+import { JsonOutput } from '../../src/outputs/json.ts';
+import type { OutputContext } from '../../src/outputs/output.ts';
+
+const T0 = 1_800_000_000_000;
+
+function runSummary(): Summary {
+  const a = new Aggregator();
+  for (let i = 0; i < 4; i++) {
+    a.emit({
+      type: 'hit',
+      method: 'GET',
+      url: 'http://h/x?q=1',
+      status: i === 0 ? 503 : 200,
+      errorKey: '',
+      startedAt: T0,
+      elapsedMs: 20,
+      bytes: 1,
+      test: 'C.t',
+      cycleIndex: 0,
+      currentUser: 1,
+      currentHit: 1,
+    });
+  }
+  a.emit({
+    type: 'test-end',
+    test: 'C.t',
+    startedAt: T0,
+    elapsedMs: 80,
+    outcome: Outcome.FAILURE,
+    errorName: 'AssertionError',
+    errorMessage: 'bad',
+    errorStack: 'AssertionError: bad\n    at x',
+    cycleIndex: 0,
+    users: 1,
+    currentUser: 1,
+    currentHit: 1,
+  });
+  const info = {
+    startedAt: T0,
+    fqn: 'm.C.t',
+    projectName: 'p',
+    users: [1],
+    hits: [1],
+    durationMs: null,
+  };
+  return buildSummary(a.snapshot(), info, T0 + 500, false);
+}
+
+function context(
+  filename: string | undefined,
+  write: (text: string) => void = () => {},
+): OutputContext {
+  return {
+    projectName: 'p',
+    fqn: 'm.C.t',
+    write,
+    options: { output_json_filename: filename },
+    color: false,
+    quiet: false,
+  };
+}
+
+describe('JsonOutput', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'loads-json-output-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when the filename is a path then the file holds the summary as one JSON document', async () => {
+    const file = path.join(dir, 'summary.json');
+    const output = new JsonOutput(context(file));
+    await output.onRunEnd(runSummary());
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as Summary;
+    assert.equal(parsed.hits, 4);
+    assert.equal(parsed.durationS, 0.5);
+    assert.equal(parsed.rps, 8);
+    assert.equal(parsed.failures, 1);
+    assert.equal(parsed.successes, 0);
+    assert.equal(parsed.hitErrors, 1);
+    assert.deepEqual(parsed.statusCounts, { '503': 1 });
+    assert.equal(parsed.urls[0]?.key, 'GET http://h/x');
+    assert.equal(parsed.urls[0]?.successRate, 0.75);
+    assert.deepEqual(parsed.topFailures, [
+      { count: 1, name: 'AssertionError', message: 'bad', stack: 'AssertionError: bad\n    at x' },
+    ]);
+    assert.deepEqual(parsed, runSummary());
+  });
+
+  it('when the filename is - or not given then the summary goes to the stdout writer', async () => {
+    for (const filename of ['-', undefined]) {
+      const written: string[] = [];
+      const output = new JsonOutput(context(filename, (t) => written.push(t)));
+      await output.onRunEnd(runSummary());
+      assert.equal(written.length, 1);
+      assert.ok(written[0]!.endsWith('}\n'));
+      assert.equal((JSON.parse(written[0]!) as Summary).hits, 4);
+    }
+  });
+
+  it('when the file cannot be written then onRunEnd rejects with a LoadsError', async () => {
+    const file = path.join(dir, 'missing', 'summary.json');
+    await assert.rejects(
+      new JsonOutput(context(file)).onRunEnd(runSummary()),
+      (err: unknown) =>
+        err instanceof LoadsError &&
+        err.code === 'LOADS_ERR_OUTPUT' &&
+        err.message.startsWith(`the json output could not write '${file}': ENOENT`),
+    );
+  });
+});

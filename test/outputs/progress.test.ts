@@ -1,0 +1,133 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { ProgressCounts } from '../../src/metrics/aggregator.ts';
+import { Progress } from '../../src/outputs/stdout/progress.ts';
+
+const COUNTS: ProgressCounts = {
+  hits: 900,
+  runs: 450,
+  successes: 449,
+  failures: 1,
+  errors: 0,
+  hitErrors: 2,
+};
+
+function capture(stream: PassThrough): { text: () => string } {
+  let text = '';
+  stream.on('data', (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+  });
+  return { text: () => text };
+}
+
+/** Waits until `predicate` holds on data written to the stream. */
+async function waitFor(stream: PassThrough, predicate: () => boolean): Promise<void> {
+  // The progress timers are unref()'d: keep the loop alive while waiting.
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    while (!predicate()) {
+      await once(stream, 'data');
+    }
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+describe('Progress', () => {
+  it('when not on a TTY then it writes plain lines with no control characters', async () => {
+    const stream = new PassThrough();
+    const out = capture(stream);
+    const progress = new Progress({
+      stream,
+      isTTY: false,
+      color: true,
+      total: { kind: 'runs', runs: 1000 },
+      read: () => COUNTS,
+      plainIntervalMs: 10,
+    });
+    progress.start();
+    await waitFor(stream, () => out.text().split('\n').length > 2);
+    progress.stop();
+    const lines = out.text().split('\n');
+    assert.equal(lines.pop(), '');
+    assert.ok(lines.length >= 3, `${lines.length} lines`);
+    for (const line of lines) {
+      assert.match(line, /^\[loads\] 45% runs 450\/1000 hits 900 rps \d+ errors 0 failures 1$/);
+    }
+    assert.ok(!out.text().includes('\u001b'), 'no escape sequence');
+    assert.ok(!out.text().includes('\r'), 'no carriage return');
+  });
+
+  it('when stopped then it draws the final state once and writes nothing more', async () => {
+    const stream = new PassThrough();
+    const out = capture(stream);
+    let counts = COUNTS;
+    const progress = new Progress({
+      stream,
+      isTTY: false,
+      color: false,
+      total: { kind: 'runs', runs: 1000 },
+      read: () => counts,
+      plainIntervalMs: 60_000,
+    });
+    progress.start();
+    counts = { ...COUNTS, runs: 1000, hits: 2000 };
+    progress.stop();
+    progress.stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.match(
+      out.text(),
+      /^\[loads\] 100% runs 1000\/1000 hits 2000 rps \d+ errors 0 failures 1\n$/,
+    );
+  });
+
+  it('when the run has a duration then the percentage and time follow the clock', () => {
+    const stream = new PassThrough();
+    const out = capture(stream);
+    const progress = new Progress({
+      stream,
+      isTTY: false,
+      color: false,
+      total: { kind: 'duration', durationMs: 3_600_000 },
+      read: () => COUNTS,
+    });
+    progress.start();
+    progress.stop();
+    assert.match(out.text(), /^\[loads\] 0% time 0\/3600s hits 900 rps \d+ errors 0 failures 1\n$/);
+  });
+
+  it('when never started then stop() writes nothing', () => {
+    const stream = new PassThrough();
+    const out = capture(stream);
+    new Progress({
+      stream,
+      isTTY: false,
+      color: false,
+      total: { kind: 'runs', runs: 1 },
+      read: () => COUNTS,
+    }).stop();
+    assert.equal(out.text(), '');
+  });
+
+  it('when on a TTY then a bar shows the percentage, hits and errors, and stop() ends the line', async () => {
+    const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 160 });
+    const out = capture(stream);
+    const progress = new Progress({
+      stream,
+      isTTY: true,
+      color: false,
+      total: { kind: 'runs', runs: 1000 },
+      read: () => COUNTS,
+    });
+    progress.start();
+    await waitFor(stream, () => out.text().includes('failures 1'));
+    progress.stop();
+    assert.match(
+      out.text(),
+      /45% \| runs 450\/1000 \| hits 900 \| rps \d+ \| errors 0 \| failures 1/,
+    );
+    assert.ok(out.text().endsWith('\n'));
+  });
+});

@@ -1,0 +1,191 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatLocalTime, formatSummary } from '../../src/outputs/stdout/summary-text.ts';
+import type { Summary, UrlSummary } from '../../src/metrics/summary.ts';
+
+const STARTED = new Date(2026, 10, 26, 12, 15, 6).getTime(); // local time
+
+function url(path: string, avgS: number, hits = 100): UrlSummary {
+  return {
+    key: `GET ${path}`,
+    method: 'GET',
+    url: path,
+    hits,
+    avgS,
+    p95S: avgS * 2,
+    successRate: 1,
+  };
+}
+
+function summary(overrides: Partial<Summary> = {}): Summary {
+  return {
+    projectName: 'demo',
+    fqn: 'example.Foo.test_a',
+    hits: 1000,
+    startedAt: STARTED,
+    endedAt: STARTED + 2020,
+    durationS: 2.02,
+    rps: 1000 / 2.02,
+    avgRequestTimeS: 0.0412,
+    socketsOpened: 0,
+    wsMessages: 0,
+    wsBytesReceived: 0,
+    successes: 1000,
+    errors: 0,
+    failures: 0,
+    latency: { p50: 0.04, p90: 0.051, p95: 0.06, p99: 0.09, max: 0.12 },
+    hitErrors: 0,
+    hitErrorKeys: {},
+    statusCounts: {},
+    topErrors: [],
+    topFailures: [],
+    slowestUrl: url('http://h/', 0.0412, 1000),
+    urls: [url('http://h/', 0.0412, 1000)],
+    perTest: {},
+    counters: {},
+    interrupted: false,
+    ...overrides,
+  };
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[/;
+
+describe('formatSummary', () => {
+  it('when formatted then the SPEC §6 block comes first with its labels exactly', () => {
+    const text = formatSummary(summary(), false);
+    const expected = [
+      'Hits: 1000',
+      'Started: 2026-11-26 12:15:06',
+      'Duration: 2.02 seconds',
+      'Approximate Average RPS: 495',
+      'Average request time: 0.04s',
+      'Opened web sockets: 0',
+      'Bytes received via web sockets : 0',
+      '',
+      'Success: 1000',
+      'Errors: 0',
+      'Failures: 0',
+      '',
+    ].join('\n');
+    assert.ok(text.startsWith(expected), text);
+    assert.match(text, /^Hits: 1000$/m);
+    assert.match(text, /^Started: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
+    assert.match(text, /^Duration: 2\.02 seconds$/m);
+    assert.match(text, /^Approximate Average RPS: 495$/m);
+    assert.match(text, /^Average request time: 0\.04s$/m);
+    assert.match(text, /^Opened web sockets: 0$/m);
+    assert.match(text, /^Bytes received via web sockets : 0$/m);
+    assert.match(text, /^Success: 1000$/m);
+    assert.match(text, /^Errors: 0$/m);
+    assert.match(text, /^Failures: 0$/m);
+    assert.ok(text.endsWith('\n'));
+  });
+
+  it('when formatted then latency percentiles, the slowest URL and the URL table follow', () => {
+    const lines = formatSummary(summary(), false).split('\n');
+    const at = lines.indexOf('Latency percentiles (all hits)');
+    assert.deepEqual(lines.slice(at, at + 6), [
+      'Latency percentiles (all hits)',
+      '  p50: 0.040s',
+      '  p90: 0.051s',
+      '  p95: 0.060s',
+      '  p99: 0.090s',
+      '  max: 0.120s',
+    ]);
+    assert.ok(lines.includes('Slowest URL: GET http://h/ (average 0.041s)'));
+    const table = lines.indexOf('URLs');
+    assert.deepEqual(lines.slice(table, table + 3), [
+      'URLs',
+      '  Hits  Average  p95     Success  URL',
+      '  1000  0.041s   0.082s  100.0%   GET http://h/',
+    ]);
+  });
+
+  it('when there are hit errors, errors, failures and counters then each has its section', () => {
+    const text = formatSummary(
+      summary({
+        errors: 5,
+        failures: 2,
+        hitErrors: 15,
+        hitErrorKeys: { ECONNREFUSED: 12, ETIMEDOUT: 1 },
+        statusCounts: { '404': 2 },
+        topErrors: [
+          {
+            count: 4,
+            name: 'TypeError',
+            message: 'boom',
+            stack: 'TypeError: boom\n    at a (x.ts:1:1)\n    at b (x.ts:2:2)',
+          },
+          { count: 1, name: 'Error', message: 'odd', stack: 'no frames here' },
+        ],
+        topFailures: [{ count: 2, name: 'AssertionError', message: 'expected 200', stack: '' }],
+        counters: { logins: 12 },
+      }),
+      false,
+    );
+    assert.match(text, /^Errors: 5$/m);
+    assert.match(text, /^Failures: 2$/m);
+    assert.ok(
+      text.includes('\nHits without a response\n  ECONNREFUSED: 12\n  ETIMEDOUT: 1\n'),
+      text,
+    );
+    assert.ok(text.includes('\nResponses outside 2xx/3xx\n  404: 2\n'));
+    assert.ok(
+      text.includes(
+        '\nMost frequent errors\n  4x TypeError: boom\n      at a (x.ts:1:1)\n      at b (x.ts:2:2)\n  1x Error: odd\n      no frames here\n',
+      ),
+      text,
+    );
+    assert.ok(text.includes('\nMost frequent failures\n  2x AssertionError: expected 200\n'));
+    assert.ok(text.includes('\nCounters\n  logins: 12\n'));
+    assert.doesNotMatch(text, /Interrupted/);
+  });
+
+  it('when there are more than ten URLs then the ten slowest are listed', () => {
+    const urls = Array.from({ length: 12 }, (_, i) => url(`http://h/${i}`, (12 - i) / 100));
+    const text = formatSummary(summary({ urls, slowestUrl: urls[0]! }), false);
+    assert.match(text, /^URLs \(10 slowest of 12\)$/m);
+    assert.match(text, /GET http:\/\/h\/9$/m);
+    assert.doesNotMatch(text, /GET http:\/\/h\/10$/m);
+    assert.equal(text.match(/^ {3}100 {2}/gm)?.length, 10);
+  });
+
+  it('when interrupted then a last line says so', () => {
+    const text = formatSummary(summary({ interrupted: true }), false);
+    assert.ok(text.endsWith('\nInterrupted: the summary covers what ran before Ctrl-C\n'));
+  });
+
+  it('when nothing ran then there is no latency or URL section', () => {
+    const text = formatSummary(
+      summary({ hits: 0, rps: 0, avgRequestTimeS: 0, slowestUrl: null, urls: [] }),
+      false,
+    );
+    assert.match(text, /^Hits: 0$/m);
+    assert.doesNotMatch(text, /Latency|URL/);
+  });
+
+  it('when color is false then there is no ANSI escape', () => {
+    const text = formatSummary(
+      summary({ errors: 3, failures: 1, interrupted: true, counters: { a: 1 } }),
+      false,
+    );
+    assert.doesNotMatch(text, ANSI);
+  });
+
+  it('when color is true then labels stay plain and only values and titles are coloured', () => {
+    const text = formatSummary(summary({ errors: 3, failures: 0 }), true);
+    assert.match(text, ANSI);
+    assert.match(text, /^Hits: 1000$/m);
+    assert.match(text, /^Failures: 0$/m);
+    assert.ok(text.includes('\nErrors: \u001b[31m3\u001b[39m\n'), 'the nonzero count is red');
+    assert.ok(
+      text.includes('\n\u001b[1mLatency percentiles (all hits)\u001b[22m\n'),
+      'titles are bold',
+    );
+  });
+
+  it('when formatting a local time then it is YYYY-MM-DD HH:MM:SS', () => {
+    assert.equal(formatLocalTime(new Date(2026, 0, 2, 3, 4, 5).getTime()), '2026-01-02 03:04:05');
+  });
+});
