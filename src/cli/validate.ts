@@ -92,6 +92,16 @@ export function validateOptions(
     }
   }
 
+  const quiet = cli.quiet ?? config.quiet ?? false;
+  const jsonFilename = cli.outputJsonFilename ?? config.outputJsonFilename;
+  if (quiet && outputs.includes('json') && (jsonFilename === undefined || jsonFilename === '-')) {
+    problems.push(
+      new UsageError(
+        '--quiet prints nothing on stdout, so --output json needs --output-json-filename FILE',
+      ),
+    );
+  }
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
@@ -107,9 +117,10 @@ export function validateOptions(
     outputOptions: {
       output_file_filename: cli.outputFileFilename ?? config.outputFileFilename,
       output_funkload_filename: cli.outputFunkloadFilename ?? config.outputFunkloadFilename,
-      output_json_filename: cli.outputJsonFilename ?? config.outputJsonFilename,
+      output_json_filename: jsonFilename,
+      server_url: serverUrl,
     },
-    quiet: cli.quiet ?? config.quiet ?? false,
+    quiet,
     projectName: cli.projectName ?? config.projectName ?? 'N/A',
     // commander's --no-color sets color=false; it is true when not given.
     noColor: cli.color === false || config.noColor === true,

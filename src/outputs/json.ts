@@ -1,7 +1,6 @@
 // The `json` output: the Summary as one JSON document, written at the end to
-// `--output-json-filename`, or to stdout with `-` (the default). It is
-// written even with --quiet: asking for it is explicit, and --quiet silences
-// the human-readable summary.
+// `--output-json-filename`, or to stdout with `-` (the default). The CLI
+// refuses `--quiet` with json on stdout, so this output never has to choose.
 import { writeFile } from 'node:fs/promises';
 import { ExitCode, LoadsError } from '../errors.ts';
 import type { Summary } from '../metrics/summary.ts';

@@ -57,7 +57,7 @@ test('every problem is reported, one error each', () => {
 
 test('the command line wins over the config file, also --duration over hits', () => {
   const config = parseConfig(
-    '[loads]\nfqn = a.B.c\nusers = 5\nhits = 3\nserver-url = http://127.0.0.1:1\noutput = stdout, json\nquiet = true\n',
+    '[loads]\nfqn = a.B.c\nusers = 5\nhits = 3\nserver-url = http://127.0.0.1:1\noutput = stdout, json\noutput_json_filename = s.json\nquiet = true\n',
     'x.ini',
   );
   const options = validateOptions(undefined, { users: '2', duration: '4' }, config, OUTPUTS);
@@ -89,4 +89,18 @@ test('config errors are ConfigErrors naming the file and key', () => {
     () => parseConfig('[loads]\nquiet = maybe\n', 'z.ini'),
     /'quiet' must be true or false/,
   );
+});
+
+test('--quiet with the json output on stdout is a usage error; to a file it is fine', () => {
+  assert.throws(
+    () => validateOptions('a.B.c', { quiet: true, output: ['json'] }, {}, OUTPUTS),
+    /--quiet prints nothing on stdout, so --output json needs --output-json-filename FILE/,
+  );
+  const options = validateOptions(
+    'a.B.c',
+    { quiet: true, output: ['json'], outputJsonFilename: 'summary.json' },
+    {},
+    OUTPUTS,
+  );
+  assert.equal(options.outputOptions['output_json_filename'], 'summary.json');
 });
