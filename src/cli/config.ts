@@ -5,24 +5,13 @@
 import { readFileSync } from 'node:fs';
 import ini from 'ini';
 import { ConfigError } from '../errors.ts';
+import type { RawOptions } from './options.ts';
 
-/** Values from the file, as strings (lists for output), by option key. */
-export interface ConfigValues {
+/** Values from the file, by the same keys as the command line's options. */
+export type ConfigValues = Omit<RawOptions, 'config' | 'color'> & {
   fqn?: string;
-  users?: string;
-  hits?: string;
-  duration?: string;
-  serverUrl?: string;
-  timeout?: string;
-  testTimeout?: string;
-  output?: string[];
-  outputFileFilename?: string;
-  outputFunkloadFilename?: string;
-  outputJsonFilename?: string;
-  quiet?: boolean;
-  projectName?: string;
   noColor?: boolean;
-}
+};
 
 const STRING_KEYS = {
   fqn: 'fqn',

@@ -7,24 +7,14 @@ import { buildPlan } from '../../src/runner/cycle.ts';
 import { listTestMethods, type LoadedTest } from '../../src/runner/loader.ts';
 import type { TestCaseClass } from '../../src/runner/test-case.ts';
 import { TestCase } from '../../src/index.ts';
-import { Outcome, type LoadsEvent } from '../../src/metrics/events.ts';
+import { Outcome } from '../../src/metrics/events.ts';
 import {
   startHttpServer,
   startWsServer,
   type TestServer,
   type TestWsServer,
 } from '../helpers/servers.ts';
-
-/** Keeps a copy of each event: producers reuse their event objects. */
-class CollectSink {
-  readonly events: LoadsEvent[] = [];
-  emit(event: LoadsEvent): void {
-    this.events.push({ ...event });
-  }
-  ofType<T extends LoadsEvent['type']>(type: T): Extract<LoadsEvent, { type: T }>[] {
-    return this.events.filter((e): e is Extract<LoadsEvent, { type: T }> => e.type === type);
-  }
-}
+import { CollectSink } from '../helpers/events.ts';
 
 function loaded(testClass: TestCaseClass, methods = listTestMethods(testClass)): LoadedTest {
   return {

@@ -6,24 +6,14 @@ import { VirtualUser, isAssertionError } from '../../src/runner/virtual-user.ts'
 import type { CycleStep } from '../../src/runner/cycle.ts';
 import type { TestCaseClass } from '../../src/runner/test-case.ts';
 import { TestCase, LoadsError, type WsSocket } from '../../src/index.ts';
-import { Outcome, type LoadsEvent, type TestEndEvent } from '../../src/metrics/events.ts';
+import { Outcome, type TestEndEvent } from '../../src/metrics/events.ts';
 import {
   startHttpServer,
   startWsServer,
   type TestServer,
   type TestWsServer,
 } from '../helpers/servers.ts';
-
-/** Keeps a copy of each event: producers reuse their event objects. */
-class CollectSink {
-  readonly events: LoadsEvent[] = [];
-  emit(event: LoadsEvent): void {
-    this.events.push({ ...event });
-  }
-  ofType<T extends LoadsEvent['type']>(type: T): Extract<LoadsEvent, { type: T }>[] {
-    return this.events.filter((e): e is Extract<LoadsEvent, { type: T }> => e.type === type);
-  }
-}
+import { CollectSink } from '../helpers/events.ts';
 
 interface MakeUser {
   methods: string[];
