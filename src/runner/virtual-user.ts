@@ -24,6 +24,7 @@ import {
 } from '../client/ws/socket.ts';
 import type { TestCase, TestCaseClass, TestCaseContext } from './test-case.ts';
 import type { CycleStep } from './cycle.ts';
+import { trimStackTrace } from './stack-trace.ts';
 
 export interface VirtualUserOptions {
   testClass: TestCaseClass;
@@ -367,11 +368,11 @@ export class VirtualUser implements TestCaseContext {
         outcome,
         typeof error.name === 'string' && error.name !== '' ? error.name : 'Error',
         error.message,
-        typeof error.stack === 'string' ? error.stack : `${error.name}: ${error.message}`,
+        typeof error.stack === 'string' ? trimStackTrace(error.stack) : '',
       );
     } else {
-      const text = safeString(error);
-      this.#emitEnd(startMs, outcome, 'Error', text, text);
+      // A thrown string or number has no stack to show.
+      this.#emitEnd(startMs, outcome, 'Error', safeString(error), '');
     }
   }
 
