@@ -1,13 +1,17 @@
 // Resolves a test name (SPEC §2) to a TestCase subclass and its methods.
 // Modules are found from cwd as <name>.ts/.mts/.js/.mjs or <name>/index.*,
-// and imported through one namespaced tsx registration, so that TypeScript
-// loads with no build step and without changing how the rest of the
-// process resolves modules. Every way a name can fail is an FqnError with
-// the failing part and a one-line message that ends with the fix.
+// and imported as they are: TypeScript through tsx (no build step for the
+// user), registered once and only when a .ts/.mts module is loaded. The
+// registration is global, not namespaced: a namespace tags every URL the
+// user module imports, which loaded a second copy of loads-runner itself
+// through the hooks thread and cost about 0.5 CPU-second at startup.
+// Every way a name can fail is an FqnError with the failing part and a
+// one-line message that ends with the fix.
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { register } from 'tsx/esm/api';
+import { register as registerEsm } from 'tsx/esm/api';
+import { register as registerCjs } from 'tsx/cjs/api';
 import { FqnError } from '../errors.ts';
 import { parseFqn, type FqnTarget } from './fqn.ts';
 import { isTestCaseBase, isTestCaseClass, type TestCaseClass } from './test-case.ts';
@@ -27,14 +31,17 @@ export interface LoadedTest {
 /** Extensions tried, in this order, for a module name and for a folder's index. */
 export const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'] as const;
 
-type NamespacedImport = (specifier: string, parent: string) => Promise<unknown>;
-let tsxImport: NamespacedImport | undefined;
+let tsxRegistered = false;
 
 function importModule(file: string): Promise<unknown> {
-  // One registration for the process: each tsImport() call would add another hook.
-  tsxImport ??= register({ namespace: 'loads-runner' }).import;
-  const url = pathToFileURL(file).href;
-  return tsxImport(url, url);
+  if (!tsxRegistered && /\.m?ts$/.test(file)) {
+    // Once per thread: every register() call adds another hook.
+    // Both: a .ts file in a folder without "type": "module" loads as CommonJS.
+    registerEsm();
+    registerCjs();
+    tsxRegistered = true;
+  }
+  return import(pathToFileURL(file).href);
 }
 
 /** Finds, imports and checks the test named by `fqn`, resolving modules from `cwd`. */
@@ -177,6 +184,12 @@ function findExport(namespace: Record<string, unknown>, name: string): unknown {
   if (typeof fallback === 'function' && fallback.name === name) {
     return fallback;
   }
+  // A CommonJS module (a .ts file outside a "type": "module" folder, as
+  // compiled by tsx) has its exports on `default` when Node's static
+  // analysis does not find them by name.
+  if (typeof fallback === 'object' && fallback !== null && Object.hasOwn(fallback, name)) {
+    return (fallback as Record<string, unknown>)[name];
+  }
   return undefined;
 }
 
@@ -186,8 +199,13 @@ function missingExport(
   label: string,
   file: string,
 ): FqnError {
-  const names = Object.keys(namespace).filter((key) => key !== 'default');
-  const testClasses = names.filter((key) => isTestCaseClass(namespace[key]));
+  const fallback = namespace['default'];
+  const exports: Record<string, unknown> =
+    typeof fallback === 'object' && fallback !== null
+      ? { ...(fallback as Record<string, unknown>), ...namespace }
+      : namespace;
+  const names = Object.keys(exports).filter((key) => key !== 'default');
+  const testClasses = names.filter((key) => isTestCaseClass(exports[key]));
   const hint = suggestion(name, names, testClasses, 'its TestCase classes are');
   return new FqnError(
     `module ${label} has no export '${name}'${hint === '' ? `; export it: \`export class ${name} extends TestCase\`` : hint}`,
