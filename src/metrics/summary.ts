@@ -5,6 +5,7 @@
 import { OTHER_URLS_KEY } from './aggregator.ts';
 import type { ErrorSnapshot, Snapshot, TestCounts } from './aggregator.ts';
 import { LatencyHistogram } from './histogram.ts';
+import type { GeneratorLoad } from './loop-monitor.ts';
 
 /** What the run was, known before it starts. */
 export interface RunInfo {
@@ -89,6 +90,8 @@ export interface Summary {
   counters: Record<string, number>;
   /** True when Ctrl-C stopped the run: the numbers cover what ran before. */
   interrupted: boolean;
+  /** How busy the generator's own event loops were, or null when not measured. */
+  generator: GeneratorLoad | null;
 }
 
 /** How many errors and failures the summary lists. */
@@ -109,6 +112,7 @@ export function buildSummary(
   info: RunInfo,
   endedAt: number,
   interrupted: boolean,
+  generator: GeneratorLoad | null = null,
 ): Summary {
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
@@ -165,5 +169,6 @@ export function buildSummary(
     ),
     counters: { ...snapshot.counters },
     interrupted,
+    generator,
   };
 }

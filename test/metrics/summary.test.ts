@@ -5,6 +5,7 @@ import { Outcome } from '../../src/metrics/events.ts';
 import type { HitEvent, TestEndEvent } from '../../src/metrics/events.ts';
 import { buildSummary } from '../../src/metrics/summary.ts';
 import type { RunInfo } from '../../src/metrics/summary.ts';
+import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
 
 const T0 = 1_800_000_000_000;
 
@@ -159,6 +160,28 @@ describe('buildSummary', () => {
     assert.equal(s.slowestUrl, null);
     assert.deepEqual(s.urls, []);
     assert.equal(s.interrupted, true);
+  });
+
+  it('when no generator load is given then the summary has generator null', () => {
+    const s = buildSummary(aggregatorWithRun().snapshot(), INFO, T0 + 2000, false);
+    assert.equal(s.generator, null);
+  });
+
+  it('when a generator load is given then the summary carries it unchanged', () => {
+    const generator = assessGeneratorLoad([
+      { thread: 'main', delayP99Ms: 2, delayMaxMs: 8, utilization: 0.4 },
+      { thread: 'worker 1', delayP99Ms: 70, delayMaxMs: 90, utilization: 0.95 },
+    ]);
+    const s = buildSummary(aggregatorWithRun().snapshot(), INFO, T0 + 2000, false, generator);
+    assert.deepEqual(s.generator, {
+      threads: [
+        { thread: 'main', delayP99Ms: 2, delayMaxMs: 8, utilization: 0.4 },
+        { thread: 'worker 1', delayP99Ms: 70, delayMaxMs: 90, utilization: 0.95 },
+      ],
+      saturated: true,
+      reason: 'event-loop delay p99 70 ms on worker 1; worker 1 busy 95% of the time',
+    });
+    assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
   });
 
   it('when built then the summary is plain JSON data', () => {

@@ -7,11 +7,16 @@ import { LoadsError } from '../../src/errors.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { Outcome } from '../../src/metrics/events.ts';
 import { buildSummary } from '../../src/metrics/summary.ts';
+import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
 import type { Summary } from '../../src/metrics/summary.ts';
 import { JsonOutput } from '../../src/outputs/json.ts';
 import type { OutputContext } from '../../src/outputs/output.ts';
 
 const T0 = 1_800_000_000_000;
+
+const GENERATOR = assessGeneratorLoad([
+  { thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 },
+]);
 
 function runSummary(): Summary {
   const a = new Aggregator();
@@ -53,7 +58,7 @@ function runSummary(): Summary {
     hits: [1],
     durationMs: null,
   };
-  return buildSummary(a.snapshot(), info, T0 + 500, false);
+  return buildSummary(a.snapshot(), info, T0 + 500, false, GENERATOR);
 }
 
 function context(
@@ -96,6 +101,11 @@ describe('JsonOutput', () => {
     assert.deepEqual(parsed.topFailures, [
       { count: 1, name: 'AssertionError', message: 'bad', stack: 'AssertionError: bad\n    at x' },
     ]);
+    assert.deepEqual(parsed.generator, {
+      threads: [{ thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 }],
+      saturated: true,
+      reason: 'event-loop delay p99 62 ms on main',
+    });
     assert.deepEqual(parsed, runSummary());
   });
 

@@ -44,6 +44,7 @@ const SUMMARY: Summary = {
   perTest: {},
   counters: {},
   interrupted: false,
+  generator: null,
 };
 
 describe('createOutput', () => {

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatLocalTime, formatSummary } from '../../src/outputs/stdout/summary-text.ts';
 import type { Summary, UrlSummary } from '../../src/metrics/summary.ts';
+import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
 
 const STARTED = new Date(2026, 10, 26, 12, 15, 6).getTime(); // local time
 
@@ -44,6 +45,7 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     perTest: {},
     counters: {},
     interrupted: false,
+    generator: null,
     ...overrides,
   };
 }
@@ -183,6 +185,56 @@ describe('formatSummary', () => {
       text.includes('\n\u001b[1mLatency percentiles (all hits)\u001b[22m\n'),
       'titles are bold',
     );
+  });
+
+  it('when the generator was saturated then a plain warning follows the Failures line, labels unchanged', () => {
+    const generator = assessGeneratorLoad([
+      { thread: 'main', delayP99Ms: 83.2, delayMaxMs: 120, utilization: 0.5 },
+    ]);
+    const text = formatSummary(summary({ generator }), false);
+    assert.doesNotMatch(text, ANSI);
+    const lines = text.split('\n');
+    assert.deepEqual(lines.slice(0, 15), [
+      'Hits: 1000',
+      'Started: 2026-11-26 12:15:06',
+      'Duration: 2.02 seconds',
+      'Approximate Average RPS: 495',
+      'Average request time: 0.04s',
+      'Opened web sockets: 0',
+      'Bytes received via web sockets : 0',
+      '',
+      'Success: 1000',
+      'Errors: 0',
+      'Failures: 0',
+      '',
+      'Warning: the load generator was saturated (event-loop delay p99 83 ms on main): latencies include its own delay',
+      '',
+      'Latency percentiles (all hits)',
+    ]);
+    assert.equal(text.match(/^Warning:/gm)?.length, 1);
+  });
+
+  it('when the generator was saturated and color is true then only the warning is coloured, labels stay plain', () => {
+    const generator = assessGeneratorLoad([
+      { thread: 'worker 2', delayP99Ms: 3, delayMaxMs: 9, utilization: 0.97 },
+    ]);
+    const text = formatSummary(summary({ generator }), true);
+    assert.match(text, /^Failures: 0$/m);
+    assert.ok(
+      text.includes(
+        '\n\u001b[33mWarning: the load generator was saturated (worker 2 busy 97% of the time): latencies include its own delay\u001b[39m\n',
+      ),
+      text,
+    );
+  });
+
+  it('when the generator had slack or was not measured then the summary says nothing of it', () => {
+    const calm = assessGeneratorLoad([
+      { thread: 'main', delayP99Ms: 4, delayMaxMs: 12, utilization: 0.3 },
+    ]);
+    const expected = formatSummary(summary(), false);
+    assert.equal(formatSummary(summary({ generator: calm }), false), expected);
+    assert.doesNotMatch(expected, /generator|Warning/i);
   });
 
   it('when formatting a local time then it is YYYY-MM-DD HH:MM:SS', () => {

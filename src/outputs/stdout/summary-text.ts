@@ -89,6 +89,17 @@ export function formatSummary(summary: Summary, color: boolean): string {
     `Failures: ${bad(summary.failures)}`,
   ];
 
+  // Right under the outcome counts, before any latency figure, so nobody
+  // reads the percentiles without it; nothing at all when the loops had slack.
+  if (summary.generator?.saturated === true) {
+    lines.push(
+      '',
+      chalk.yellow(
+        `Warning: the load generator was saturated (${summary.generator.reason}): latencies include its own delay`,
+      ),
+    );
+  }
+
   const section = (heading: string, body: string[]): void => {
     lines.push('', title(heading), ...body);
   };
