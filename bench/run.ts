@@ -1,0 +1,650 @@
+// The loads-runner benchmark (STYLE.md §9, issue 3). `npm run bench -- --help`.
+//
+//   npm run bench                       throughput: loads-runner vs autocannon vs a bare undici loop
+//   npm run bench -- memory             peak RSS of 1,000 and 10,000 idle virtual users
+//   npm run bench -- soak --minutes 10  one long run, RSS every 30 s
+//   npm run bench -- profile            a --cpu-prof run of loads-runner, top self-time functions
+//
+// Every generator runs as its own child process (pinned with taskset to core
+// 1, the target to core 0, when there are 2+ cores), measured by
+// bench/usage-reporter.mjs: CPU time of all its threads, peak RSS.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatSummary, summarise } from './profile-summary.ts';
+import {
+  installCleanup,
+  interruption,
+  makeTempDir,
+  removeTempDir,
+  runChild,
+  wrap,
+} from './proc.ts';
+import { startTarget, type Target, type TargetKind } from './target.ts';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(benchDir);
+const examplesDir = path.join(root, 'examples');
+const loadsBin = path.join(root, 'bin', 'loads-runner.js');
+const reporter = pathToFileURL(path.join(benchDir, 'usage-reporter.mjs')).href;
+const require = createRequire(import.meta.url);
+const autocannonBin = path.join(
+  path.dirname(require.resolve('autocannon/package.json')),
+  'autocannon.js',
+);
+
+const HELP = `Usage: npm run bench -- [mode] [options]
+
+Modes:
+  throughput (default)  loads-runner (examples/bench.ts TestBench.test_get), autocannon
+                        and a bare undici request() loop against the same target, same
+                        connections and duration, interleaved over --reps repetitions;
+                        prints requests/s, CPU seconds, requests per CPU-second, peak RSS,
+                        medians and the ratios loads-runner / each peer
+  memory                loads-runner with 1,000 then 10,000 idle users (TestBench.test_idle:
+                        one hit a second each, own keep-alive connection); peak RSS, errors,
+                        KB per user
+  soak                  one long loads-runner run at full speed; its RSS every 30 s
+  profile               one loads-runner run under --cpu-prof against the node target;
+                        the top self-time functions (bench/profile-summary.ts)
+
+Options:
+  --duration S       seconds per run (default: 10; memory: 15; profile: 10)
+  --connections N    connections / virtual users (default: 50)
+  --reps R           repetitions of each generator (default: 3)
+  --users A,B        memory: the user counts (default: 1000,10000)
+  --minutes M        soak: length of the run (default: 10)
+  --target KIND      auto (nginx when installed, else node), node or nginx (default: auto)
+  --pin, --no-pin    target on core 0 and generator on core 1 with taskset
+                     (default: on with 2+ cores and taskset installed)
+  --prof-dir DIR     profile: where the .cpuprofile goes (default: a new temp folder)
+  --top N            profile: rows to print (default: 15)
+  -h, --help         this help
+
+The target is on 127.0.0.1 only; nothing is downloaded. Benchmarks are not tests: they
+never run in npm test.
+`;
+
+interface Options {
+  mode: 'throughput' | 'memory' | 'soak' | 'profile';
+  duration: number | undefined;
+  connections: number;
+  reps: number;
+  users: number[];
+  minutes: number;
+  target: TargetKind | 'auto';
+  pin: boolean;
+  profDir: string | undefined;
+  top: number;
+}
+
+function positiveNumber(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) {
+    return fallback;
+  }
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new Error(`${name}: expected a positive number, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      reps: { type: 'string' },
+      users: { type: 'string' },
+      minutes: { type: 'string' },
+      target: { type: 'string' },
+      pin: { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
+      'prof-dir': { type: 'string' },
+      top: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return undefined;
+  }
+  const mode = positionals[0] ?? 'throughput';
+  if (mode !== 'throughput' && mode !== 'memory' && mode !== 'soak' && mode !== 'profile') {
+    throw new Error(`unknown mode ${JSON.stringify(mode)}`);
+  }
+  const target = values.target ?? 'auto';
+  if (target !== 'auto' && target !== 'node' && target !== 'nginx') {
+    throw new Error(`--target: auto, node or nginx, not ${JSON.stringify(target)}`);
+  }
+  const canPin = os.availableParallelism() >= 2 && commandExists('taskset');
+  const pin = values['no-pin'] === true ? false : (values.pin ?? canPin);
+  if (pin && !canPin) {
+    throw new Error('--pin needs 2+ cores and taskset');
+  }
+  return {
+    mode,
+    duration:
+      values.duration === undefined ? undefined : positiveNumber('--duration', values.duration, 0),
+    connections: Math.round(positiveNumber('--connections', values.connections, 50)),
+    reps: Math.round(positiveNumber('--reps', values.reps, 3)),
+    users: (values.users ?? '1000,10000')
+      .split(',')
+      .map((n) => Math.round(positiveNumber('--users', n, 0))),
+    minutes: positiveNumber('--minutes', values.minutes, 10),
+    target,
+    pin,
+    profDir: values['prof-dir'],
+    top: Math.round(positiveNumber('--top', values.top, 15)),
+  };
+}
+
+function commandExists(name: string): boolean {
+  return spawnSync('which', [name], { encoding: 'utf8' }).status === 0;
+}
+
+/** The cores of the target and of the generator, when pinning. */
+const cores = (pin: boolean): { target: number | undefined; generator: number | undefined } =>
+  pin ? { target: 0, generator: 1 } : { target: undefined, generator: undefined };
+
+function loadsRunnerHasWorkers(): boolean {
+  const help = spawnSync(process.execPath, [loadsBin, '--help'], { encoding: 'utf8' });
+  return /--workers\b/.test(help.stdout);
+}
+
+function printHeader(target: Target, options: Options, extra: string[] = []): void {
+  const cpus = os.cpus();
+  const load = os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+  const lines = [
+    `node ${process.version} (${process.platform} ${process.arch}), ${os.type()} ${os.release()}`,
+    `CPU: ${cpus[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores; load average ${load}`,
+    `target: ${target.kind} at ${target.url}: ${target.description}`,
+    `pinning: ${options.pin ? 'on (taskset: target core 0, generator core 1)' : 'off'}`,
+    ...extra,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+// ---------------------------------------------------------------- measuring
+
+interface Usage {
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  maxRssKb: number;
+  requests?: number;
+}
+
+interface Measurement {
+  requests: number;
+  durationS: number;
+  errors: number;
+  cpuS: number;
+  maxRssKb: number;
+}
+
+interface Generator {
+  name: string;
+  cwd: string;
+  /** The node arguments (after `node --import usage-reporter`). */
+  args: string[];
+  /** Requests, duration and errors from the child's stdout. */
+  parse(stdout: string, usage: Usage): Omit<Measurement, 'cpuS' | 'maxRssKb'>;
+}
+
+interface LoadsSummary {
+  hits: number;
+  durationS: number;
+  errors: number;
+  failures: number;
+  hitErrors: number;
+}
+
+/** A load: users (connections) for a duration, or `startup`: the smallest run (one request). */
+type Load = { users: number; durationS: number } | 'startup';
+
+/**
+ * loads-runner with `-o json` (the summary on stdout), or, given jsonFile,
+ * `-o stdout -o json` with the summary in that file, for the status line on
+ * stderr every 5 s.
+ */
+function loadsRunner(
+  test: string,
+  url: string,
+  load: Load,
+  workers: boolean,
+  jsonFile?: string,
+): Generator {
+  const outputs =
+    jsonFile === undefined
+      ? ['-o', 'json']
+      : ['-o', 'stdout', '-o', 'json', '--output-json-filename', jsonFile];
+  const amount =
+    load === 'startup'
+      ? ['-u', '1', '--hits', '1']
+      : ['-u', String(load.users), '-d', String(load.durationS)];
+  return {
+    name: 'loads-runner',
+    cwd: examplesDir,
+    args: [
+      loadsBin,
+      test,
+      ...amount,
+      '--server-url',
+      url,
+      ...outputs,
+      ...(workers ? ['--workers', '1'] : []),
+    ],
+    parse(stdout) {
+      const json = jsonFile === undefined ? stdout : readFileSync(jsonFile, 'utf8');
+      const summary = JSON.parse(json) as LoadsSummary;
+      return {
+        requests: summary.hits,
+        durationS: summary.durationS,
+        errors: summary.errors + summary.failures + summary.hitErrors,
+      };
+    },
+  };
+}
+
+function autocannon(url: string, load: Load): Generator {
+  const amount =
+    load === 'startup'
+      ? ['-c', '1', '-a', '1']
+      : ['-c', String(load.users), '-d', String(load.durationS)];
+  return {
+    name: 'autocannon',
+    cwd: root,
+    args: [autocannonBin, ...amount, '--json', url],
+    parse(stdout) {
+      const result = JSON.parse(stdout) as {
+        requests: { total: number };
+        duration: number;
+        errors: number;
+        timeouts: number;
+        non2xx: number;
+      };
+      return {
+        requests: result.requests.total,
+        durationS: result.duration,
+        errors: result.errors + result.timeouts + result.non2xx,
+      };
+    },
+  };
+}
+
+function bareUndici(url: string, load: Load): Generator {
+  const amount =
+    load === 'startup'
+      ? ['--connections', '1', '--duration', '0.001']
+      : ['--connections', String(load.users), '--duration', String(load.durationS)];
+  return {
+    name: 'bare undici',
+    cwd: root,
+    args: ['--import', 'tsx', path.join(benchDir, 'bare-undici.ts'), '--url', url, ...amount],
+    parse(stdout) {
+      const result = JSON.parse(stdout) as { requests: number; errors: number; durationS: number };
+      return result;
+    },
+  };
+}
+
+interface MeasureOptions {
+  core: number | undefined;
+  raiseNofile: boolean;
+  timeoutMs: number;
+  onPid?: ((pid: number) => void) | undefined;
+  onStderr?: ((text: string) => void) | undefined;
+}
+
+async function measure(generator: Generator, options: MeasureOptions): Promise<Measurement> {
+  if (interruption() !== undefined) {
+    throw new Error('interrupted');
+  }
+  const dir = await makeTempDir('loads-bench-');
+  const usageFile = path.join(dir, 'usage.json');
+  try {
+    const cmd = wrap([process.execPath, '--import', reporter, ...generator.args], {
+      core: options.core,
+      raiseNofile: options.raiseNofile,
+    });
+    const result = await runChild(cmd, {
+      cwd: generator.cwd,
+      env: { ...process.env, LOADS_BENCH_USAGE_FILE: usageFile, NO_COLOR: '1' },
+      timeoutMs: options.timeoutMs,
+      onStart: (child) => options.onPid?.(child.pid ?? 0),
+      onStderr: options.onStderr,
+    });
+    if (result.timedOut) {
+      throw new Error(`${generator.name} did not stop within ${options.timeoutMs / 1000} s`);
+    }
+    if (!existsSync(usageFile)) {
+      throw new Error(
+        `${generator.name} exited (${result.code ?? result.signal}) without a usage report:\n${result.stderr}`,
+      );
+    }
+    const usage = JSON.parse(await readFile(usageFile, 'utf8')) as Usage;
+    let parsed;
+    try {
+      parsed = generator.parse(result.stdout, usage);
+    } catch {
+      throw new Error(
+        `${generator.name} exited (${result.code ?? result.signal}) with unreadable output:\n${result.stdout}\n${result.stderr}`,
+      );
+    }
+    return {
+      ...parsed,
+      cpuS: (usage.cpuUserUs + usage.cpuSystemUs) / 1e6,
+      maxRssKb: usage.maxRssKb,
+    };
+  } finally {
+    await removeTempDir(dir);
+  }
+}
+
+// ------------------------------------------------------------------ printing
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const COLUMNS = ['requests', 'req/s', 'CPU s', 'req/CPU-s', 'peak RSS', 'errors'];
+
+function row(label: string, cells: string[]): string {
+  return `${label.padEnd(22)}${cells.map((cell) => cell.padStart(14)).join('')}`;
+}
+
+function cellsOf(m: Measurement): string[] {
+  return [
+    int(m.requests),
+    int(m.requests / m.durationS),
+    m.cpuS.toFixed(2),
+    int(m.requests / m.cpuS),
+    mb(m.maxRssKb),
+    int(m.errors),
+  ];
+}
+
+// ---------------------------------------------------------------- the modes
+
+async function throughput(options: Options): Promise<void> {
+  const durationS = options.duration ?? 10;
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const target = await startTarget({ kind: options.target, core: core.target });
+  try {
+    printHeader(target, options, [
+      `load: ${options.connections} connections / virtual users, ${durationS} s per run, ${options.reps} reps interleaved`,
+      `loads-runner: examples/bench.ts TestBench.test_get, -o json${workers ? ', --workers 1' : ' (no --workers option yet: one thread)'}`,
+    ]);
+    const load = { users: options.connections, durationS };
+    const makers = [
+      (l: Load) => loadsRunner('bench.TestBench.test_get', target.url, l, workers),
+      (l: Load) => autocannon(target.url, l),
+      (l: Load) => bareUndici(target.url, l),
+    ];
+    const generators = makers.map((make) => make(load));
+    const measureOptions = {
+      core: core.generator,
+      raiseNofile: false,
+      timeoutMs: (durationS + 60) * 1000,
+    };
+    // What each process costs before its first request and after its last
+    // (node, modules, tsx): one run of a single request each.
+    const startupCpu = new Map<string, number>();
+    for (const make of makers) {
+      const startup = make('startup');
+      startupCpu.set(startup.name, (await measure(startup, measureOptions)).cpuS);
+    }
+    process.stdout.write(
+      `startup CPU s (one run of 1 request): ${generators
+        .map((g) => `${g.name} ${startupCpu.get(g.name)!.toFixed(2)}`)
+        .join(', ')}\n\n`,
+    );
+    const results = new Map<string, Measurement[]>(generators.map((g) => [g.name, []]));
+    process.stdout.write(`${row('run', COLUMNS)}\n`);
+    for (let rep = 1; rep <= options.reps; rep++) {
+      for (const generator of generators) {
+        const m = await measure(generator, measureOptions);
+        results.get(generator.name)!.push(m);
+        process.stdout.write(`${row(`${rep} ${generator.name}`, cellsOf(m))}\n`);
+      }
+    }
+    const rates = new Map<string, { rps: number; perCpu: number; perNetCpu: number }>();
+    process.stdout.write(
+      `\nmedians over ${options.reps} reps\n${row('generator', [...COLUMNS, 'net req/CPU-s'])}\n`,
+    );
+    for (const generator of generators) {
+      const runs = results.get(generator.name)!;
+      const startup = startupCpu.get(generator.name)!;
+      // The rates are medians of each run's rate, not rates of the medians.
+      const rps = median(runs.map((r) => r.requests / r.durationS));
+      const perCpu = median(runs.map((r) => r.requests / r.cpuS));
+      const perNetCpu = median(runs.map((r) => r.requests / Math.max(r.cpuS - startup, 1e-3)));
+      rates.set(generator.name, { rps, perCpu, perNetCpu });
+      const cells = [
+        int(median(runs.map((r) => r.requests))),
+        int(rps),
+        median(runs.map((r) => r.cpuS)).toFixed(2),
+        int(perCpu),
+        mb(median(runs.map((r) => r.maxRssKb))),
+        int(median(runs.map((r) => r.errors))),
+        int(perNetCpu),
+      ];
+      process.stdout.write(`${row(generator.name, cells)}\n`);
+    }
+    const lr = rates.get('loads-runner')!;
+    process.stdout.write(
+      `\n${'ratios (medians)'.padEnd(30)}${['req/CPU-s', 'req/s', 'net req/CPU-s'].map((h) => h.padStart(15)).join('')}\n`,
+    );
+    for (const peer of ['autocannon', 'bare undici']) {
+      const p = rates.get(peer)!;
+      const ratios = [lr.perCpu / p.perCpu, lr.rps / p.rps, lr.perNetCpu / p.perNetCpu];
+      process.stdout.write(
+        `${`loads-runner ÷ ${peer}`.padEnd(30)}${ratios.map((r) => r.toFixed(2).padStart(15)).join('')}\n`,
+      );
+    }
+    process.stdout.write(
+      '\nreq/CPU-s: requests ÷ CPU time (user+sys, all threads) of the whole generator process;' +
+        '\nnet req/CPU-s: the same without the startup CPU measured above.\n',
+    );
+  } finally {
+    await target.close();
+  }
+}
+
+async function memory(options: Options): Promise<void> {
+  const durationS = options.duration ?? 15;
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const target = await startTarget({ kind: options.target, core: core.target });
+  try {
+    printHeader(target, options, [
+      `load: ${options.users.map(int).join(' then ')} virtual users, ${durationS} s each, TestBench.test_idle (one hit a second per user, own keep-alive connection)`,
+      `loads-runner: -o json${workers ? ', --workers 1' : ''}; ulimit -n raised in the child (65536, else the hard limit ${hardNofile()})`,
+    ]);
+    const cols = ['hits', 'hits/user/s', 'errors', 'CPU s', 'peak RSS', 'RSS/user'];
+    process.stdout.write(`${row('users', cols)}\n`);
+    const rss: number[] = [];
+    for (const users of options.users) {
+      const m = await measure(
+        loadsRunner('bench.TestBench.test_idle', target.url, { users, durationS }, workers),
+        { core: core.generator, raiseNofile: true, timeoutMs: (durationS + 90) * 1000 },
+      );
+      rss.push(m.maxRssKb);
+      process.stdout.write(
+        `${row(int(users), [
+          int(m.requests),
+          (m.requests / users / m.durationS).toFixed(2),
+          int(m.errors),
+          m.cpuS.toFixed(2),
+          mb(m.maxRssKb),
+          `${(m.maxRssKb / users).toFixed(1)} KB`,
+        ])}\n`,
+      );
+    }
+    const first = options.users[0]!;
+    const last = options.users[options.users.length - 1]!;
+    if (options.users.length >= 2 && last !== first) {
+      const perUser = (rss[rss.length - 1]! - rss[0]!) / (last - first);
+      process.stdout.write(
+        `\nKB per user = (RSS(${int(last)}) − RSS(${int(first)})) / ${int(last - first)} = ${perUser.toFixed(1)} KB` +
+          `\nRSS(${int(last)}) / ${int(last)} = ${(rss[rss.length - 1]! / last).toFixed(1)} KB\n`,
+      );
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+function hardNofile(): string {
+  return spawnSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim();
+}
+
+async function readRssKb(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function soak(options: Options): Promise<void> {
+  const durationS = options.duration ?? Math.round(options.minutes * 60);
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const target = await startTarget({ kind: options.target, core: core.target });
+  try {
+    printHeader(target, options, [
+      `load: loads-runner TestBench.test_get, ${options.connections} virtual users at full speed for ${durationS} s; RSS (VmRSS) every 30 s${workers ? '; --workers 1' : ''}`,
+    ]);
+    let pid = 0;
+    let lastHits = '?';
+    const samples: number[] = [];
+    const started = performance.now();
+    const sampler = setInterval(() => {
+      void readRssKb(pid).then((kb) => {
+        if (kb === undefined) {
+          return;
+        }
+        samples.push(kb);
+        const t = Math.round((performance.now() - started) / 1000);
+        process.stdout.write(
+          `${`t=${t}s`.padEnd(8)} RSS ${mb(kb).padStart(9)}   hits ${lastHits} (its last status line)\n`,
+        );
+      });
+    }, 30_000);
+    let m: Measurement;
+    const dir = await makeTempDir('loads-bench-soak-');
+    try {
+      m = await measure(
+        loadsRunner(
+          'bench.TestBench.test_get',
+          target.url,
+          { users: options.connections, durationS },
+          workers,
+          path.join(dir, 'summary.json'),
+        ),
+        {
+          core: core.generator,
+          raiseNofile: false,
+          timeoutMs: (durationS + 90) * 1000,
+          onPid: (childPid) => (pid = childPid),
+          // The plain status line loads-runner writes to stderr every few seconds.
+          onStderr: (text) => {
+            const hits = [...text.matchAll(/hits (\d+)/g)].pop();
+            if (hits) {
+              lastHits = int(Number(hits[1]));
+            }
+          },
+        },
+      );
+    } finally {
+      clearInterval(sampler);
+      await removeTempDir(dir);
+    }
+    const max = samples.length > 0 ? Math.max(...samples) : 0;
+    process.stdout.write(
+      samples.length === 0
+        ? '\nno RSS sample (the run was shorter than 30 s)\n'
+        : `\nRSS first ${mb(samples[0]!)}, last ${mb(samples[samples.length - 1]!)}, max ${mb(max)} (${samples.length} samples); peak RSS ${mb(m.maxRssKb)}\n`,
+    );
+    process.stdout.write(
+      `hits ${int(m.requests)} in ${m.durationS.toFixed(1)} s (${int(m.requests / m.durationS)} req/s), errors ${int(m.errors)}, CPU ${m.cpuS.toFixed(1)} s\n`,
+    );
+  } finally {
+    await target.close();
+  }
+}
+
+async function profile(options: Options): Promise<void> {
+  const durationS = options.duration ?? 10;
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const dir = options.profDir ?? (await mkdtemp(path.join(os.tmpdir(), 'loads-bench-prof-')));
+  const target = await startTarget({ kind: 'node', core: core.target });
+  try {
+    printHeader(target, options, [
+      `load: loads-runner TestBench.test_get under --cpu-prof, ${options.connections} virtual users, ${durationS} s${workers ? ', --workers 1' : ''}`,
+    ]);
+    const generator = loadsRunner(
+      'bench.TestBench.test_get',
+      target.url,
+      { users: options.connections, durationS },
+      workers,
+    );
+    generator.args.unshift('--cpu-prof', `--cpu-prof-dir=${dir}`);
+    const m = await measure(generator, {
+      core: core.generator,
+      raiseNofile: false,
+      timeoutMs: (durationS + 60) * 1000,
+    });
+    process.stdout.write(
+      `${row('', COLUMNS)}\n${row('loads-runner (profiled)', cellsOf(m))}\n\nprofiles in ${dir}\n`,
+    );
+  } finally {
+    await target.close();
+  }
+  process.stdout.write(`${formatSummary(await summarise([dir]), options.top)}\n`);
+}
+
+// ----------------------------------------------------------------------- main
+
+let options: Options | undefined;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}; see npm run bench -- --help\n`);
+  process.exitCode = 2;
+}
+if (options !== undefined) {
+  installCleanup();
+  const modes = { throughput, memory, soak, profile };
+  try {
+    await modes[options.mode](options);
+  } catch (err) {
+    const signal = interruption();
+    process.stderr.write(
+      signal === undefined
+        ? `bench: ${(err as Error).stack ?? String(err)}\n`
+        : `bench: interrupted (${signal})\n`,
+    );
+    process.exitCode = signal === undefined ? 1 : 130;
+  }
+}
