@@ -25,6 +25,7 @@ const STRING_KEYS = {
   output_funkload_filename: 'outputFunkloadFilename',
   output_json_filename: 'outputJsonFilename',
   project_name: 'projectName',
+  workers: 'workers',
 } as const;
 const BOOLEAN_KEYS = { quiet: 'quiet', no_color: 'noColor' } as const;
 const KNOWN_KEYS = [...Object.keys(STRING_KEYS), ...Object.keys(BOOLEAN_KEYS), 'output'];

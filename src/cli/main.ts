@@ -1,20 +1,25 @@
 // The loads-runner command: the composition root. It parses and validates
 // the options, loads the test, wires the aggregator and outputs to the
-// runner, handles Ctrl-C, and is the only place that turns errors into exit
-// statuses (SPEC §7): usage/input errors print one line and exit 2, a run
-// with failures or errors exits 1, an internal bug prints its stack.
+// runner (in this thread, or on worker threads with --workers), handles
+// Ctrl-C, and is the only place that turns errors into exit statuses
+// (SPEC §7): usage/input errors print one line and exit 2, a run with
+// failures or errors (or a crashed worker) exits 1, an internal bug prints
+// its stack.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { CommanderError } from 'commander';
 import { ExitCode, LoadsError, UsageErrors } from '../errors.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
 import { buildSummary, type RunInfo, type Summary } from '../metrics/summary.ts';
+import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import type { Output } from '../outputs/output.ts';
 import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { loadTest } from '../runner/loader.ts';
 import { buildPlan, countRuns } from '../runner/cycle.ts';
-import { LocalRunner } from '../runner/local-runner.ts';
+import { LocalRunner, type RunResult } from '../runner/local-runner.ts';
+import { ThreadedRunner } from '../workers/threaded-runner.ts';
 import { createProgram, type RawOptions } from './options.ts';
 import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
@@ -111,13 +116,42 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   );
 
   const aggregator = new Aggregator();
-  const listeners: EventSink[] = [aggregator];
+  const outputListeners: EventSink[] = [];
   for (const output of outputs) {
     if (output.onEvent !== undefined) {
-      listeners.push({ emit: output.onEvent.bind(output) });
+      outputListeners.push({ emit: output.onEvent.bind(output) });
     }
   }
-  const sink = createFanoutSink(listeners);
+  // One thread: every event goes to the aggregator and the outputs. Worker
+  // threads: the aggregator fills from the workers' deltas, and only the
+  // outputs that need every event get the events, batched by the workers.
+  const workers = Math.min(options.workers ?? availableParallelism(), Math.max(...options.users));
+  const controller = new AbortController();
+  const strays = watchStrayErrors(terminal);
+  let threaded: ThreadedRunner | undefined;
+  if (workers > 1) {
+    threaded = new ThreadedRunner({
+      fqn: options.fqn,
+      cwd: process.cwd(),
+      plan,
+      workers,
+      aggregator,
+      eventSink: outputListeners.length === 0 ? undefined : createFanoutSink(outputListeners),
+      signal: controller.signal,
+      timeoutMs: options.timeoutMs,
+      testTimeoutMs: options.testTimeoutMs,
+      serverUrl: options.serverUrl,
+      onStrayError: (text, workerIndex) => strays.report(`${text} (worker ${workerIndex})`),
+    });
+    // Each worker loads the test itself: before the clock starts, and a
+    // worker that cannot load it stops the run before any load is sent.
+    try {
+      await threaded.start();
+    } catch (err) {
+      strays.stop();
+      throw err;
+    }
+  }
 
   const info: RunInfo = {
     startedAt: Date.now(),
@@ -145,7 +179,6 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
           read: () => aggregator.progress(),
         });
 
-  const controller = new AbortController();
   const removeInterruptHandlers = handleInterrupts({
     controller,
     onFirst: () => {
@@ -156,7 +189,6 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       process.exit(ExitCode.INTERRUPTED);
     },
   });
-  const stopWatchingStrays = watchStrayErrors(terminal);
   // A test awaiting a promise that nothing will settle leaves the event loop
   // empty, and Node would exit mid-run without a summary; this handle keeps
   // the process alive until the runner returns.
@@ -164,17 +196,24 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
 
   let interrupted = false;
   let runnerError: unknown;
+  const loop = new LoopMonitor('main');
   progress?.start();
+  loop.start();
   try {
-    const result = await new LocalRunner({
-      test,
-      plan,
-      sink,
-      signal: controller.signal,
-      timeoutMs: options.timeoutMs,
-      testTimeoutMs: options.testTimeoutMs,
-      serverUrl: options.serverUrl,
-    }).run();
+    let result: RunResult;
+    if (threaded === undefined) {
+      result = await new LocalRunner({
+        test,
+        plan,
+        sink: createFanoutSink([aggregator, ...outputListeners]),
+        signal: controller.signal,
+        timeoutMs: options.timeoutMs,
+        testTimeoutMs: options.testTimeoutMs,
+        serverUrl: options.serverUrl,
+      }).run();
+    } else {
+      result = await threaded.run();
+    }
     interrupted = result.interrupted;
   } catch (err) {
     runnerError = err;
@@ -182,9 +221,17 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     clearInterval(keepAlive);
     progress?.stop();
   }
+  const threads: LoopSample[] = [loop.stop(), ...(threaded?.loopSamples ?? [])];
+  const generator = assessGeneratorLoad(threads);
 
   // Outputs are closed whatever happened, so that nothing is lost.
-  const summary: Summary = buildSummary(aggregator.snapshot(), info, Date.now(), interrupted);
+  const summary: Summary = buildSummary(
+    aggregator.snapshot(),
+    info,
+    Date.now(),
+    interrupted,
+    generator,
+  );
   let outputError: unknown;
   for (const output of outputs) {
     try {
@@ -193,7 +240,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       outputError ??= err;
     }
   }
-  stopWatchingStrays();
+  strays.stop();
   removeInterruptHandlers();
   if (runnerError !== undefined) {
     throw runnerError;
@@ -211,22 +258,31 @@ const MAX_STRAY_REPORTS = 3;
  * outside any test run. It must not crash the load: say so on stderr (the
  * first few), and go on.
  */
-function watchStrayErrors(terminal: Terminal): () => void {
+function watchStrayErrors(terminal: Terminal): {
+  /** Reports one stray error described by `text` (from a worker thread). */
+  report: (text: string) => void;
+  stop: () => void;
+} {
   let count = 0;
-  const onStray = (reason: unknown): void => {
+  const report = (text: string): void => {
     count++;
     if (count <= MAX_STRAY_REPORTS) {
-      const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
       terminal.writeErr(
         `${PROGRAM}: warning: an error escaped a test run (a promise not awaited?): ${text}\n`,
       );
     }
   };
+  const onStray = (reason: unknown): void => {
+    report(reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason));
+  };
   process.on('unhandledRejection', onStray);
   process.on('uncaughtException', onStray);
-  return () => {
-    process.off('unhandledRejection', onStray);
-    process.off('uncaughtException', onStray);
+  return {
+    report,
+    stop: () => {
+      process.off('unhandledRejection', onStray);
+      process.off('uncaughtException', onStray);
+    },
   };
 }
 

@@ -20,6 +20,7 @@ export interface RawOptions {
   quiet?: boolean;
   projectName?: string;
   color?: boolean;
+  workers?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] =>
@@ -60,6 +61,10 @@ export function createProgram(version: string): Command {
     .option(
       '--output-json-filename <path>',
       'json output: the summary as JSON, - for stdout (default: -)',
+    )
+    .option(
+      '--workers <count>',
+      'worker threads that share the users, each with its own event loop; 1 runs all in one thread (default: the number of cores, at most the largest users step)',
     )
     .option('--config <file>', 'INI file whose [loads] section takes the long option names')
     .option('-q, --quiet', 'print nothing on stdout and no progress bar')

@@ -23,6 +23,8 @@ export interface RunOptions {
   quiet: boolean;
   projectName: string;
   noColor: boolean;
+  /** --workers; null when not given (the CLI then picks one per core, at most the largest users step). */
+  workers: number | null;
 }
 
 export const DEFAULT_TIMEOUT_S = 30;
@@ -102,6 +104,9 @@ export function validateOptions(
     );
   }
 
+  const workersText = cli.workers ?? config.workers;
+  const workers = workersText === undefined ? null : parseWorkers(workersText, problems);
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
@@ -124,7 +129,23 @@ export function validateOptions(
     projectName: cli.projectName ?? config.projectName ?? 'N/A',
     // commander's --no-color sets color=false; it is true when not given.
     noColor: cli.color === false || config.noColor === true,
+    workers,
   };
+}
+
+/** --workers: a whole number ≥ 1. */
+function parseWorkers(text: string, problems: UsageError[]): number | null {
+  const trimmed = text.trim();
+  const value = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    problems.push(
+      new UsageError(
+        `--workers '${text}' is not a whole number ≥ 1; use e.g. --workers 4, or --workers 1 for one thread`,
+      ),
+    );
+    return null;
+  }
+  return value;
 }
 
 const CYCLE = /^\d+(:\d+)*$/;

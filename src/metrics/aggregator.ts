@@ -143,6 +143,12 @@ class ErrorTable {
     }
     return list.sort((a, b) => b.count - a.count);
   }
+
+  /** Forgets every entry (takeDelta). */
+  clear(): void {
+    this.#entries.clear();
+    this.other = 0;
+  }
 }
 
 function stripQuery(url: string): string {
@@ -444,5 +450,39 @@ export class Aggregator implements EventSink {
     this.#socketsClosed += snapshot.socketsClosed;
     this.#wsMessages += snapshot.wsMessages;
     this.#wsBytesReceived += snapshot.wsBytesReceived;
+  }
+
+  /**
+   * snapshot(), then back to the state of a new Aggregator: a worker ships
+   * the result as a delta and the receiver merge()s it (STYLE.md §8.8). Not
+   * for the hot path (about 5 calls a second per worker).
+   */
+  takeDelta(): Snapshot {
+    const delta = this.snapshot();
+    this.#hits = 0;
+    this.#hitErrors = 0;
+    this.#firstHitAt = 0;
+    this.#lastHitAt = 0;
+    this.#statusClasses.fill(0);
+    this.#statusCounts.clear();
+    this.#hitErrorKeys.clear();
+    this.#urls.clear();
+    this.#urlList.length = 0;
+    this.#otherUrls = undefined;
+    this.#lastUrl = '';
+    this.#lastMethod = '';
+    this.#lastEntry = undefined;
+    this.#successes = 0;
+    this.#failures = 0;
+    this.#errors = 0;
+    this.#perTest.clear();
+    this.#topErrors.clear();
+    this.#topFailures.clear();
+    this.#counters.clear();
+    this.#socketsOpened = 0;
+    this.#socketsClosed = 0;
+    this.#wsMessages = 0;
+    this.#wsBytesReceived = 0;
+    return delta;
   }
 }

@@ -24,6 +24,11 @@ export interface LocalRunnerOptions {
   testTimeoutMs: number;
   /** --server-url: wins over the class's serverUrl field. */
   serverUrl: string | undefined;
+  /**
+   * The share of each step's users this runner runs (a worker thread's):
+   * users offset+1 … offset+count, out of step.users. Default: all of them.
+   */
+  userShare?: { offset: number; count: number };
 }
 
 export interface RunResult {
@@ -85,7 +90,9 @@ export class LocalRunner {
     signal.addEventListener('abort', forwardAbort, { once: true });
 
     const users: VirtualUser[] = [];
-    for (let u = 1; u <= step.users; u++) {
+    const firstUser = (this.#options.userShare?.offset ?? 0) + 1;
+    const lastUser = firstUser - 1 + (this.#options.userShare?.count ?? step.users);
+    for (let u = firstUser; u <= lastUser; u++) {
       users.push(
         new VirtualUser({
           testClass: test.testClass,
