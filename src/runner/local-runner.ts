@@ -4,7 +4,6 @@
 // timeout before they are abandoned (counted as errors) and the step's
 // signal aborts their I/O. Ctrl-C (the signal) ends the run at once without
 // counting runs in flight. No timer of ours outlives run().
-import { setMaxListeners } from 'node:events';
 import { now, toEpochMs } from '../metrics/clock.ts';
 import type { EventSink } from '../metrics/events.ts';
 import type { CycleStep } from './cycle.ts';
@@ -83,9 +82,9 @@ export class LocalRunner {
     });
 
     // One signal per step, so that abandoning the step's hung runs ends
-    // only their requests and sockets. Every session listens to it.
+    // only their requests and sockets; it reaches the users through one
+    // listener here rather than one per user (see VirtualUserOptions.signal).
     const stepAbort = new AbortController();
-    setMaxListeners(0, stepAbort.signal);
     const forwardAbort = (): void => stepAbort.abort(signal.reason);
     signal.addEventListener('abort', forwardAbort, { once: true });
 
@@ -108,6 +107,15 @@ export class LocalRunner {
         }),
       );
     }
+    stepAbort.signal.addEventListener(
+      'abort',
+      () => {
+        for (const user of users) {
+          user.abortIO(stepAbort.signal.reason);
+        }
+      },
+      { once: true },
+    );
     const deadline = step.durationMs > 0 ? startMs + step.durationMs : Infinity;
     const done = Promise.all(users.map((user) => user.run(deadline)));
 

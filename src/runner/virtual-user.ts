@@ -41,7 +41,12 @@ export interface VirtualUserOptions {
   testTimeoutMs: number;
   /** --server-url: wins over the class's serverUrl field. */
   serverUrl: string | undefined;
-  /** The step's signal: aborting it ends this user's requests and sockets. */
+  /**
+   * The step's signal, read to know whether the step was aborted. It is not
+   * listened to here: the runner calls abortIO() on each user, because
+   * thousands of listeners on one AbortSignal make adding and removing one
+   * O(n) each (Node's EventTarget scans for duplicates).
+   */
   signal: AbortSignal;
 }
 
@@ -84,6 +89,8 @@ export class VirtualUser implements TestCaseContext {
   #inFlight = false;
   #inFlightStart = 0;
   #closed: Promise<void> | undefined;
+  /** Aborts this user's requests and sockets (see abortIO). */
+  readonly #io = new AbortController();
   /** Ends the current --test-timeout wait early (abandon); set only while one is pending. */
   #cancelWait: (() => void) | undefined;
 
@@ -128,9 +135,9 @@ export class VirtualUser implements TestCaseContext {
       context: this.runContext,
       testName: () => this.#testName,
       timeoutMs: options.timeoutMs,
-      signal,
+      signal: this.#io.signal,
     });
-    this.#wsContext = { sink, timeoutMs: options.timeoutMs, signal };
+    this.#wsContext = { sink, timeoutMs: options.timeoutMs, signal: this.#io.signal };
 
     let instance: TestCase | undefined;
     let constructError: unknown;
@@ -187,6 +194,11 @@ export class VirtualUser implements TestCaseContext {
     if (!this.#abandoned) {
       await this.close();
     }
+  }
+
+  /** Ends this user's requests in flight and its sockets, with `reason`. */
+  abortIO(reason: unknown): void {
+    this.#io.abort(reason);
   }
 
   /** No new test run starts; the one in flight may finish and is counted. */
