@@ -438,6 +438,75 @@ describe('Session', () => {
   });
 });
 
+describe('Session connections', () => {
+  it('reuses one keep-alive connection for sequential requests', async () => {
+    const ports = new Set<number>();
+    const server = await startHttpServer((req, res) => {
+      ports.add(req.socket.remotePort ?? 0);
+      res.end('ok');
+    });
+    const session = makeSession(collect());
+    try {
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await session.get(`${server.url}/`)).status, 200);
+      }
+      assert.equal(ports.size, 1);
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  });
+
+  it('runs parallel requests of one user in parallel, on connections of its own', async () => {
+    // The server answers only once three requests are in flight at the same
+    // time: serialised requests would wait for the fallback and show 1.
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const waiting: http.ServerResponse[] = [];
+    let holding = true;
+    const server = await startHttpServer((_req, res) => {
+      if (!holding) {
+        res.end('ok');
+        return;
+      }
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      waiting.push(res);
+      const release = (): void => {
+        holding = false;
+        for (const held of waiting.splice(0)) {
+          inFlight--;
+          held.end('ok');
+        }
+      };
+      if (inFlight === 3) {
+        release();
+      } else {
+        setTimeout(release, 3000).unref();
+      }
+    });
+    const sink = collect();
+    const session = makeSession(sink);
+    const other = makeSession(collect());
+    try {
+      const responses = await Promise.all([1, 2, 3].map(() => session.get(`${server.url}/`)));
+      assert.deepEqual(
+        responses.map((r) => r.status),
+        [200, 200, 200],
+      );
+      assert.equal(maxInFlight, 3);
+      assert.equal(sink.hits.length, 3);
+      // And the connections stay usable afterwards, from either path.
+      assert.equal((await session.get(`${server.url}/`)).status, 200);
+      assert.equal((await other.get(`${server.url}/`)).status, 200);
+    } finally {
+      await session.close();
+      await other.close();
+      await server.close();
+    }
+  });
+});
+
 describe('Session network errors', () => {
   it('times out against a silent server with UND_ERR_HEADERS_TIMEOUT in about the timeout', async () => {
     const silent = await startSilentServer();

@@ -1,17 +1,18 @@
-// The HTTP client behind `this.session` (the Requests role, SPEC §3.1). One
-// undici Agent per Session, i.e. per virtual user, so each user has its own
-// keep-alive pool and cookie jar like a real client. Requests go through
-// Agent.dispatch with a small handler: chunks are counted as they arrive and
+// The HTTP client behind `this.session` (the Requests role, SPEC §3.1). Each
+// Session, i.e. each virtual user, has its own keep-alive connections
+// (UserConnections) and cookie jar, like a real client. Requests go through
+// undici's dispatch with a small handler: chunks are counted as they arrive and
 // every wire request (each redirect hop) emits exactly one `hit`. Timeouts
 // are undici's headersTimeout/bodyTimeout/connect timeout, so no timer is
 // created per hit. Limits: HTTP/1.1 only, no proxy, no decompression.
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { HttpRequestError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import { classifyError } from '../../metrics/error-key.ts';
 import type { EventSink, HitEvent, RunContext } from '../../metrics/events.ts';
 import { CookieJar } from './cookie-jar.ts';
 import { Response, type RawHeaders } from './response.ts';
+import { UserConnections, type OriginConnections } from './user-connections.ts';
 
 /** Options of one request (SPEC §3.1). */
 export interface RequestOptions {
@@ -157,7 +158,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 export class Session {
   /** This session's cookie jar: cookies set by servers are sent back from here. */
   readonly cookies: CookieJar = new CookieJar();
-  readonly #agent: Agent;
+  readonly #connections: UserConnections;
   readonly #sink: EventSink;
   readonly #context: RunContext;
   readonly #testName: () => string;
@@ -188,11 +189,7 @@ export class Session {
     this.#testName = options.testName;
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
-    this.#agent = new Agent({
-      connect: { timeout: options.timeoutMs },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    });
+    this.#connections = new UserConnections(options.timeoutMs);
     this.#onAbort = () => {
       const reason: unknown = this.#signal?.reason;
       for (const exchange of this.#inflight) {
@@ -365,7 +362,8 @@ export class Session {
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#signal?.removeEventListener('abort', this.#onAbort);
-      this.#closing = this.#signal?.aborted === true ? this.#agent.destroy() : this.#agent.close();
+      this.#closing =
+        this.#signal?.aborted === true ? this.#connections.destroy() : this.#connections.close();
     }
     return this.#closing;
   }
@@ -386,10 +384,13 @@ export class Session {
     }
     const startMs = now();
     exchange.startMs = startMs;
+    const origin = url.origin;
+    let connection: OriginConnections | undefined;
     try {
-      this.#agent.dispatch(
+      connection = this.#connections.dispatch(
+        origin,
         {
-          origin: url.origin,
+          origin,
           path: url.pathname + url.search,
           method,
           headers,
@@ -401,6 +402,7 @@ export class Session {
       );
       await exchange.promise;
     } catch (err) {
+      this.#connections.release(connection);
       if (tracked) {
         this.#inflight.delete(exchange);
       }
@@ -411,6 +413,7 @@ export class Session {
       this.#emitHit(method, hopUrl, 0, key, startMs, exchange.endMs - startMs, exchange.bytes);
       throw new HttpRequestError(method, hopUrl, key, errorMessage(err), err);
     }
+    this.#connections.release(connection);
     if (tracked) {
       this.#inflight.delete(exchange);
     }
