@@ -2,6 +2,8 @@
 // other (users outer, hits inner, as in Loads), or one step per users value
 // in duration mode, each lasting the whole duration.
 import { UsageError } from '../errors.ts';
+import { toEpochMs } from '../metrics/clock.ts';
+import type { CycleStartEvent } from '../metrics/events.ts';
 
 /** One step of the plan: `users` virtual users at once, each doing `hits` runs or looping for `durationMs`. */
 export interface CycleStep {
@@ -70,4 +72,16 @@ function checkCounts(what: 'users' | 'hits', counts: readonly number[]): void {
       throw new UsageError(`bad ${what} count ${count}: each must be a whole number of at least 1`);
     }
   }
+}
+
+/** The cycle-start event of `step`, started at the monotonic time `startMs`. */
+export function cycleStartEvent(step: CycleStep, startMs: number): CycleStartEvent {
+  return {
+    type: 'cycle-start',
+    cycleIndex: step.cycleIndex,
+    users: step.users,
+    hits: step.hits,
+    durationMs: step.durationMs,
+    startedAt: toEpochMs(startMs),
+  };
 }

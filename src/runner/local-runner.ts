@@ -4,9 +4,9 @@
 // timeout before they are abandoned (counted as errors) and the step's
 // signal aborts their I/O. Ctrl-C (the signal) ends the run at once without
 // counting runs in flight. No timer of ours outlives run().
-import { now, toEpochMs } from '../metrics/clock.ts';
+import { now } from '../metrics/clock.ts';
 import type { EventSink } from '../metrics/events.ts';
-import type { CycleStep } from './cycle.ts';
+import { cycleStartEvent, type CycleStep } from './cycle.ts';
 import type { LoadedTest } from './loader.ts';
 import { VirtualUser } from './virtual-user.ts';
 
@@ -72,14 +72,7 @@ export class LocalRunner {
   async #runStep(step: CycleStep, aborted: Promise<Aborted>): Promise<Aborted | undefined> {
     const { test, sink, signal } = this.#options;
     const startMs = now();
-    sink.emit({
-      type: 'cycle-start',
-      cycleIndex: step.cycleIndex,
-      users: step.users,
-      hits: step.hits,
-      durationMs: step.durationMs,
-      startedAt: toEpochMs(startMs),
-    });
+    sink.emit(cycleStartEvent(step, startMs));
 
     // One signal per step, so that abandoning the step's hung runs ends
     // only their requests and sockets; it reaches the users through one

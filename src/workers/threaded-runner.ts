@@ -14,10 +14,10 @@
 import { Worker } from 'node:worker_threads';
 import { ExitCode, LoadsError } from '../errors.ts';
 import type { Aggregator } from '../metrics/aggregator.ts';
-import { now, toEpochMs } from '../metrics/clock.ts';
+import { now } from '../metrics/clock.ts';
 import type { EventSink } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
-import type { CycleStep } from '../runner/cycle.ts';
+import { cycleStartEvent, type CycleStep } from '../runner/cycle.ts';
 import type { RunResult } from '../runner/local-runner.ts';
 import {
   envelope,
@@ -316,14 +316,7 @@ export class ThreadedRunner {
   async #runStep(step: CycleStep): Promise<Stop | undefined> {
     const active = Math.min(this.#threads.length, step.users);
     const startMs = now();
-    this.#options.eventSink?.emit({
-      type: 'cycle-start',
-      cycleIndex: step.cycleIndex,
-      users: step.users,
-      hits: step.hits,
-      durationMs: step.durationMs,
-      startedAt: toEpochMs(startMs),
-    });
+    this.#options.eventSink?.emit(cycleStartEvent(step, startMs));
     this.#openStep = { cycleIndex: step.cycleIndex, startMs };
     const base = Math.floor(step.users / active);
     const extra = step.users % active;
