@@ -160,6 +160,9 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     users: options.users,
     hits: options.hits,
     durationMs: options.durationMs,
+    rate: null,
+    maxUsers: null,
+    rampUpMs: 0,
   };
   for (const output of outputs) {
     output.onRunStart?.(info);

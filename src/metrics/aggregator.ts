@@ -223,6 +223,7 @@ export class Aggregator implements EventSink {
       case 'test-start':
       case 'cycle-start':
       case 'cycle-end':
+      case 'dropped':
         break;
       default: {
         const unknown: never = event;

@@ -29,6 +29,12 @@ export interface RunContext {
   currentUser: number;
   /** 1-based index of this user's current test run. */
   currentHit: number;
+  /**
+   * How late the current run started against its intended start, ms: 0 in
+   * the closed model (-u), the wait for a free user or the timer's lateness
+   * in the open model (--rate). A hit's response time is elapsedMs + lagMs.
+   */
+  lagMs: number;
 }
 
 /** One HTTP request, whatever its outcome (SPEC §3.1). */
@@ -53,6 +59,8 @@ export interface HitEvent {
   cycleIndex: number;
   currentUser: number;
   currentHit: number;
+  /** The run's start lag (RunContext.lagMs): response time = elapsedMs + lagMs (coordinated omission corrected). */
+  lagMs: number;
 }
 
 /** A test method starts one run. */
@@ -84,6 +92,8 @@ export interface TestEndEvent {
   users: number;
   currentUser: number;
   currentHit: number;
+  /** How late the run started against its intended start, ms (RunContext.lagMs). */
+  lagMs: number;
 }
 
 /** A WebSocket opened by `this.createWs`. */
@@ -122,7 +132,22 @@ export interface CycleStartEvent {
   hits: number;
   /** Step duration in duration mode, else 0. */
   durationMs: number;
+  /** Open model (--rate): test runs started per second at full rate; 0 in the closed model. */
+  rate: number;
+  /** --ramp-up: users (or the rate) rise linearly from 0 over this long, ms; 0 for none. */
+  rampUpMs: number;
   startedAt: number;
+}
+
+/**
+ * Open model: runs that were due but never started, because every one of
+ * --max-users was busy until the run was too late or the step ended.
+ */
+export interface DroppedEvent {
+  type: 'dropped';
+  cycleIndex: number;
+  /** Test runs dropped (one per method of the test for each dropped iteration). */
+  count: number;
 }
 
 /** A cycle step ended (all its runs done or abandoned). */
@@ -141,7 +166,8 @@ export type LoadsEvent =
   | SocketCloseEvent
   | CounterEvent
   | CycleStartEvent
-  | CycleEndEvent;
+  | CycleEndEvent
+  | DroppedEvent;
 
 export type LoadsEventType = LoadsEvent['type'];
 

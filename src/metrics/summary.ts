@@ -19,6 +19,12 @@ export interface RunInfo {
   hits: number[] | null;
   /** Duration per step in ms, or null in hits mode. */
   durationMs: number | null;
+  /** Open model (--rate): test runs started per second per step, or null in the closed model. */
+  rate: number[] | null;
+  /** Open model: the most virtual users the pool may grow to (--max-users), or null in the closed model. */
+  maxUsers: number | null;
+  /** --ramp-up in ms; 0 for none. */
+  rampUpMs: number;
 }
 
 /** Latency percentiles of all hits, in seconds. */

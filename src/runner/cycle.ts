@@ -12,8 +12,12 @@ export interface CycleStep {
   users: number;
   /** Runs per user; 0 in duration mode. */
   hits: number;
-  /** How long each user loops; 0 in hits mode. */
+  /** How long each user loops (or the rate lasts); 0 in hits mode. */
   durationMs: number;
+  /** Open model (--rate): test runs started per second; 0 in the closed model (users × hits). */
+  rate: number;
+  /** --ramp-up: users (or the rate) rise linearly from 0 over this long, ms; 0 for none. */
+  rampUpMs: number;
 }
 
 /**
@@ -36,7 +40,7 @@ export function buildPlan(
       throw new UsageError(`bad duration ${durationMs} ms: it must be more than 0`);
     }
     for (const u of users) {
-      plan.push({ cycleIndex: plan.length, users: u, hits: 0, durationMs });
+      plan.push({ cycleIndex: plan.length, users: u, hits: 0, durationMs, rate: 0, rampUpMs: 0 });
     }
     return plan;
   }
@@ -44,7 +48,14 @@ export function buildPlan(
   checkCounts('hits', hitCounts);
   for (const u of users) {
     for (const h of hitCounts) {
-      plan.push({ cycleIndex: plan.length, users: u, hits: h, durationMs: 0 });
+      plan.push({
+        cycleIndex: plan.length,
+        users: u,
+        hits: h,
+        durationMs: 0,
+        rate: 0,
+        rampUpMs: 0,
+      });
     }
   }
   return plan;
@@ -82,6 +93,8 @@ export function cycleStartEvent(step: CycleStep, startMs: number): CycleStartEve
     users: step.users,
     hits: step.hits,
     durationMs: step.durationMs,
+    rate: step.rate,
+    rampUpMs: step.rampUpMs,
     startedAt: toEpochMs(startMs),
   };
 }

@@ -105,6 +105,7 @@ export class VirtualUser implements TestCaseContext {
       hits: step.hits,
       currentUser: options.currentUser,
       currentHit: 0,
+      lagMs: 0,
     };
     this.#testNames = options.methods.map((method) => `${options.className}.${method}`);
     this.#startEvent = {
@@ -129,6 +130,7 @@ export class VirtualUser implements TestCaseContext {
       users: step.users,
       currentUser: options.currentUser,
       currentHit: 0,
+      lagMs: 0,
     };
     this.session = new Session({
       sink,
@@ -404,6 +406,7 @@ export class VirtualUser implements TestCaseContext {
     end.errorMessage = errorMessage;
     end.errorStack = errorStack;
     end.currentHit = this.runContext.currentHit;
+    end.lagMs = this.runContext.lagMs;
     this.#sink.emit(end);
   }
 }

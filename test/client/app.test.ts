@@ -6,7 +6,14 @@ import { MissingServerUrlError } from '../../src/errors.ts';
 import type { HitEvent, LoadsEvent, RunContext } from '../../src/metrics/events.ts';
 import { readBody, startHttpServer, type TestServer } from '../helpers/servers.ts';
 
-const context: RunContext = { cycleIndex: 0, users: 1, hits: 1, currentUser: 1, currentHit: 1 };
+const context: RunContext = {
+  cycleIndex: 0,
+  users: 1,
+  hits: 1,
+  currentUser: 1,
+  currentHit: 1,
+  lagMs: 0,
+};
 
 function makeSession(hits: HitEvent[] = []): Session {
   return new Session({

@@ -27,7 +27,14 @@ function collect(): { hits: HitEvent[]; emit: (e: LoadsEvent) => void } {
   };
 }
 
-const context: RunContext = { cycleIndex: 2, users: 5, hits: 3, currentUser: 4, currentHit: 7 };
+const context: RunContext = {
+  cycleIndex: 2,
+  users: 5,
+  hits: 3,
+  currentUser: 4,
+  currentHit: 7,
+  lagMs: 0,
+};
 
 function makeSession(
   sink: { emit: (e: LoadsEvent) => void },
@@ -339,6 +346,7 @@ describe('Session', () => {
       'cycleIndex',
       'currentUser',
       'currentHit',
+      'lagMs',
     ]);
     assert.deepEqual(
       { ...hit, startedAt: 0, elapsedMs: 0 },
@@ -355,6 +363,7 @@ describe('Session', () => {
         cycleIndex: 2,
         currentUser: 4,
         currentHit: 7,
+        lagMs: 0,
       },
     );
     assert.ok(

@@ -34,6 +34,7 @@ function hit(
     cycleIndex: 0,
     currentUser: 1,
     currentHit: 1,
+    lagMs: 0,
   };
 }
 
@@ -57,13 +58,23 @@ function testEnd(
     users: 1,
     currentUser: 1,
     currentHit: 1,
+    lagMs: 0,
   };
 }
 
 /** A scripted run: hits of every kind, test-ends of each outcome, sockets, counters. */
 function script(): LoadsEvent[] {
   return [
-    { type: 'cycle-start', cycleIndex: 0, users: 1, hits: 1, durationMs: 0, startedAt: T0 },
+    {
+      type: 'cycle-start',
+      cycleIndex: 0,
+      users: 1,
+      hits: 1,
+      durationMs: 0,
+      rate: 0,
+      rampUpMs: 0,
+      startedAt: T0,
+    },
     {
       type: 'test-start',
       test: 'Foo.test_a',

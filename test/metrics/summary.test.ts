@@ -16,6 +16,9 @@ const INFO: RunInfo = {
   users: [2],
   hits: [5],
   durationMs: null,
+  rate: null,
+  maxUsers: null,
+  rampUpMs: 0,
 };
 
 function hit(url: string, status: number, elapsedMs: number): HitEvent {
@@ -32,6 +35,7 @@ function hit(url: string, status: number, elapsedMs: number): HitEvent {
     cycleIndex: 0,
     currentUser: 1,
     currentHit: 1,
+    lagMs: 0,
   };
 }
 
@@ -49,6 +53,7 @@ function testEnd(outcome: Outcome, name = '', message = ''): TestEndEvent {
     users: 2,
     currentUser: 1,
     currentHit: 1,
+    lagMs: 0,
   };
 }
 

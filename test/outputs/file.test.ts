@@ -35,6 +35,7 @@ function hit(i: number): HitEvent {
     cycleIndex: 0,
     currentUser: 1,
     currentHit: i,
+    lagMs: 0,
   };
 }
 

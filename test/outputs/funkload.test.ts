@@ -65,6 +65,9 @@ const INFO: RunInfo = {
   users: [2, 4],
   hits: [3],
   durationMs: null,
+  rate: null,
+  maxUsers: null,
+  rampUpMs: 0,
 };
 
 function context(filename: string): OutputContext {
@@ -92,6 +95,7 @@ function hit(user: number, cycleIndex: number, url: string, status: number): Hit
     cycleIndex,
     currentUser: user,
     currentHit: 1,
+    lagMs: 0,
   };
 }
 
@@ -127,6 +131,7 @@ function testEnd(
     users,
     currentUser: user,
     currentHit: 1,
+    lagMs: 0,
   };
 }
 

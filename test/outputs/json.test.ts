@@ -34,6 +34,7 @@ function runSummary(): Summary {
       cycleIndex: 0,
       currentUser: 1,
       currentHit: 1,
+      lagMs: 0,
     });
   }
   a.emit({
@@ -49,6 +50,7 @@ function runSummary(): Summary {
     users: 1,
     currentUser: 1,
     currentHit: 1,
+    lagMs: 0,
   });
   const info = {
     startedAt: T0,
@@ -57,6 +59,9 @@ function runSummary(): Summary {
     users: [1],
     hits: [1],
     durationMs: null,
+    rate: null,
+    maxUsers: null,
+    rampUpMs: 0,
   };
   return buildSummary(a.snapshot(), info, T0 + 500, false, GENERATOR);
 }

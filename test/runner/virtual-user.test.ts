@@ -30,7 +30,15 @@ function makeUser(testClass: TestCaseClass, options: MakeUser) {
     testClass,
     className: testClass.name,
     methods: options.methods,
-    step: { cycleIndex: 0, users: 1, hits: 1, durationMs: 0, ...options.step },
+    step: {
+      cycleIndex: 0,
+      users: 1,
+      hits: 1,
+      durationMs: 0,
+      rate: 0,
+      rampUpMs: 0,
+      ...options.step,
+    },
     currentUser: options.currentUser ?? 1,
     sink,
     timeoutMs: 5000,
@@ -224,6 +232,7 @@ describe('VirtualUser outcomes', () => {
         users: 4,
         currentUser: 2,
         currentHit: 2,
+        lagMs: 0,
       },
     );
     assert.equal(start2?.type, 'test-start');

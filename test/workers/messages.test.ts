@@ -33,6 +33,7 @@ function events(n: number): LoadsEvent[] {
       cycleIndex: 0,
       currentUser: 1 + (i % 4),
       currentHit: 1,
+      lagMs: 0,
     });
     list.push({
       type: 'test-end',
@@ -47,6 +48,7 @@ function events(n: number): LoadsEvent[] {
       users: 4,
       currentUser: 1 + (i % 4),
       currentHit: 1,
+      lagMs: 0,
     });
     if (i % 9 === 0) {
       list.push({ type: 'counter', name: 'pages', value: 2 });

@@ -152,6 +152,9 @@ const INFO: RunInfo = {
   users: [],
   hits: [],
   durationMs: null,
+  rate: null,
+  maxUsers: null,
+  rampUpMs: 0,
 };
 
 /** The numbers that do not depend on timing. */

@@ -180,6 +180,7 @@ export class Session {
     cycleIndex: 0,
     currentUser: 0,
     currentHit: 0,
+    lagMs: 0,
   };
   #closing: Promise<void> | undefined = undefined;
   #lastTarget = '';
@@ -461,6 +462,7 @@ export class Session {
     hit.cycleIndex = context.cycleIndex;
     hit.currentUser = context.currentUser;
     hit.currentHit = context.currentHit;
+    hit.lagMs = context.lagMs;
     this.#sink.emit(hit);
   }
 }
