@@ -1,8 +1,13 @@
 // Streaming aggregation of the run's events: O(1) per event, memory bounded
-// by the number of distinct URLs (capped at MAX_URLS), test names, error keys
-// and counters, never by the number of hits. Latencies go into one HDR
-// histogram per URL (3 significant digits); the overall histogram is their
-// exact merge, built at snapshot time, so a hit costs one record, not two.
+// by the number of distinct URLs (capped at MAX_URLS), cycle steps, test
+// names, error keys and counters, never by the number of hits. A hit's
+// response time (elapsedMs + lagMs: from its run's intended start, so the
+// open model's coordinated omission is corrected) goes into one HDR
+// histogram per URL and one per cycle step (3 significant digits); its
+// service time (elapsedMs, from the request's actual start) into one overall
+// histogram. The overall response-time histogram is the exact merge of the
+// per-URL ones, built at snapshot time. In the closed model lagMs is 0 and
+// both times are the same.
 // snapshot() returns plain, structured-clonable data (histograms encoded), so
 // a later worker or agent can ship it and the receiver can merge() it.
 import { Outcome } from './events.ts';
@@ -34,6 +39,34 @@ export interface TestCounts {
   errors: number;
 }
 
+/** One cycle step's numbers: a row of the step report. */
+export interface StepSnapshot {
+  /** 0-based index of the step. */
+  cycleIndex: number;
+  /** Users of the step (closed model), or --max-users (open model); 0 until its cycle-start is seen. */
+  users: number;
+  /** Runs per user (closed model, hits mode); 0 otherwise. */
+  runsPerUser: number;
+  /** Open model: test runs started per second; 0 in the closed model. */
+  rate: number;
+  /** Epoch ms of the step's start; 0 until its cycle-start is seen. */
+  startedAt: number;
+  /** How long the step lasted, ms; 0 until its cycle-end is seen. */
+  elapsedMs: number;
+  hits: number;
+  /** Hits with no response (status 0) or a status ≥ 400. */
+  hitErrors: number;
+  /** Hits with a status ≥ 500. */
+  hits5xx: number;
+  successes: number;
+  failures: number;
+  errors: number;
+  /** Open model: test runs that were due but never started. */
+  dropped: number;
+  /** LatencyHistogram.encode() of the step's hit response times (elapsedMs + lagMs). */
+  latency: string;
+}
+
 export interface UrlSnapshot {
   /** `${method} ${url without query string}`, or OTHER_URLS_KEY. */
   key: string;
@@ -42,11 +75,13 @@ export interface UrlSnapshot {
   hits: number;
   /** Hits with no response (status 0) or a status ≥ 400. */
   errors: number;
-  /** LatencyHistogram.encode() of this URL's hit latencies. */
+  /** LatencyHistogram.encode() of this URL's hit response times (elapsedMs + lagMs). */
   latency: string;
 }
 
 export interface ErrorSnapshot {
+  /** 'Class.method' of the test run that failed or errored. */
+  test: string;
   name: string;
   message: string;
   /** The stack of the first occurrence. */
@@ -63,8 +98,10 @@ export interface Snapshot {
   firstHitAt: number;
   /** Epoch ms of the last hit's end; 0 without hits. */
   lastHitAt: number;
-  /** Encoded histogram of every hit's latency (the merge of the per-URL ones). */
+  /** Encoded histogram of every hit's response time, elapsedMs + lagMs (the merge of the per-URL ones). */
   latency: string;
+  /** Encoded histogram of every hit's service time, elapsedMs (from the request's actual start). */
+  serviceLatency: string;
   /** Hits per status class: [0] no response, [1] 1xx … [5] 5xx (6xx+ counted as 5xx). */
   statusClasses: number[];
   /** Hits per status, only for statuses outside 200–399 (0 excluded). */
@@ -89,6 +126,10 @@ export interface Snapshot {
   socketsClosed: number;
   wsMessages: number;
   wsBytesReceived: number;
+  /** Open model: test runs that were due but never started. */
+  dropped: number;
+  /** Per cycle step, by cycleIndex. */
+  steps: StepSnapshot[];
 }
 
 /** One URL + method. Entries for the same URL and other methods chain on `next`. */
@@ -108,20 +149,43 @@ class UrlEntry {
   }
 }
 
+/** One cycle step's counts, filled by its events. */
+class StepEntry {
+  readonly cycleIndex: number;
+  users = 0;
+  runsPerUser = 0;
+  rate = 0;
+  startedAt = 0;
+  elapsedMs = 0;
+  hits = 0;
+  hitErrors = 0;
+  hits5xx = 0;
+  successes = 0;
+  failures = 0;
+  errors = 0;
+  dropped = 0;
+  readonly latency = new LatencyHistogram();
+
+  constructor(cycleIndex: number) {
+    this.cycleIndex = cycleIndex;
+  }
+}
+
 interface ErrorEntry {
+  test: string;
   name: string;
   message: string;
   stack: string;
   count: number;
 }
 
-/** Counts by name + message; the first stack of each key is kept, once. */
+/** Counts by test + name + message; the first stack of each key is kept, once. */
 class ErrorTable {
   readonly #entries = new Map<string, ErrorEntry>();
   other = 0;
 
-  add(name: string, message: string, stack: string, count: number): void {
-    const key = `${name}\u0000${message}`;
+  add(test: string, name: string, message: string, stack: string, count: number): void {
+    const key = `${test}\u0000${name}\u0000${message}`;
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
       entry.count += count;
@@ -129,7 +193,7 @@ class ErrorTable {
         entry.stack = stack;
       }
     } else if (this.#entries.size < MAX_ERROR_KEYS) {
-      this.#entries.set(key, { name, message, stack, count });
+      this.#entries.set(key, { test, name, message, stack, count });
     } else {
       this.other += count;
     }
@@ -139,7 +203,7 @@ class ErrorTable {
   sorted(): ErrorSnapshot[] {
     const list: ErrorSnapshot[] = [];
     for (const e of this.#entries.values()) {
-      list.push({ name: e.name, message: e.message, stack: e.stack, count: e.count });
+      list.push({ test: e.test, name: e.name, message: e.message, stack: e.stack, count: e.count });
     }
     return list.sort((a, b) => b.count - a.count);
   }
@@ -168,6 +232,25 @@ function copyCounts(counts: TestCounts): TestCounts {
   return { successes: counts.successes, failures: counts.failures, errors: counts.errors };
 }
 
+function stepSnapshot(step: StepEntry): StepSnapshot {
+  return {
+    cycleIndex: step.cycleIndex,
+    users: step.users,
+    runsPerUser: step.runsPerUser,
+    rate: step.rate,
+    startedAt: step.startedAt,
+    elapsedMs: step.elapsedMs,
+    hits: step.hits,
+    hitErrors: step.hitErrors,
+    hits5xx: step.hits5xx,
+    successes: step.successes,
+    failures: step.failures,
+    errors: step.errors,
+    dropped: step.dropped,
+    latency: step.latency.encode(),
+  };
+}
+
 export class Aggregator implements EventSink {
   #hits = 0;
   #hitErrors = 0;
@@ -176,6 +259,12 @@ export class Aggregator implements EventSink {
   readonly #statusClasses = new Uint32Array(6);
   readonly #statusCounts = new Map<number, number>();
   readonly #hitErrorKeys = new Map<string, number>();
+  #serviceLatency = new LatencyHistogram();
+  #dropped = 0;
+
+  /** Cycle steps by cycleIndex; most events hit the same step as the last one. */
+  readonly #steps = new Map<number, StepEntry>();
+  #lastStep: StepEntry | undefined = undefined;
 
   /** Stripped URL → entry (chained by method). */
   readonly #urls = new Map<string, UrlEntry>();
@@ -220,10 +309,22 @@ export class Aggregator implements EventSink {
       case 'counter':
         this.#counters.set(event.name, (this.#counters.get(event.name) ?? 0) + event.value);
         break;
-      case 'test-start':
-      case 'cycle-start':
+      case 'cycle-start': {
+        const step = this.#step(event.cycleIndex);
+        step.users = event.users;
+        step.runsPerUser = event.hits;
+        step.rate = event.rate;
+        step.startedAt = event.startedAt;
+        break;
+      }
       case 'cycle-end':
+        this.#step(event.cycleIndex).elapsedMs = event.elapsedMs;
+        break;
       case 'dropped':
+        this.#dropped += event.count;
+        this.#step(event.cycleIndex).dropped += event.count;
+        break;
+      case 'test-start':
         break;
       default: {
         const unknown: never = event;
@@ -245,12 +346,21 @@ export class Aggregator implements EventSink {
     const statusClass = status <= 0 ? 0 : status >= 500 ? 5 : (status / 100) | 0;
     this.#statusClasses[statusClass]!++;
 
+    const responseMs = event.elapsedMs + event.lagMs;
+    this.#serviceLatency.record(event.elapsedMs);
     const entry = this.#urlEntry(event.method, event.url);
     entry.hits++;
-    entry.latency.record(event.elapsedMs);
+    entry.latency.record(responseMs);
+    const step = this.#step(event.cycleIndex);
+    step.hits++;
+    step.latency.record(responseMs);
+    if (statusClass === 5) {
+      step.hits5xx++;
+    }
     if (isHitError(status)) {
       this.#hitErrors++;
       entry.errors++;
+      step.hitErrors++;
       if (status <= 0) {
         const key = event.errorKey === '' ? 'OTHER' : event.errorKey;
         this.#hitErrorKeys.set(key, (this.#hitErrorKeys.get(key) ?? 0) + 1);
@@ -259,6 +369,20 @@ export class Aggregator implements EventSink {
     if (status > 0 && (status < 200 || status >= 400)) {
       this.#statusCounts.set(status, (this.#statusCounts.get(status) ?? 0) + 1);
     }
+  }
+
+  #step(cycleIndex: number): StepEntry {
+    const last = this.#lastStep;
+    if (last !== undefined && last.cycleIndex === cycleIndex) {
+      return last;
+    }
+    let step = this.#steps.get(cycleIndex);
+    if (step === undefined) {
+      step = new StepEntry(cycleIndex);
+      this.#steps.set(cycleIndex, step);
+    }
+    this.#lastStep = step;
+    return step;
   }
 
   #urlEntry(method: string, url: string): UrlEntry {
@@ -304,20 +428,24 @@ export class Aggregator implements EventSink {
       perTest = { successes: 0, failures: 0, errors: 0 };
       this.#perTest.set(event.test, perTest);
     }
+    const step = this.#step(event.cycleIndex);
     switch (event.outcome) {
       case Outcome.SUCCESS:
         this.#successes++;
         perTest.successes++;
+        step.successes++;
         break;
       case Outcome.FAILURE:
         this.#failures++;
         perTest.failures++;
-        this.#topFailures.add(event.errorName, event.errorMessage, event.errorStack, 1);
+        step.failures++;
+        this.#topFailures.add(event.test, event.errorName, event.errorMessage, event.errorStack, 1);
         break;
       case Outcome.ERROR:
         this.#errors++;
         perTest.errors++;
-        this.#topErrors.add(event.errorName, event.errorMessage, event.errorStack, 1);
+        step.errors++;
+        this.#topErrors.add(event.test, event.errorName, event.errorMessage, event.errorStack, 1);
         break;
     }
   }
@@ -370,6 +498,7 @@ export class Aggregator implements EventSink {
       firstHitAt: this.#firstHitAt,
       lastHitAt: this.#lastHitAt,
       latency: overall.encode(),
+      serviceLatency: this.#serviceLatency.encode(),
       statusClasses: Array.from(this.#statusClasses),
       statusCounts,
       hitErrorKeys: Object.fromEntries(this.#hitErrorKeys),
@@ -385,6 +514,10 @@ export class Aggregator implements EventSink {
       socketsClosed: this.#socketsClosed,
       wsMessages: this.#wsMessages,
       wsBytesReceived: this.#wsBytesReceived,
+      dropped: this.#dropped,
+      steps: [...this.#steps.values()]
+        .sort((a, b) => a.cycleIndex - b.cycleIndex)
+        .map(stepSnapshot),
     };
   }
 
@@ -414,6 +547,28 @@ export class Aggregator implements EventSink {
     for (const [key, count] of Object.entries(snapshot.hitErrorKeys)) {
       this.#hitErrorKeys.set(key, (this.#hitErrorKeys.get(key) ?? 0) + count);
     }
+    this.#serviceLatency.merge(LatencyHistogram.decode(snapshot.serviceLatency));
+    this.#dropped += snapshot.dropped;
+    for (const from of snapshot.steps) {
+      const step = this.#step(from.cycleIndex);
+      // Workers do not see cycle-start/cycle-end (the main thread emits them once): keep what is known.
+      if (from.startedAt !== 0) {
+        step.users = from.users;
+        step.runsPerUser = from.runsPerUser;
+        step.rate = from.rate;
+        step.startedAt =
+          step.startedAt === 0 ? from.startedAt : Math.min(step.startedAt, from.startedAt);
+      }
+      step.elapsedMs = Math.max(step.elapsedMs, from.elapsedMs);
+      step.hits += from.hits;
+      step.hitErrors += from.hitErrors;
+      step.hits5xx += from.hits5xx;
+      step.successes += from.successes;
+      step.failures += from.failures;
+      step.errors += from.errors;
+      step.dropped += from.dropped;
+      step.latency.merge(LatencyHistogram.decode(from.latency));
+    }
     for (const url of snapshot.urls) {
       const entry =
         url.key === OTHER_URLS_KEY
@@ -437,10 +592,10 @@ export class Aggregator implements EventSink {
       }
     }
     for (const e of snapshot.topErrors) {
-      this.#topErrors.add(e.name, e.message, e.stack, e.count);
+      this.#topErrors.add(e.test, e.name, e.message, e.stack, e.count);
     }
     for (const e of snapshot.topFailures) {
-      this.#topFailures.add(e.name, e.message, e.stack, e.count);
+      this.#topFailures.add(e.test, e.name, e.message, e.stack, e.count);
     }
     this.#topErrors.other += snapshot.otherErrors;
     this.#topFailures.other += snapshot.otherFailures;
@@ -467,6 +622,10 @@ export class Aggregator implements EventSink {
     this.#statusClasses.fill(0);
     this.#statusCounts.clear();
     this.#hitErrorKeys.clear();
+    this.#serviceLatency = new LatencyHistogram();
+    this.#dropped = 0;
+    this.#steps.clear();
+    this.#lastStep = undefined;
     this.#urls.clear();
     this.#urlList.length = 0;
     this.#otherUrls = undefined;

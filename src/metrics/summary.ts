@@ -38,6 +38,8 @@ export interface LatencySummary {
 
 export interface ErrorSummary {
   count: number;
+  /** 'Class.method' of the test run. */
+  test: string;
   name: string;
   message: string;
   stack: string;
@@ -87,6 +89,10 @@ export interface Summary {
   topErrors: ErrorSummary[];
   /** The three most frequent failures. */
   topFailures: ErrorSummary[];
+  /** Every distinct error (test + name + message, up to MAX_ERROR_KEYS), most frequent first: per-test reports. */
+  allErrors: ErrorSummary[];
+  /** Every distinct failure, most frequent first. */
+  allFailures: ErrorSummary[];
   /** The URL with the highest average latency (not the "other URLs" bucket), or null. */
   slowestUrl: UrlSummary | null;
   /** Every URL, slowest average first. */
@@ -105,12 +111,18 @@ export const TOP_ERRORS = 3;
 
 const MS_PER_S = 1000;
 
-function topOf(list: readonly ErrorSnapshot[]): ErrorSummary[] {
+function topOf(list: readonly ErrorSnapshot[], limit = TOP_ERRORS): ErrorSummary[] {
   // The snapshot is sorted already; sort again so a merged or hand-made one works too.
   return [...list]
     .sort((a, b) => b.count - a.count)
-    .slice(0, TOP_ERRORS)
-    .map((e) => ({ count: e.count, name: e.name, message: e.message, stack: e.stack }));
+    .slice(0, limit)
+    .map((e) => ({
+      count: e.count,
+      test: e.test,
+      name: e.name,
+      message: e.message,
+      stack: e.stack,
+    }));
 }
 
 export function buildSummary(
@@ -123,6 +135,7 @@ export function buildSummary(
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
   const latency = LatencyHistogram.decode(snapshot.latency);
+  const serviceLatency = LatencyHistogram.decode(snapshot.serviceLatency);
 
   const urls: UrlSummary[] = snapshot.urls.map((u) => {
     const histogram = LatencyHistogram.decode(u.latency);
@@ -146,7 +159,8 @@ export function buildSummary(
     endedAt,
     durationS,
     rps: durationS > 0 ? snapshot.hits / durationS : 0,
-    avgRequestTimeS: latency.mean / MS_PER_S,
+    // SPEC §6 "Average request time": the request's own time, from its actual start.
+    avgRequestTimeS: serviceLatency.mean / MS_PER_S,
     socketsOpened: snapshot.socketsOpened,
     wsMessages: snapshot.wsMessages,
     wsBytesReceived: snapshot.wsBytesReceived,
@@ -165,6 +179,8 @@ export function buildSummary(
     statusCounts: { ...snapshot.statusCounts },
     topErrors: topOf(snapshot.topErrors),
     topFailures: topOf(snapshot.topFailures),
+    allErrors: topOf(snapshot.topErrors, Infinity),
+    allFailures: topOf(snapshot.topFailures, Infinity),
     slowestUrl: urls.find((u) => u.key !== OTHER_URLS_KEY) ?? null,
     urls,
     perTest: Object.fromEntries(

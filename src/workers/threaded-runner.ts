@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { ExitCode, LoadsError } from '../errors.ts';
 import type { Aggregator } from '../metrics/aggregator.ts';
 import { now } from '../metrics/clock.ts';
-import type { EventSink } from '../metrics/events.ts';
+import type { CycleEndEvent, EventSink } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
 import { cycleStartEvent, type CycleStep } from '../runner/cycle.ts';
 import type { RunResult } from '../runner/local-runner.ts';
@@ -316,7 +316,10 @@ export class ThreadedRunner {
   async #runStep(step: CycleStep): Promise<Stop | undefined> {
     const active = Math.min(this.#threads.length, step.users);
     const startMs = now();
-    this.#options.eventSink?.emit(cycleStartEvent(step, startMs));
+    const cycleStart = cycleStartEvent(step, startMs);
+    // Workers leave the step's bounds to this thread: the aggregator needs them for the step report.
+    this.#options.aggregator.emit(cycleStart);
+    this.#options.eventSink?.emit(cycleStart);
     this.#openStep = { cycleIndex: step.cycleIndex, startMs };
     const base = Math.floor(step.users / active);
     const extra = step.users % active;
@@ -341,11 +344,13 @@ export class ThreadedRunner {
     const open = this.#openStep;
     if (open !== undefined) {
       this.#openStep = undefined;
-      this.#options.eventSink?.emit({
+      const cycleEnd: CycleEndEvent = {
         type: 'cycle-end',
         cycleIndex: open.cycleIndex,
         elapsedMs: now() - open.startMs,
-      });
+      };
+      this.#options.aggregator.emit(cycleEnd);
+      this.#options.eventSink?.emit(cycleEnd);
     }
   }
 

@@ -129,7 +129,9 @@ function comparable(s: Snapshot): unknown {
   return {
     ...s,
     latency: stats(s.latency),
+    serviceLatency: stats(s.serviceLatency),
     urls: s.urls.map((u) => ({ ...u, latency: stats(u.latency) })),
+    steps: s.steps.map((step) => ({ ...step, latency: stats(step.latency) })),
   };
 }
 
@@ -193,11 +195,23 @@ describe('Aggregator', () => {
   it('when errors repeat then each key keeps its first stack and counts occurrences', () => {
     const s = feed(script()).snapshot();
     assert.deepEqual(s.topFailures, [
-      { name: 'AssertionError', message: 'expected 200', stack: 'stack-1', count: 2 },
+      {
+        test: 'Foo.test_a',
+        name: 'AssertionError',
+        message: 'expected 200',
+        stack: 'stack-1',
+        count: 2,
+      },
     ]);
     assert.deepEqual(s.topErrors, [
-      { name: 'HttpRequestError', message: 'refused', stack: 'stack-h1', count: 2 },
-      { name: 'TypeError', message: 'boom', stack: 'stack-t', count: 1 },
+      {
+        test: 'Foo.test_b',
+        name: 'HttpRequestError',
+        message: 'refused',
+        stack: 'stack-h1',
+        count: 2,
+      },
+      { test: 'Foo.test_b', name: 'TypeError', message: 'boom', stack: 'stack-t', count: 1 },
     ]);
     assert.equal(s.otherErrors, 0);
     assert.equal(s.otherFailures, 0);
@@ -213,6 +227,7 @@ describe('Aggregator', () => {
     assert.equal(s.topErrors.length, MAX_ERROR_KEYS);
     assert.equal(s.otherErrors, 5);
     assert.deepEqual(s.topErrors[0], {
+      test: 'Foo.test_a',
       name: 'Error',
       message: 'message 0',
       stack: 'stack',
@@ -270,6 +285,132 @@ describe('Aggregator', () => {
     const b = feed(events.slice(half));
     a.merge(structuredClone(b.snapshot()));
     assert.deepEqual(comparable(a.snapshot()), comparable(feed(events).snapshot()));
+  });
+
+  it('when the same error comes from two tests then each test keeps its own entry', () => {
+    const a = new Aggregator();
+    a.emit(testEnd('Foo.test_a', Outcome.FAILURE, 'AssertionError', 'bad', 's1'));
+    a.emit(testEnd('Foo.test_b', Outcome.FAILURE, 'AssertionError', 'bad', 's2'));
+    a.emit(testEnd('Foo.test_b', Outcome.FAILURE, 'AssertionError', 'bad', 's3'));
+    assert.deepEqual(
+      a.snapshot().topFailures.map((f) => [f.test, f.count, f.stack]),
+      [
+        ['Foo.test_b', 2, 's2'],
+        ['Foo.test_a', 1, 's1'],
+      ],
+    );
+  });
+
+  it('when runs start late then response time adds the lag and service time does not', () => {
+    const a = new Aggregator();
+    const late = hit('GET', 'http://h/a', 200, 10);
+    late.lagMs = 990;
+    a.emit(late);
+    a.emit(hit('GET', 'http://h/a', 200, 10));
+    const s = a.snapshot();
+    const response = LatencyHistogram.decode(s.latency);
+    const service = LatencyHistogram.decode(s.serviceLatency);
+    assert.equal(service.count, 2);
+    assert.ok(Math.abs(service.max - 10) < 0.1, `service max ${service.max}`);
+    assert.ok(Math.abs(response.max - 1000) < 1, `response max ${response.max}`);
+    assert.ok(Math.abs(LatencyHistogram.decode(s.urls[0]!.latency).max - 1000) < 1);
+  });
+
+  it('when events come from several steps then each step has its own row', () => {
+    const a = new Aggregator();
+    const cycleStart = (cycleIndex: number, users: number, rate: number): LoadsEvent => ({
+      type: 'cycle-start',
+      cycleIndex,
+      users,
+      hits: rate === 0 ? 2 : 0,
+      durationMs: 0,
+      rate,
+      rampUpMs: 0,
+      startedAt: T0 + cycleIndex * 1000,
+    });
+    a.emit(cycleStart(0, 10, 0));
+    a.emit(hit('GET', 'http://h/a', 200, 5));
+    a.emit(hit('GET', 'http://h/a', 503, 7));
+    a.emit(testEnd('Foo.test_a', Outcome.SUCCESS));
+    a.emit(testEnd('Foo.test_a', Outcome.FAILURE, 'AssertionError', 'x'));
+    a.emit({ type: 'cycle-end', cycleIndex: 0, elapsedMs: 900 });
+    a.emit(cycleStart(1, 4, 50));
+    const second = hit('GET', 'http://h/a', 0, 3, 0, 'ECONNREFUSED');
+    second.cycleIndex = 1;
+    a.emit(second);
+    const end = testEnd('Foo.test_a', Outcome.ERROR, 'Error', 'y');
+    end.cycleIndex = 1;
+    a.emit(end);
+    a.emit({ type: 'dropped', cycleIndex: 1, count: 7 });
+    a.emit({ type: 'cycle-end', cycleIndex: 1, elapsedMs: 1100 });
+    const s = a.snapshot();
+    assert.equal(s.dropped, 7);
+    assert.deepEqual(
+      s.steps.map(({ latency, ...rest }) => ({
+        ...rest,
+        count: LatencyHistogram.decode(latency).count,
+      })),
+      [
+        {
+          cycleIndex: 0,
+          users: 10,
+          runsPerUser: 2,
+          rate: 0,
+          startedAt: T0,
+          elapsedMs: 900,
+          hits: 2,
+          hitErrors: 1,
+          hits5xx: 1,
+          successes: 1,
+          failures: 1,
+          errors: 0,
+          dropped: 0,
+          count: 2,
+        },
+        {
+          cycleIndex: 1,
+          users: 4,
+          runsPerUser: 0,
+          rate: 50,
+          startedAt: T0 + 1000,
+          elapsedMs: 1100,
+          hits: 1,
+          hitErrors: 1,
+          hits5xx: 0,
+          successes: 0,
+          failures: 0,
+          errors: 1,
+          dropped: 7,
+          count: 1,
+        },
+      ],
+    );
+  });
+
+  it('when a worker delta without step bounds is merged then the main thread keeps the bounds', () => {
+    const main = new Aggregator();
+    main.emit({
+      type: 'cycle-start',
+      cycleIndex: 0,
+      users: 3,
+      hits: 1,
+      durationMs: 0,
+      rate: 0,
+      rampUpMs: 0,
+      startedAt: T0,
+    });
+    const worker = new Aggregator();
+    worker.emit(hit('GET', 'http://h/a', 200, 5));
+    worker.emit(testEnd('Foo.test_a', Outcome.SUCCESS));
+    main.merge(structuredClone(worker.takeDelta()));
+    main.emit({ type: 'cycle-end', cycleIndex: 0, elapsedMs: 50 });
+    const [step] = main.snapshot().steps;
+    assert.equal(step?.users, 3);
+    assert.equal(step?.startedAt, T0);
+    assert.equal(step?.elapsedMs, 50);
+    assert.equal(step?.hits, 1);
+    assert.equal(step?.successes, 1);
+    assert.deepEqual(worker.snapshot().steps, []);
   });
 
   it('when nothing happened then the snapshot is all zeros', () => {

@@ -104,7 +104,13 @@ describe('JsonOutput', () => {
     assert.equal(parsed.urls[0]?.key, 'GET http://h/x');
     assert.equal(parsed.urls[0]?.successRate, 0.75);
     assert.deepEqual(parsed.topFailures, [
-      { count: 1, name: 'AssertionError', message: 'bad', stack: 'AssertionError: bad\n    at x' },
+      {
+        count: 1,
+        test: 'C.t',
+        name: 'AssertionError',
+        message: 'bad',
+        stack: 'AssertionError: bad\n    at x',
+      },
     ]);
     assert.deepEqual(parsed.generator, {
       threads: [{ thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 }],

@@ -39,6 +39,8 @@ const SUMMARY: Summary = {
   statusCounts: {},
   topErrors: [],
   topFailures: [],
+  allErrors: [],
+  allFailures: [],
   slowestUrl: null,
   urls: [],
   perTest: {},

@@ -70,7 +70,9 @@ function comparable(snapshot: Snapshot) {
   return {
     ...snapshot,
     latency: values(snapshot.latency),
+    serviceLatency: values(snapshot.serviceLatency),
     urls: snapshot.urls.map((u) => ({ ...u, latency: values(u.latency) })),
+    steps: snapshot.steps.map((step) => ({ ...step, latency: values(step.latency) })),
   };
 }
 
