@@ -6,23 +6,23 @@ import { UsageError } from '../../src/errors.ts';
 describe('buildPlan', () => {
   it('defaults to one step of the given users, one hit each', () => {
     assert.deepEqual(buildPlan([1], null, null), [
-      { cycleIndex: 0, users: 1, hits: 1, durationMs: 0 },
+      { cycleIndex: 0, users: 1, hits: 1, durationMs: 0, rate: 0, rampUpMs: 0 },
     ]);
   });
 
   it('takes users as the outer loop and hits as the inner one', () => {
     assert.deepEqual(buildPlan([2, 3], [2, 1], null), [
-      { cycleIndex: 0, users: 2, hits: 2, durationMs: 0 },
-      { cycleIndex: 1, users: 2, hits: 1, durationMs: 0 },
-      { cycleIndex: 2, users: 3, hits: 2, durationMs: 0 },
-      { cycleIndex: 3, users: 3, hits: 1, durationMs: 0 },
+      { cycleIndex: 0, users: 2, hits: 2, durationMs: 0, rate: 0, rampUpMs: 0 },
+      { cycleIndex: 1, users: 2, hits: 1, durationMs: 0, rate: 0, rampUpMs: 0 },
+      { cycleIndex: 2, users: 3, hits: 2, durationMs: 0, rate: 0, rampUpMs: 0 },
+      { cycleIndex: 3, users: 3, hits: 1, durationMs: 0, rate: 0, rampUpMs: 0 },
     ]);
   });
 
   it('makes one step per users value in duration mode, each lasting the duration', () => {
     assert.deepEqual(buildPlan([10, 20], null, 5000), [
-      { cycleIndex: 0, users: 10, hits: 0, durationMs: 5000 },
-      { cycleIndex: 1, users: 20, hits: 0, durationMs: 5000 },
+      { cycleIndex: 0, users: 10, hits: 0, durationMs: 5000, rate: 0, rampUpMs: 0 },
+      { cycleIndex: 1, users: 20, hits: 0, durationMs: 5000, rate: 0, rampUpMs: 0 },
     ]);
   });
 
