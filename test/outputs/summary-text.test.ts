@@ -307,7 +307,7 @@ describe('formatSummary', () => {
     const text = formatSummary(summary({ steps }), false);
     assert.deepEqual(sectionLines(text, 'Steps'), [
       'Steps',
-      '  Step  Users  Runs  RPS  p50     p95     p99         Errors',
+      '  Step  Users  Runs  RPS     p50     p95     p99      Errors',
       '     1     10   200  200  0.010s  0.020s  0.030s    0 (0.0%)',
       '     2     20   400  400  0.020s  0.040s  0.060s    0 (0.0%)',
       '     3     30   600  612  0.250s  1.500s  2.750s  60 (10.0%)',
@@ -368,7 +368,7 @@ describe('formatSummary', () => {
     ]);
     assert.deepEqual(sectionLines(text, 'Steps'), [
       'Steps',
-      '  Step   Rate  Runs  RPS  p50     p95     p99       Errors  Dropped',
+      '  Step   Rate  Runs  RPS     p50     p95     p99    Errors  Dropped',
       '     1   50/s   200   50  0.010s  0.020s  0.030s  0 (0.0%)        0',
       '     2  100/s   193   97  0.020s  0.040s  0.060s  2 (1.0%)        7',
     ]);

@@ -119,7 +119,11 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
       ...(open ? [String(row.dropped)] : []),
     ];
   });
-  return alignedTable(head, rows, [true, true, true, true, false, false, false, true, true]);
+  return alignedTable(
+    head,
+    rows,
+    head.map(() => true),
+  );
 }
 
 function percentileLine(l: LatencySummary): string {
