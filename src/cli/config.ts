@@ -26,6 +26,7 @@ const STRING_KEYS = {
   output_json_filename: 'outputJsonFilename',
   project_name: 'projectName',
   workers: 'workers',
+  status_interval: 'statusInterval',
 } as const;
 const BOOLEAN_KEYS = { quiet: 'quiet', no_color: 'noColor' } as const;
 const KNOWN_KEYS = [...Object.keys(STRING_KEYS), ...Object.keys(BOOLEAN_KEYS), 'output'];

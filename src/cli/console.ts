@@ -1,7 +1,8 @@
 // The terminal the CLI writes to: stdout for the summary and the json output,
 // stderr for the progress bar and error lines. Colour is decided here once
-// (a TTY, no NO_COLOR, no --no-color) and passed down; nothing below the CLI
-// asks the environment (STYLE.md §2, k6 GlobalState).
+// (a TTY, no NO_COLOR, no --no-color) and passed down, and so is the choice
+// between the progress bar and plain status lines (a TTY and no CI variable);
+// nothing below the CLI asks the environment (STYLE.md §2, k6 GlobalState).
 
 export interface Terminal {
   stdout: NodeJS.WritableStream;
@@ -12,6 +13,8 @@ export interface Terminal {
   stdoutColor: boolean;
   /** Colour on stderr (the bar, error lines). */
   stderrColor: boolean;
+  /** The progress bar on stderr: a TTY and not CI; otherwise plain status lines. */
+  progressBar: boolean;
   writeOut(text: string): void;
   writeErr(text: string): void;
 }
@@ -24,10 +27,22 @@ export function isColorAllowed(
   return !noColorFlag && !env['NO_COLOR'] && env['TERM'] !== 'dumb';
 }
 
+/**
+ * A CI system runs us: the CI variable is set, not empty, "false" or "0"
+ * (GitHub Actions, GitLab, CircleCI, Travis… set CI=true). Its log keeps
+ * every byte, so a redrawn bar would only fill it: status lines instead,
+ * even when the CI gives us a pseudo-terminal.
+ */
+export function isCI(env: Record<string, string | undefined>): boolean {
+  const value = env['CI']?.trim().toLowerCase();
+  return value !== undefined && value !== '' && value !== 'false' && value !== '0';
+}
+
 export function createTerminal(
   stdout: NodeJS.WriteStream,
   stderr: NodeJS.WriteStream,
   colorAllowed: boolean,
+  ci = false,
 ): Terminal {
   const stdoutIsTTY = stdout.isTTY === true;
   const stderrIsTTY = stderr.isTTY === true;
@@ -38,6 +53,7 @@ export function createTerminal(
     stderrIsTTY,
     stdoutColor: colorAllowed && stdoutIsTTY,
     stderrColor: colorAllowed && stderrIsTTY,
+    progressBar: stderrIsTTY && !ci,
     writeOut: (text) => {
       stdout.write(text);
     },

@@ -23,7 +23,7 @@ import { ThreadedRunner } from '../workers/threaded-runner.ts';
 import { createProgram, type RawOptions } from './options.ts';
 import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
-import { createTerminal, isColorAllowed, type Terminal } from './console.ts';
+import { createTerminal, isCI, isColorAllowed, type Terminal } from './console.ts';
 import { handleInterrupts } from './signals.ts';
 
 const PROGRAM = 'loads-runner';
@@ -51,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout,
       process.stderr,
       isColorAllowed(process.env, options.noColor),
+      isCI(process.env),
     );
     return await runLoad(options, terminal);
   } catch (err) {
@@ -173,8 +174,9 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       ? undefined
       : new Progress({
           stream: terminal.stderr,
-          isTTY: terminal.stderrIsTTY,
+          isTTY: terminal.progressBar,
           color: terminal.stderrColor,
+          plainIntervalMs: options.statusIntervalMs,
           total:
             options.durationMs === null
               ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }

@@ -21,6 +21,7 @@ export interface RawOptions {
   projectName?: string;
   color?: boolean;
   workers?: string;
+  statusInterval?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] =>
@@ -65,6 +66,10 @@ export function createProgram(version: string): Command {
     .option(
       '--workers <count>',
       'worker threads that share the users, each with its own event loop; 1 runs all in one thread (default: the number of cores, at most the largest users step)',
+    )
+    .option(
+      '--status-interval <seconds>',
+      'not on a terminal, or with CI set: seconds between status lines (default: 10)',
     )
     .option('--config <file>', 'INI file whose [loads] section takes the long option names')
     .option('-q, --quiet', 'print nothing on stdout and no progress bar')

@@ -25,10 +25,13 @@ export interface RunOptions {
   noColor: boolean;
   /** --workers; null when not given (the CLI then picks one per core, at most the largest users step). */
   workers: number | null;
+  /** --status-interval: ms between plain status lines (not a TTY, or CI set). */
+  statusIntervalMs: number;
 }
 
 export const DEFAULT_TIMEOUT_S = 30;
 export const DEFAULT_TEST_TIMEOUT_S = 60;
+export const DEFAULT_STATUS_INTERVAL_S = 10;
 
 export function validateOptions(
   fqnArg: string | undefined,
@@ -107,6 +110,13 @@ export function validateOptions(
   const workersText = cli.workers ?? config.workers;
   const workers = workersText === undefined ? null : parseWorkers(workersText, problems);
 
+  const statusIntervalS = parseSeconds(
+    cli.statusInterval ?? config.statusInterval ?? String(DEFAULT_STATUS_INTERVAL_S),
+    '--status-interval',
+    problems,
+    false,
+  );
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
@@ -130,6 +140,7 @@ export function validateOptions(
     // commander's --no-color sets color=false; it is true when not given.
     noColor: cli.color === false || config.noColor === true,
     workers,
+    statusIntervalMs: Math.max(1, Math.round(statusIntervalS! * 1000)),
   };
 }
 

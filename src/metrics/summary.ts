@@ -3,7 +3,7 @@
 // (the summary is what users read); RPS is hits over the run's wall-clock
 // duration, as Loads' "Approximate Average RPS".
 import { OTHER_URLS_KEY } from './aggregator.ts';
-import type { ErrorSnapshot, Snapshot, TestCounts } from './aggregator.ts';
+import type { ErrorSnapshot, Snapshot, StepSnapshot, TestCounts } from './aggregator.ts';
 import { LatencyHistogram } from './histogram.ts';
 import type { GeneratorLoad } from './loop-monitor.ts';
 
@@ -57,6 +57,38 @@ export interface UrlSummary {
   successRate: number;
 }
 
+/** One cycle step's row of the step table: where the service's capacity runs out. */
+export interface StepSummary {
+  /** 1-based step number. */
+  step: number;
+  /** Users of the step (closed model), or --max-users (open model). */
+  users: number;
+  /** Runs per user (closed model, hits mode); 0 otherwise. */
+  runsPerUser: number;
+  /** Open model: test runs started per second; 0 in the closed model. */
+  rate: number;
+  /** How long the step lasted, seconds; 0 if unknown. */
+  durationS: number;
+  /** Test runs finished: successes + failures + errors. */
+  runs: number;
+  successes: number;
+  failures: number;
+  errors: number;
+  /** Open model: test runs that were due but never started. */
+  dropped: number;
+  hits: number;
+  /** Hits with no response or a status ≥ 400. */
+  hitErrors: number;
+  /** Hits with a status ≥ 500. */
+  hits5xx: number;
+  /** Hits over the step's duration; 0 if the duration is unknown. */
+  rps: number;
+  /** Response-time percentiles of the step's hits, seconds. */
+  p50S: number;
+  p95S: number;
+  p99S: number;
+}
+
 export interface Summary {
   projectName: string;
   fqn: string;
@@ -78,7 +110,21 @@ export interface Summary {
   errors: number;
   /** Test runs whose assertion failed. */
   failures: number;
+  /**
+   * Response time of all hits: from the run's intended start (open model:
+   * coordinated omission corrected). The same as serviceTime in the closed model.
+   */
   latency: LatencySummary;
+  /** Service time of all hits: from the request's actual start. */
+  serviceTime: LatencySummary;
+  /** Open model: test runs that were due but never started. */
+  dropped: number;
+  /** Open model: test runs started per second per step (--rate), or null in the closed model. */
+  rate: number[] | null;
+  /** Open model: --max-users, or null in the closed model. */
+  maxUsers: number | null;
+  /** One row per cycle step, in order. */
+  steps: StepSummary[];
   /** Hits with no response or a status ≥ 400. */
   hitErrors: number;
   /** Hits with no response, per error key (ECONNREFUSED, …). */
@@ -125,6 +171,58 @@ function topOf(list: readonly ErrorSnapshot[], limit = TOP_ERRORS): ErrorSummary
     }));
 }
 
+function percentiles(histogram: LatencyHistogram): LatencySummary {
+  return {
+    p50: histogram.percentile(50) / MS_PER_S,
+    p90: histogram.percentile(90) / MS_PER_S,
+    p95: histogram.percentile(95) / MS_PER_S,
+    p99: histogram.percentile(99) / MS_PER_S,
+    max: histogram.max / MS_PER_S,
+  };
+}
+
+/**
+ * A step's row. Its duration is the step's own (cycle-end); a step that never
+ * ended (Ctrl-C) lasted until the run ended, and a lone step with no start
+ * seen lasted the run.
+ */
+function stepSummary(
+  step: StepSnapshot,
+  endedAt: number,
+  runDurationMs: number,
+  single: boolean,
+): StepSummary {
+  let durationMs = step.elapsedMs;
+  if (durationMs <= 0) {
+    if (step.startedAt > 0) {
+      durationMs = Math.max(0, endedAt - step.startedAt);
+    } else if (single) {
+      durationMs = runDurationMs;
+    }
+  }
+  const durationS = durationMs / MS_PER_S;
+  const latency = LatencyHistogram.decode(step.latency);
+  return {
+    step: step.cycleIndex + 1,
+    users: step.users,
+    runsPerUser: step.runsPerUser,
+    rate: step.rate,
+    durationS,
+    runs: step.successes + step.failures + step.errors,
+    successes: step.successes,
+    failures: step.failures,
+    errors: step.errors,
+    dropped: step.dropped,
+    hits: step.hits,
+    hitErrors: step.hitErrors,
+    hits5xx: step.hits5xx,
+    rps: durationS > 0 ? step.hits / durationS : 0,
+    p50S: latency.percentile(50) / MS_PER_S,
+    p95S: latency.percentile(95) / MS_PER_S,
+    p99S: latency.percentile(99) / MS_PER_S,
+  };
+}
+
 export function buildSummary(
   snapshot: Snapshot,
   info: RunInfo,
@@ -167,13 +265,14 @@ export function buildSummary(
     successes: snapshot.tests.successes,
     errors: snapshot.tests.errors,
     failures: snapshot.tests.failures,
-    latency: {
-      p50: latency.percentile(50) / MS_PER_S,
-      p90: latency.percentile(90) / MS_PER_S,
-      p95: latency.percentile(95) / MS_PER_S,
-      p99: latency.percentile(99) / MS_PER_S,
-      max: latency.max / MS_PER_S,
-    },
+    latency: percentiles(latency),
+    serviceTime: percentiles(serviceLatency),
+    dropped: snapshot.dropped,
+    rate: info.rate === null ? null : [...info.rate],
+    maxUsers: info.maxUsers,
+    steps: snapshot.steps.map((step) =>
+      stepSummary(step, endedAt, durationMs, snapshot.steps.length === 1),
+    ),
     hitErrors: snapshot.hitErrors,
     hitErrorKeys: { ...snapshot.hitErrorKeys },
     statusCounts: { ...snapshot.statusCounts },

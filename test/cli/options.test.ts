@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateOptions } from '../../src/cli/validate.ts';
+import { isCI } from '../../src/cli/console.ts';
 import { parseConfig } from '../../src/cli/config.ts';
 import { UsageErrors, ConfigError } from '../../src/errors.ts';
 
@@ -103,4 +104,47 @@ test('--quiet with the json output on stdout is a usage error; to a file it is f
     OUTPUTS,
   );
   assert.equal(options.outputOptions['output_json_filename'], 'summary.json');
+});
+
+test('--status-interval: 10 s by default, decimals allowed, the file below the command line', () => {
+  assert.equal(validateOptions('m.C.t', {}, {}, OUTPUTS).statusIntervalMs, 10_000);
+  assert.equal(
+    validateOptions('m.C.t', { statusInterval: '0.2' }, {}, OUTPUTS).statusIntervalMs,
+    200,
+  );
+  const config = parseConfig('[loads]\nstatus_interval = 30\n', 'x.ini');
+  assert.equal(validateOptions('m.C.t', {}, config, OUTPUTS).statusIntervalMs, 30_000);
+  assert.equal(
+    validateOptions('m.C.t', { statusInterval: '5' }, config, OUTPUTS).statusIntervalMs,
+    5000,
+  );
+});
+
+test('--status-interval that is not a positive number is a usage error', () => {
+  for (const text of ['0', '-1', 'abc', '']) {
+    assert.throws(
+      () => validateOptions('m.C.t', { statusInterval: text }, {}, OUTPUTS),
+      (err: unknown) => {
+        assert.ok(err instanceof UsageErrors);
+        assert.equal(err.errors.length, 1);
+        assert.match(
+          err.errors[0]!.message,
+          /^--status-interval '.*' is not a number of seconds > 0/,
+        );
+        return true;
+      },
+      text,
+    );
+  }
+});
+
+test('CI is set when the variable is non-empty and not false or 0', () => {
+  assert.equal(isCI({}), false);
+  assert.equal(isCI({ CI: '' }), false);
+  assert.equal(isCI({ CI: 'false' }), false);
+  assert.equal(isCI({ CI: 'FALSE' }), false);
+  assert.equal(isCI({ CI: '0' }), false);
+  assert.equal(isCI({ CI: 'true' }), true);
+  assert.equal(isCI({ CI: '1' }), true);
+  assert.equal(isCI({ CI: 'woodpecker' }), true);
 });

@@ -36,7 +36,8 @@ async function runInTerminal(args: string[], env: Record<string, string> = {}): 
   const command = [process.execPath, CLI_PATH, ...args].map((a) => `'${a}'`).join(' ');
   const { stdout } = await run('script', ['-qec', command, '/dev/null'], {
     cwd: path.join(REPO_ROOT, 'examples'),
-    env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', TERM: 'xterm-256color', ...env },
+    // CI set (as on a CI runner) would swap the bar for status lines.
+    env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', TERM: 'xterm-256color', CI: '', ...env },
     timeout: 60_000,
   });
   return stdout;
@@ -73,4 +74,8 @@ test('colour needs a terminal and no NO_COLOR, --no-color or TERM=dumb', () => {
   assert.equal(terminal.stdoutColor, false);
   assert.equal(terminal.stderrColor, true);
   assert.equal(createTerminal(tty, tty, false).stdoutColor, false);
+  // The bar needs stderr on a terminal and no CI.
+  assert.equal(terminal.progressBar, true);
+  assert.equal(createTerminal(tty, tty, true, true).progressBar, false);
+  assert.equal(createTerminal(tty, pipe, true).progressBar, false);
 });

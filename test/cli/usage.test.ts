@@ -108,6 +108,13 @@ test('an unknown output', async () => {
   );
 });
 
+test('a --status-interval that is not a positive number', async () => {
+  assertUsageError(
+    await runCli(['mod.TestSite.test_get', '--status-interval', '0'], { cwd: project.dir }),
+    /--status-interval '0' is not a number of seconds > 0/,
+  );
+});
+
 test('a bad --server-url', async () => {
   assertUsageError(
     await runCli(['mod.TestSite.test_get', '--server-url', 'localhost'], { cwd: project.dir }),

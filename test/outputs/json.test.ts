@@ -11,6 +11,9 @@ import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
 import type { Summary } from '../../src/metrics/summary.ts';
 import { JsonOutput } from '../../src/outputs/json.ts';
 import type { OutputContext } from '../../src/outputs/output.ts';
+import { runCli } from '../helpers/cli.ts';
+import { startHttpServer } from '../helpers/servers.ts';
+import { createTmpProject } from '../helpers/tmp-project.ts';
 
 const T0 = 1_800_000_000_000;
 
@@ -140,5 +143,63 @@ describe('JsonOutput', () => {
         err.code === 'LOADS_ERR_OUTPUT' &&
         err.message.startsWith(`the json output could not write '${file}': ENOENT`),
     );
+  });
+});
+
+const STEP_MODULE = `import { TestCase } from 'loads-runner';
+
+export class TestStep extends TestCase {
+  async test_get() {
+    const res = await this.app.get('/');
+    this.assertEqual(res.status, 200);
+  }
+}
+`;
+
+describe('json output end to end', () => {
+  it('when a two-step cycle runs with -o json then the summary has one step row per step, summing to the totals', async (t) => {
+    const server = await startHttpServer((_req, res) => res.end('ok'));
+    const project = await createTmpProject();
+    t.after(async () => {
+      await server.close();
+      await project.remove();
+    });
+    await project.write('steps.ts', STEP_MODULE);
+    const result = await runCli(
+      [
+        'steps.TestStep.test_get',
+        '-u',
+        '1:2',
+        '--hits',
+        '3',
+        '-o',
+        'json',
+        '--server-url',
+        server.url,
+      ],
+      { cwd: project.dir },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const summary = JSON.parse(result.stdout) as Summary;
+    assert.equal(summary.hits, 9);
+    assert.equal(summary.dropped, 0);
+    assert.equal(summary.rate, null);
+    assert.equal(typeof summary.serviceTime.p99, 'number');
+    assert.deepEqual(
+      summary.steps.map((s) => [s.step, s.users, s.runsPerUser, s.runs, s.hits, s.errors]),
+      [
+        [1, 1, 3, 3, 3, 0],
+        [2, 2, 3, 6, 6, 0],
+      ],
+    );
+    assert.equal(
+      summary.steps.reduce((sum, s) => sum + s.hits, 0),
+      summary.hits,
+    );
+    for (const s of summary.steps) {
+      assert.ok(s.durationS > 0, `step ${s.step} lasted ${s.durationS} s`);
+      assert.ok(s.rps > 0, `step ${s.step} rps ${s.rps}`);
+      assert.ok(s.p50S > 0 && s.p50S <= s.p95S && s.p95S <= s.p99S, JSON.stringify(s));
+    }
   });
 });

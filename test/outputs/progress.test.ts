@@ -54,7 +54,10 @@ describe('Progress', () => {
     assert.equal(lines.pop(), '');
     assert.ok(lines.length >= 3, `${lines.length} lines`);
     for (const line of lines) {
-      assert.match(line, /^\[loads\] 45% runs 450\/1000 hits 900 rps \d+ errors 0 failures 1$/);
+      assert.match(
+        line,
+        /^\[loads\] 0:00:00 45% runs 450\/1000 hits 900 (avg )?rps \d+ errors 0 failures 1$/,
+      );
     }
     assert.ok(!out.text().includes('\u001b'), 'no escape sequence');
     assert.ok(!out.text().includes('\r'), 'no carriage return');
@@ -79,7 +82,7 @@ describe('Progress', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.match(
       out.text(),
-      /^\[loads\] 100% runs 1000\/1000 hits 2000 rps \d+ errors 0 failures 1\n$/,
+      /^\[loads\] 0:00:00 100% runs 1000\/1000 hits 2000 avg rps \d+ errors 0 failures 1\n$/,
     );
   });
 
@@ -95,7 +98,33 @@ describe('Progress', () => {
     });
     progress.start();
     progress.stop();
-    assert.match(out.text(), /^\[loads\] 0% time 0\/3600s hits 900 rps \d+ errors 0 failures 1\n$/);
+    assert.match(
+      out.text(),
+      /^\[loads\] 0:00:00 0% time 0\/3600s hits 900 avg rps \d+ errors 0 failures 1\n$/,
+    );
+  });
+
+  it('when hits grow between status lines then each line has the rps of its own interval', async () => {
+    const stream = new PassThrough();
+    const out = capture(stream);
+    // 500 hits before the first line, none in the second interval.
+    let hits = 500;
+    const progress = new Progress({
+      stream,
+      isTTY: false,
+      color: false,
+      total: { kind: 'runs', runs: 1000 },
+      read: () => ({ ...COUNTS, hits }),
+      plainIntervalMs: 50,
+    });
+    progress.start();
+    await waitFor(stream, () => out.text().split('\n').length > 2);
+    hits = 1_000_000;
+    progress.stop();
+    const lines = out.text().trimEnd().split('\n');
+    assert.match(lines[0]!, / hits 500 rps [1-9]\d* /, 'the first interval had the 500 hits');
+    assert.match(lines[1]!, / hits 500 rps 0 /, 'the second had none');
+    assert.match(lines.at(-1)!, / hits 1000000 avg rps [1-9]\d* /);
   });
 
   it('when never started then stop() writes nothing', () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatLocalTime, formatSummary } from '../../src/outputs/stdout/summary-text.ts';
-import type { Summary, UrlSummary } from '../../src/metrics/summary.ts';
+import type { StepSummary, Summary, UrlSummary } from '../../src/metrics/summary.ts';
 import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
 
 const STARTED = new Date(2026, 10, 26, 12, 15, 6).getTime(); // local time
@@ -35,6 +35,11 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     errors: 0,
     failures: 0,
     latency: { p50: 0.04, p90: 0.051, p95: 0.06, p99: 0.09, max: 0.12 },
+    serviceTime: { p50: 0.04, p90: 0.051, p95: 0.06, p99: 0.09, max: 0.12 },
+    dropped: 0,
+    rate: null,
+    maxUsers: null,
+    steps: [],
     hitErrors: 0,
     hitErrorKeys: {},
     statusCounts: {},
@@ -50,6 +55,38 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     generator: null,
     ...overrides,
   };
+}
+
+function step(n: number, overrides: Partial<StepSummary> = {}): StepSummary {
+  return {
+    step: n,
+    users: 10 * n,
+    runsPerUser: 20,
+    rate: 0,
+    durationS: 2,
+    runs: 200 * n,
+    successes: 200 * n,
+    failures: 0,
+    errors: 0,
+    dropped: 0,
+    hits: 400 * n,
+    hitErrors: 0,
+    hits5xx: 0,
+    rps: 200 * n,
+    p50S: 0.01 * n,
+    p95S: 0.02 * n,
+    p99S: 0.03 * n,
+    ...overrides,
+  };
+}
+
+/** The lines of the section titled `title`, up to the next blank line. */
+function sectionLines(text: string, title: string): string[] {
+  const lines = text.split('\n');
+  const at = lines.indexOf(title);
+  assert.ok(at >= 0, `no '${title}' section in:\n${text}`);
+  const end = lines.indexOf('', at);
+  return lines.slice(at, end === -1 ? undefined : end);
 }
 
 // eslint-disable-next-line no-control-regex
@@ -250,5 +287,97 @@ describe('formatSummary', () => {
 
   it('when formatting a local time then it is YYYY-MM-DD HH:MM:SS', () => {
     assert.equal(formatLocalTime(new Date(2026, 0, 2, 3, 4, 5).getTime()), '2026-01-02 03:04:05');
+  });
+
+  it('when the plan has several steps then a Steps table has one aligned row per step', () => {
+    const steps = [
+      step(1),
+      step(2),
+      step(3, {
+        runs: 600,
+        successes: 540,
+        failures: 15,
+        errors: 45,
+        rps: 612.4,
+        p50S: 0.25,
+        p95S: 1.5,
+        p99S: 2.75,
+      }),
+    ];
+    const text = formatSummary(summary({ steps }), false);
+    assert.deepEqual(sectionLines(text, 'Steps'), [
+      'Steps',
+      '  Step  Users  Runs  RPS     p50     p95     p99      Errors',
+      '     1     10   200  200  0.010s  0.020s  0.030s    0 (0.0%)',
+      '     2     20   400  400  0.020s  0.040s  0.060s    0 (0.0%)',
+      '     3     30   600  612  0.250s  1.500s  2.750s  60 (10.0%)',
+    ]);
+    // After the latency percentiles, before the URLs.
+    assert.ok(text.indexOf('\nLatency percentiles') < text.indexOf('\nSteps\n'));
+    assert.ok(text.indexOf('\nSteps\n') < text.indexOf('\nURLs\n'));
+    assert.doesNotMatch(text, /^Dropped:/m, 'no Dropped line in the closed model');
+  });
+
+  it('when the plan has one step then there is no Steps table', () => {
+    const text = formatSummary(summary({ steps: [step(1)] }), false);
+    assert.doesNotMatch(text, /^Steps$/m);
+  });
+
+  it('when the model is closed then latency is one percentile block as before', () => {
+    const text = formatSummary(
+      summary({ serviceTime: { p50: 1, p90: 1, p95: 1, p99: 1, max: 1 } }),
+      false,
+    );
+    assert.deepEqual(sectionLines(text, 'Latency percentiles (all hits)'), [
+      'Latency percentiles (all hits)',
+      '  p50: 0.040s',
+      '  p90: 0.051s',
+      '  p95: 0.060s',
+      '  p99: 0.090s',
+      '  max: 0.120s',
+    ]);
+    assert.doesNotMatch(text, /Service time|Response time/);
+  });
+
+  it('when the model is open then Dropped follows Failures and latency has a response-time and a service-time line', () => {
+    const text = formatSummary(
+      summary({
+        rate: [50, 100],
+        maxUsers: 40,
+        dropped: 7,
+        latency: { p50: 0.3, p90: 0.45, p95: 0.5, p99: 0.9, max: 1.2 },
+        serviceTime: { p50: 0.02, p90: 0.03, p95: 0.04, p99: 0.05, max: 0.2 },
+        steps: [
+          step(1, { users: 40, rate: 50, dropped: 0, rps: 49.6 }),
+          step(2, { users: 40, rate: 100, dropped: 7, runs: 193, errors: 2, rps: 97.2 }),
+        ],
+      }),
+      false,
+    );
+    const lines = text.split('\n');
+    assert.deepEqual(lines.slice(8, 12), [
+      'Success: 1000',
+      'Errors: 0',
+      'Failures: 0',
+      'Dropped: 7',
+    ]);
+    assert.deepEqual(sectionLines(text, 'Latency percentiles (all hits)'), [
+      'Latency percentiles (all hits)',
+      '  Response time (from the intended start):         p50 0.300s  p90 0.450s  p95 0.500s  p99 0.900s  max 1.200s',
+      "  Service time (from the request's actual start):  p50 0.020s  p90 0.030s  p95 0.040s  p99 0.050s  max 0.200s",
+    ]);
+    assert.deepEqual(sectionLines(text, 'Steps'), [
+      'Steps',
+      '  Step   Rate  Runs  RPS     p50     p95     p99    Errors  Dropped',
+      '     1   50/s   200   50  0.010s  0.020s  0.030s  0 (0.0%)        0',
+      '     2  100/s   193   97  0.020s  0.040s  0.060s  2 (1.0%)        7',
+    ]);
+  });
+
+  it('when the model is open and color is true then the Dropped label stays plain and a nonzero count is red', () => {
+    const text = formatSummary(summary({ rate: [50], maxUsers: 10, dropped: 3 }), true);
+    assert.ok(text.includes('\nDropped: \u001b[31m3\u001b[39m\n'), text);
+    const none = formatSummary(summary({ rate: [50], maxUsers: 10, dropped: 0 }), true);
+    assert.match(none, /^Dropped: 0$/m);
   });
 });

@@ -1,24 +1,27 @@
 // The console while the run goes (SPEC §5). It pulls cheap counts from
 // `read()` on its own clock, never per hit (STYLE.md §8.7): on a TTY a
-// cli-progress bar redrawn ~10×/s; elsewhere (CI logs) one plain line every
-// few seconds with no control characters. Every timer is unref()'d so the
-// display never keeps the process alive; stop() draws the final state once.
+// cli-progress bar redrawn ~10×/s; elsewhere (CI logs, or CI set: the CLI
+// decides) one short plain status line every 10 s (--status-interval) with no
+// control characters, whose rps covers the last interval, which says more
+// than the average. Every timer is unref()'d so the display never keeps the
+// process alive; stop() draws the final state once, with the run's average rps.
 import { SingleBar } from 'cli-progress';
 import { Chalk } from 'chalk';
 import type { ProgressCounts } from '../../metrics/aggregator.ts';
 import { now } from '../../metrics/clock.ts';
 
 export const TTY_REFRESH_MS = 100;
-export const PLAIN_INTERVAL_MS = 5000;
+export const PLAIN_INTERVAL_MS = 10_000;
 
 export interface ProgressOptions {
   /** Where to draw (stderr, so stdout stays clean for the summary). */
   stream: NodeJS.WritableStream;
+  /** Draw the bar; false for plain status lines (not a TTY, or CI set). */
   isTTY: boolean;
   color: boolean;
   total: { kind: 'runs'; runs: number } | { kind: 'duration'; durationMs: number };
   read: () => ProgressCounts;
-  /** Plain-line period when not on a TTY; default PLAIN_INTERVAL_MS. */
+  /** Status-line period when not on a TTY; default PLAIN_INTERVAL_MS. */
   plainIntervalMs?: number;
 }
 
@@ -35,9 +38,19 @@ interface Frame {
   /** 'runs 450/1000' or 'time 13/30s'. */
   done: string;
   hits: number;
+  /** Average over the run so far. */
   rps: number;
   errors: number;
   failures: number;
+  elapsedMs: number;
+}
+
+/** H:MM:SS. */
+function formatElapsed(ms: number): string {
+  const total = Math.floor(Math.max(0, ms) / 1000);
+  const minutes = Math.floor(total / 60) % 60;
+  const seconds = total % 60;
+  return `${Math.floor(total / 3600)}:${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
 }
 
 export class Progress {
@@ -46,6 +59,9 @@ export class Progress {
   #timer: NodeJS.Timeout | undefined = undefined;
   #bar: UnrefSingleBar | undefined = undefined;
   #running = false;
+  /** Hits and time (ms since start) at the last status line: its rps covers the interval since. */
+  #lineHits = 0;
+  #lineAtMs = 0;
 
   constructor(options: ProgressOptions) {
     this.#options = options;
@@ -57,11 +73,13 @@ export class Progress {
     }
     this.#running = true;
     this.#startedAt = now();
+    this.#lineHits = 0;
+    this.#lineAtMs = 0;
     if (this.#options.isTTY) {
       this.#startBar();
     } else {
       const interval = this.#options.plainIntervalMs ?? PLAIN_INTERVAL_MS;
-      this.#timer = setInterval(() => this.#writePlain(), interval);
+      this.#timer = setInterval(() => this.#writePlain(false), interval);
       this.#timer.unref();
     }
   }
@@ -79,7 +97,7 @@ export class Progress {
       this.#bar.stop();
       this.#bar = undefined;
     } else {
-      this.#writePlain();
+      this.#writePlain(true);
     }
   }
 
@@ -103,13 +121,22 @@ export class Progress {
       rps: elapsedMs > 0 ? Math.round((counts.hits * 1000) / elapsedMs) : 0,
       errors: counts.errors,
       failures: counts.failures,
+      elapsedMs,
     };
   }
 
-  #writePlain(): void {
+  /** One status line; rps over the interval since the last line, or the run's average at the end. */
+  #writePlain(final: boolean): void {
     const f = this.#frame();
+    let rps = f.rps;
+    if (!final) {
+      const windowMs = f.elapsedMs - this.#lineAtMs;
+      rps = windowMs > 0 ? Math.round(((f.hits - this.#lineHits) * 1000) / windowMs) : 0;
+      this.#lineHits = f.hits;
+      this.#lineAtMs = f.elapsedMs;
+    }
     this.#options.stream.write(
-      `[loads] ${f.percent}% ${f.done} hits ${f.hits} rps ${f.rps} errors ${f.errors} failures ${f.failures}\n`,
+      `[loads] ${formatElapsed(f.elapsedMs)} ${f.percent}% ${f.done} hits ${f.hits} ${final ? 'avg rps' : 'rps'} ${rps} errors ${f.errors} failures ${f.failures}\n`,
     );
   }
 

@@ -4,7 +4,13 @@
 // true (a Chalk instance with an explicit level: the CLI decides, chalk's
 // own detection is not used). Built once per run, so clarity beats speed.
 import { Chalk } from 'chalk';
-import type { ErrorSummary, Summary, UrlSummary } from '../../metrics/summary.ts';
+import type {
+  ErrorSummary,
+  LatencySummary,
+  StepSummary,
+  Summary,
+  UrlSummary,
+} from '../../metrics/summary.ts';
 
 /** Rows of the per-URL table; the slowest are shown when there are more. */
 export const MAX_URL_ROWS = 10;
@@ -49,6 +55,21 @@ function stackFrames(e: ErrorSummary): string {
     .join('\n');
 }
 
+/**
+ * Rows of cells in aligned columns, two spaces apart, indented by two: a
+ * column is right-aligned (numbers) or left-aligned; nothing trails a line.
+ */
+function alignedTable(head: string[], rows: string[][], right: readonly boolean[]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    '  ' +
+    cells
+      .map((c, i) => (right[i] === true ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)];
+}
+
 function urlTable(urls: readonly UrlSummary[]): string[] {
   const rows = urls.map((u) => [
     String(u.hits),
@@ -57,17 +78,62 @@ function urlTable(urls: readonly UrlSummary[]): string[] {
     `${(u.successRate * 100).toFixed(1)}%`,
     u.key,
   ]);
-  const head = ['Hits', 'Average', 'p95', 'Success', 'URL'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string =>
-    '  ' +
-    cells
-      .map((c, i) =>
-        i === 0 ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!),
-      )
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)];
+  return alignedTable(['Hits', 'Average', 'p95', 'Success', 'URL'], rows, [true]);
+}
+
+function percent(part: number, whole: number): string {
+  return `${whole > 0 ? ((part * 100) / whole).toFixed(1) : '0.0'}%`;
+}
+
+/**
+ * One row per cycle step, so that the step where the service's capacity runs
+ * out (RPS stops growing, percentiles and errors climb) shows at a glance.
+ * The open model shows each step's arrival rate instead of its users, and
+ * the runs dropped because every user was busy.
+ */
+function stepTable(steps: readonly StepSummary[], rates: readonly number[] | null): string[] {
+  const open = rates !== null;
+  const head = [
+    'Step',
+    open ? 'Rate' : 'Users',
+    'Runs',
+    'RPS',
+    'p50',
+    'p95',
+    'p99',
+    'Errors',
+    ...(open ? ['Dropped'] : []),
+  ];
+  const rows = steps.map((row) => {
+    const rate = row.rate > 0 ? row.rate : (rates?.[row.step - 1] ?? 0);
+    const failed = row.errors + row.failures;
+    return [
+      String(row.step),
+      open ? `${rate}/s` : String(row.users),
+      String(row.runs),
+      String(Math.round(row.rps)),
+      formatSeconds(row.p50S),
+      formatSeconds(row.p95S),
+      formatSeconds(row.p99S),
+      `${failed} (${percent(failed, row.runs)})`,
+      ...(open ? [String(row.dropped)] : []),
+    ];
+  });
+  return alignedTable(
+    head,
+    rows,
+    head.map(() => true),
+  );
+}
+
+function percentileLine(l: LatencySummary): string {
+  return [
+    `p50 ${formatSeconds(l.p50)}`,
+    `p90 ${formatSeconds(l.p90)}`,
+    `p95 ${formatSeconds(l.p95)}`,
+    `p99 ${formatSeconds(l.p99)}`,
+    `max ${formatSeconds(l.max)}`,
+  ].join('  ');
 }
 
 export function formatSummary(summary: Summary, color: boolean): string {
@@ -88,6 +154,10 @@ export function formatSummary(summary: Summary, color: boolean): string {
     `Errors: ${bad(summary.errors)}`,
     `Failures: ${bad(summary.failures)}`,
   ];
+  const open = summary.rate !== null;
+  if (open) {
+    lines.push(`Dropped: ${bad(summary.dropped)}`);
+  }
 
   // Right under the outcome counts, before any latency figure, so nobody
   // reads the percentiles without it; nothing at all when the loops had slack.
@@ -104,7 +174,18 @@ export function formatSummary(summary: Summary, color: boolean): string {
     lines.push('', title(heading), ...body);
   };
 
-  if (summary.hits > 0) {
+  if (summary.hits > 0 && open) {
+    // Response time counts from when the run was due, so a server that
+    // falls behind cannot hide its queue (coordinated omission); service
+    // time is the request alone.
+    const response = 'Response time (from the intended start):';
+    const service = "Service time (from the request's actual start):";
+    const width = Math.max(response.length, service.length);
+    section('Latency percentiles (all hits)', [
+      `  ${response.padEnd(width)}  ${percentileLine(summary.latency)}`,
+      `  ${service.padEnd(width)}  ${percentileLine(summary.serviceTime)}`,
+    ]);
+  } else if (summary.hits > 0) {
     const l = summary.latency;
     section('Latency percentiles (all hits)', [
       `  p50: ${formatSeconds(l.p50)}`,
@@ -113,6 +194,10 @@ export function formatSummary(summary: Summary, color: boolean): string {
       `  p99: ${formatSeconds(l.p99)}`,
       `  max: ${formatSeconds(l.max)}`,
     ]);
+  }
+
+  if (summary.steps.length > 1) {
+    section('Steps', stepTable(summary.steps, summary.rate));
   }
 
   const hitErrorKeys = Object.entries(summary.hitErrorKeys).sort((a, b) => b[1] - a[1]);
