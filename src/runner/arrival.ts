@@ -124,18 +124,17 @@ export class ArrivalDispatcher {
 
   /**
    * The step's duration is over: starts the runs of the schedule the timer
-   * has not reached yet (all were due before the end), drops the backlog, and
-   * stops the users after their current run. Resolves when every run in
-   * flight has ended and every user is closed.
+   * has not reached yet (all were due before the end) and drops the
+   * backlog. Resolves when every run in flight has ended and every user is
+   * closed.
    */
   async finish(): Promise<void> {
     this.#startRuns(Infinity);
     this.#stop();
     this.#emitDropped(this.#backlog.length);
     this.#backlog.clear();
-    for (const user of this.#options.users) {
-      user.stop();
-    }
+    // A run in flight is one iteration: it goes on to its last method (the
+    // runner's grace period bounds it), so that runs and drops add up.
     if (this.#busy > 0) {
       await new Promise<void>((resolve) => {
         this.#onDrained = resolve;
