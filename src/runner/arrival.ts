@@ -212,7 +212,9 @@ export class ArrivalDispatcher {
 
   #run(member: PoolMember, intendedMs: number): void {
     this.#busy++;
-    member.user.runIteration(now() - intendedMs).then(member.onRunEnd, member.onRunEnd);
+    // The step-end catch-up (finish) may start a run a hair before it is due.
+    const lagMs = Math.max(0, now() - intendedMs);
+    member.user.runIteration(lagMs).then(member.onRunEnd, member.onRunEnd);
   }
 
   /** A user is free: it takes the oldest backlog run still in time, or goes idle (LIFO, so connections stay warm). */
