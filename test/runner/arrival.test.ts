@@ -188,6 +188,33 @@ describe('LocalRunner in rate mode', () => {
     assert.ok(timeouts() <= before, 'no timer left');
   });
 
+  it("loadsStatus: users = max-users, hits = 0, currentHit = the pool user's run count", async () => {
+    const seen: { users: number; hits: number; currentUser: number; currentHit: number }[] = [];
+    class Status extends TestCase {
+      async test_status(): Promise<void> {
+        const { users, hits, currentUser, currentHit } = this.loadsStatus;
+        seen.push({ users, hits, currentUser, currentHit });
+      }
+    }
+    const { runner } = rateRunner(Status, buildRatePlan([20], 500, 7));
+    await runner.run();
+    assert.equal(seen.length, 10);
+    assert.ok(seen.every((status) => status.users === 7 && status.hits === 0));
+    const byUser = new Map<number, number[]>();
+    for (const status of seen) {
+      byUser.set(status.currentUser, [
+        ...(byUser.get(status.currentUser) ?? []),
+        status.currentHit,
+      ]);
+    }
+    for (const hits of byUser.values()) {
+      assert.deepEqual(
+        hits,
+        hits.map((_, i) => i + 1),
+      );
+    }
+  });
+
   it('queues runs when the pool is full, with their lag, and drops what the step end leaves', async () => {
     // 20 runs due in 1 s, one user, 400 ms per run (2 methods × 200 ms).
     const { runner, sink } = rateRunner(getter(slow.url), buildRatePlan([20], 1000, 1));
