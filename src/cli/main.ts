@@ -17,7 +17,7 @@ import type { Output } from '../outputs/output.ts';
 import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { loadTest } from '../runner/loader.ts';
-import { buildPlan, countRuns } from '../runner/cycle.ts';
+import { buildPlan, buildRatePlan, countRuns } from '../runner/cycle.ts';
 import { LocalRunner, type RunResult } from '../runner/local-runner.ts';
 import { ThreadedRunner } from '../workers/threaded-runner.ts';
 import { createProgram, type RawOptions } from './options.ts';
@@ -104,7 +104,10 @@ function parseArguments(
 async function runLoad(options: RunOptions, terminal: Terminal): Promise<number> {
   // Resolve everything that can fail on bad input before any load is sent.
   const test = await loadTest(options.fqn, process.cwd());
-  const plan = buildPlan(options.users, options.hits, options.durationMs);
+  const plan =
+    options.rate === null
+      ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
+      : buildRatePlan(options.rate, options.durationMs!, options.maxUsers!, options.rampUpMs);
   const outputs: Output[] = options.outputs.map((name) =>
     createOutput(name, {
       projectName: options.projectName,
@@ -126,6 +129,8 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   // One thread: every event goes to the aggregator and the outputs. Worker
   // threads: the aggregator fills from the workers' deltas, and only the
   // outputs that need every event get the events, batched by the workers.
+  // With --rate the pool bound caps the threads, as the users do otherwise
+  // (options.users is [maxUsers] then).
   const workers = Math.min(options.workers ?? availableParallelism(), Math.max(...options.users));
   const controller = new AbortController();
   const strays = watchStrayErrors(terminal);
@@ -158,12 +163,13 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     startedAt: Date.now(),
     fqn: options.fqn,
     projectName: options.projectName,
-    users: options.users,
+    // Open model: the pool bound of each rate step, as users per step.
+    users: options.rate === null ? options.users : plan.map((step) => step.users),
     hits: options.hits,
     durationMs: options.durationMs,
-    rate: null,
-    maxUsers: null,
-    rampUpMs: 0,
+    rate: options.rate,
+    maxUsers: options.maxUsers,
+    rampUpMs: options.rampUpMs,
   };
   for (const output of outputs) {
     output.onRunStart?.(info);

@@ -9,6 +9,9 @@ export interface RawOptions {
   users?: string;
   hits?: string;
   duration?: string;
+  rate?: string;
+  maxUsers?: string;
+  rampUp?: string;
   serverUrl?: string;
   timeout?: string;
   testTimeout?: string;
@@ -39,6 +42,18 @@ export function createProgram(version: string): Command {
     .option('-u, --users <cycle>', 'virtual users, or a cycle like 10:20:30 (default: 1)')
     .option('--hits <cycle>', 'test runs per user, or a cycle like 5:10 (default: 1)')
     .option('-d, --duration <seconds>', 'run each user in a loop for this long, instead of --hits')
+    .option(
+      '--rate <cycle>',
+      'open model: start this many test runs per second whatever the server does, or a cycle like 50:100:200, each step lasting --duration (needs --duration; not with --users or --hits)',
+    )
+    .option(
+      '--max-users <count>',
+      'with --rate: most virtual users that take the runs; a run due when all are busy waits, and is dropped after --timeout (default: 1000)',
+    )
+    .option(
+      '--ramp-up <seconds>',
+      'in each cycle step, users (or the rate) rise linearly from 0 over this long; shorter than --duration (default: 0)',
+    )
     .option('--server-url <url>', 'base URL for this.app (wins over the class serverUrl)')
     .option('--timeout <seconds>', 'timeout of each request (default: 30)')
     .option(
@@ -83,6 +98,7 @@ Examples:
   $ loads-runner example.TestWebSite.test_es -u 100 --hits 10
   $ loads-runner example.TestWebSite -u 10:20:30 --hits 20
   $ loads-runner tests/load.ts:TestApi.test_login -d 30 --server-url http://127.0.0.1:8080
+  $ loads-runner example.TestWebSite --rate 50:100:200 -d 60 --max-users 500 --ramp-up 10
 
 Exit status: 0 every run succeeded, 1 a run failed or errored, 2 bad usage or input.`,
     );

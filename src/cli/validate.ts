@@ -7,8 +7,14 @@ import type { RawOptions } from './options.ts';
 
 export interface RunOptions {
   fqn: string;
-  /** Users per cycle step, e.g. [10, 20, 30]. */
+  /** Users per cycle step, e.g. [10, 20, 30]; with --rate, [maxUsers]. */
   users: number[];
+  /** --rate: test runs started per second, per cycle step; null in the closed model. */
+  rate: number[] | null;
+  /** --max-users: the pool bound with --rate (default 1000); null in the closed model. */
+  maxUsers: number | null;
+  /** --ramp-up: users (or the rate) rise linearly from 0 over this long in each step; 0 for none. */
+  rampUpMs: number;
   /** Runs per user per step; null in duration mode. */
   hits: number[] | null;
   /** Per-step duration; null in hits mode. */
@@ -32,6 +38,7 @@ export interface RunOptions {
 export const DEFAULT_TIMEOUT_S = 30;
 export const DEFAULT_TEST_TIMEOUT_S = 60;
 export const DEFAULT_STATUS_INTERVAL_S = 10;
+export const DEFAULT_MAX_USERS = 1000;
 
 export function validateOptions(
   fqnArg: string | undefined,
@@ -49,7 +56,37 @@ export function validateOptions(
     );
   }
 
-  const users = parseCycle(cli.users ?? config.users ?? '1', '--users', problems);
+  // --rate (open model) and --users (closed model) exclude each other when
+  // given at the same level; across levels, the command line wins.
+  let rateText = cli.rate;
+  let usersText = cli.users;
+  if (rateText === undefined && usersText === undefined) {
+    rateText = config.rate;
+    usersText = config.users;
+  }
+  if (rateText !== undefined && usersText !== undefined) {
+    problems.push(
+      new UsageError(
+        '--rate and --users cannot be used together; with --rate, bound the pool of users with --max-users',
+      ),
+    );
+  }
+  const rate = rateText === undefined ? null : parseRate(rateText, problems);
+  const users = rateText === undefined ? parseCycle(usersText ?? '1', '--users', problems) : null;
+  const maxUsersText = cli.maxUsers ?? config.maxUsers;
+  let maxUsers: number | null = null;
+  if (rateText !== undefined) {
+    maxUsers = parseWholeNumber(
+      maxUsersText ?? String(DEFAULT_MAX_USERS),
+      '--max-users',
+      '--max-users 200',
+      problems,
+    );
+  } else if (maxUsersText !== undefined) {
+    problems.push(
+      new UsageError('--max-users only applies with --rate; in the closed model use --users'),
+    );
+  }
 
   // --hits and --duration exclude each other when given at the same level;
   // across levels, the command line wins over the file.
@@ -62,9 +99,35 @@ export function validateOptions(
   if (hitsText !== undefined && durationText !== undefined) {
     problems.push(new UsageError('--hits and --duration cannot be used together; pick one'));
   }
-  const hits = durationText === undefined ? parseCycle(hitsText ?? '1', '--hits', problems) : null;
+  if (rateText !== undefined && hitsText !== undefined) {
+    problems.push(
+      new UsageError(
+        '--rate and --hits cannot be used together; each --rate step lasts --duration',
+      ),
+    );
+  } else if (rateText !== undefined && durationText === undefined) {
+    problems.push(
+      new UsageError(
+        '--rate needs --duration, how long each rate step lasts; e.g. --rate 100 -d 60',
+      ),
+    );
+  }
+  const hits =
+    durationText === undefined && rateText === undefined
+      ? parseCycle(hitsText ?? '1', '--hits', problems)
+      : null;
   const durationS =
     durationText === undefined ? null : parseSeconds(durationText, '--duration', problems, false);
+  const rampUpText = cli.rampUp ?? config.rampUp;
+  const rampUpS =
+    rampUpText === undefined ? 0 : parseSeconds(rampUpText, '--ramp-up', problems, true);
+  if (rampUpS !== null && rampUpS > 0 && durationS !== null && rampUpS >= durationS) {
+    problems.push(
+      new UsageError(
+        `--ramp-up ${rampUpS} is not shorter than --duration ${durationS}; use a ramp-up below the duration`,
+      ),
+    );
+  }
 
   const timeoutS = parseSeconds(
     cli.timeout ?? config.timeout ?? String(DEFAULT_TIMEOUT_S),
@@ -108,7 +171,15 @@ export function validateOptions(
   }
 
   const workersText = cli.workers ?? config.workers;
-  const workers = workersText === undefined ? null : parseWorkers(workersText, problems);
+  const workers =
+    workersText === undefined
+      ? null
+      : parseWholeNumber(
+          workersText,
+          '--workers',
+          '--workers 4, or --workers 1 for one thread',
+          problems,
+        );
 
   const statusIntervalS = parseSeconds(
     cli.statusInterval ?? config.statusInterval ?? String(DEFAULT_STATUS_INTERVAL_S),
@@ -122,7 +193,10 @@ export function validateOptions(
   }
   return {
     fqn: fqn!.trim(),
-    users: users!,
+    users: users ?? [maxUsers!],
+    rate,
+    maxUsers,
+    rampUpMs: Math.round(rampUpS! * 1000),
     hits,
     durationMs: durationS === null ? null : Math.round(durationS! * 1000),
     serverUrl,
@@ -144,19 +218,39 @@ export function validateOptions(
   };
 }
 
-/** --workers: a whole number ≥ 1. */
-function parseWorkers(text: string, problems: UsageError[]): number | null {
+/** A count such as --workers or --max-users: a whole number ≥ 1. */
+function parseWholeNumber(
+  text: string,
+  option: string,
+  example: string,
+  problems: UsageError[],
+): number | null {
   const trimmed = text.trim();
   const value = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < 1) {
     problems.push(
-      new UsageError(
-        `--workers '${text}' is not a whole number ≥ 1; use e.g. --workers 4, or --workers 1 for one thread`,
-      ),
+      new UsageError(`${option} '${text}' is not a whole number ≥ 1; use e.g. ${example}`),
     );
     return null;
   }
   return value;
+}
+
+const RATE_CYCLE = /^\d+(\.\d+)?(:\d+(\.\d+)?)*$/;
+
+/** --rate '50:100:200' or '0.5': runs per second per step, each a number > 0. */
+function parseRate(text: string, problems: UsageError[]): number[] | null {
+  const trimmed = text.trim();
+  const steps = RATE_CYCLE.test(trimmed) ? trimmed.split(':').map(Number) : [];
+  if (steps.length === 0 || steps.some((n) => !Number.isFinite(n) || n <= 0)) {
+    problems.push(
+      new UsageError(
+        `--rate '${text}' is not a cycle of runs per second > 0; use e.g. 200, 0.5 or 50:100:200`,
+      ),
+    );
+    return null;
+  }
+  return steps;
 }
 
 const CYCLE = /^\d+(:\d+)*$/;

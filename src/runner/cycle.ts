@@ -1,6 +1,8 @@
 // The load plan: `-u 10:20:30` × `--hits 5:10` as steps run one after the
 // other (users outer, hits inner, as in Loads), or one step per users value
-// in duration mode, each lasting the whole duration.
+// in duration mode, each lasting the whole duration. The open model
+// (`--rate 50:100`) has one step per rate, each lasting the duration, with a
+// pool of at most --max-users users. --ramp-up applies to every step.
 import { UsageError } from '../errors.ts';
 import { toEpochMs } from '../metrics/clock.ts';
 import type { CycleStartEvent } from '../metrics/events.ts';
@@ -29,8 +31,10 @@ export function buildPlan(
   users: readonly number[],
   hits: readonly number[] | null,
   durationMs: number | null,
+  rampUpMs = 0,
 ): CycleStep[] {
   checkCounts('users', users);
+  checkRampUp(rampUpMs, durationMs);
   const plan: CycleStep[] = [];
   if (durationMs !== null) {
     if (hits !== null) {
@@ -40,7 +44,7 @@ export function buildPlan(
       throw new UsageError(`bad duration ${durationMs} ms: it must be more than 0`);
     }
     for (const u of users) {
-      plan.push({ cycleIndex: plan.length, users: u, hits: 0, durationMs, rate: 0, rampUpMs: 0 });
+      plan.push({ cycleIndex: plan.length, users: u, hits: 0, durationMs, rate: 0, rampUpMs });
     }
     return plan;
   }
@@ -54,11 +58,59 @@ export function buildPlan(
         hits: h,
         durationMs: 0,
         rate: 0,
-        rampUpMs: 0,
+        rampUpMs,
       });
     }
   }
   return plan;
+}
+
+/**
+ * The open-model plan (--rate): one step per rate, each lasting
+ * `durationMs`, its runs taken by a pool of at most `maxUsers` users (the
+ * step's `users`). Throws UsageError for an empty list, a rate that is not a
+ * positive number, a bad pool size, duration or ramp-up.
+ */
+export function buildRatePlan(
+  rates: readonly number[],
+  durationMs: number,
+  maxUsers: number,
+  rampUpMs = 0,
+): CycleStep[] {
+  if (rates.length === 0) {
+    throw new UsageError(
+      'no rate given; pass runs per second such as 200 or a cycle such as 50:100',
+    );
+  }
+  for (const rate of rates) {
+    if (!Number.isFinite(rate) || rate <= 0) {
+      throw new UsageError(`bad rate ${rate}: each must be a number of runs per second above 0`);
+    }
+  }
+  checkCounts('users', [maxUsers]);
+  if (!Number.isFinite(durationMs) || durationMs <= 0) {
+    throw new UsageError(`bad duration ${durationMs} ms: it must be more than 0`);
+  }
+  checkRampUp(rampUpMs, durationMs);
+  return rates.map((rate, cycleIndex) => ({
+    cycleIndex,
+    users: maxUsers,
+    hits: 0,
+    durationMs,
+    rate,
+    rampUpMs,
+  }));
+}
+
+function checkRampUp(rampUpMs: number, durationMs: number | null): void {
+  if (!Number.isFinite(rampUpMs) || rampUpMs < 0) {
+    throw new UsageError(`bad ramp-up ${rampUpMs} ms: it must be 0 or more`);
+  }
+  if (durationMs !== null && rampUpMs > 0 && rampUpMs >= durationMs) {
+    throw new UsageError(
+      `ramp-up ${rampUpMs} ms is not shorter than the duration ${durationMs} ms; shorten it`,
+    );
+  }
 }
 
 /**

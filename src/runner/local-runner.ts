@@ -1,5 +1,7 @@
 // Runs a plan in this process: the steps one after the other, and in each
-// step all its virtual users at once on the event loop. Duration steps end
+// step all its virtual users at once on the event loop (staggered over
+// --ramp-up), or, in the open model (--rate), runs on a schedule taken by a
+// pool of users (arrival.ts). Duration steps end
 // on the clock; runs still in flight then get a grace of one request
 // timeout before they are abandoned (counted as errors) and the step's
 // signal aborts their I/O. Ctrl-C (the signal) ends the run at once without
@@ -9,6 +11,8 @@ import type { EventSink } from '../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from './cycle.ts';
 import type { LoadedTest } from './loader.ts';
 import { VirtualUser } from './virtual-user.ts';
+import { ArrivalDispatcher, type RunShare } from './arrival.ts';
+import { StaggeredStart } from './staggered-start.ts';
 
 export interface LocalRunnerOptions {
   test: LoadedTest;
@@ -28,6 +32,11 @@ export interface LocalRunnerOptions {
    * users offset+1 … offset+count, out of step.users. Default: all of them.
    */
   userShare?: { offset: number; count: number };
+  /**
+   * Open model: the share of each rate step's runs this runner starts (a
+   * worker thread's): runs i with i % count === index. Default: all of them.
+   */
+  runShare?: RunShare;
 }
 
 export interface RunResult {
@@ -82,24 +91,20 @@ export class LocalRunner {
     signal.addEventListener('abort', forwardAbort, { once: true });
 
     const users: VirtualUser[] = [];
-    const firstUser = (this.#options.userShare?.offset ?? 0) + 1;
-    const lastUser = firstUser - 1 + (this.#options.userShare?.count ?? step.users);
-    for (let u = firstUser; u <= lastUser; u++) {
-      users.push(
-        new VirtualUser({
-          testClass: test.testClass,
-          className: test.className,
-          methods: test.methods,
-          step,
-          currentUser: u,
-          sink,
-          timeoutMs: this.#options.timeoutMs,
-          testTimeoutMs: this.#options.testTimeoutMs,
-          serverUrl: this.#options.serverUrl,
-          signal: stepAbort.signal,
-        }),
-      );
-    }
+    const share = this.#options.userShare ?? { offset: 0, count: step.users };
+    const createUser = (currentUser: number): VirtualUser =>
+      new VirtualUser({
+        testClass: test.testClass,
+        className: test.className,
+        methods: test.methods,
+        step,
+        currentUser,
+        sink,
+        timeoutMs: this.#options.timeoutMs,
+        testTimeoutMs: this.#options.testTimeoutMs,
+        serverUrl: this.#options.serverUrl,
+        signal: stepAbort.signal,
+      });
     stepAbort.signal.addEventListener(
       'abort',
       () => {
@@ -109,8 +114,10 @@ export class LocalRunner {
       },
       { once: true },
     );
-    const deadline = step.durationMs > 0 ? startMs + step.durationMs : Infinity;
-    const done = Promise.all(users.map((user) => user.run(deadline)));
+    const load =
+      step.rate > 0
+        ? this.#startOpen(step, startMs, share, users, createUser)
+        : this.#startClosed(step, startMs, share, users, createUser);
 
     let outcome: unknown;
     const timers: Timer[] = [];
@@ -118,16 +125,15 @@ export class LocalRunner {
       if (step.durationMs > 0) {
         const stepTimer = new Timer(step.durationMs);
         timers.push(stepTimer);
-        outcome = await Promise.race([done, aborted, stepTimer.promise]);
+        outcome = await Promise.race([load.done, aborted, stepTimer.promise]);
         if (outcome === TIMER) {
-          for (const user of users) {
-            user.stop();
-          }
+          const done = load.end();
           const grace = new Timer(this.#options.timeoutMs);
           timers.push(grace);
           outcome = await Promise.race([done, aborted, grace.promise]);
           if (outcome === TIMER) {
             const message = `test run still running when the run ended (after the grace period of ${this.#options.timeoutMs / 1000} s)`;
+            load.cancel();
             for (const user of users) {
               user.abandon(message);
             }
@@ -138,9 +144,10 @@ export class LocalRunner {
           }
         }
       } else {
-        outcome = await Promise.race([done, aborted]);
+        outcome = await Promise.race([load.done, aborted]);
       }
       if (outcome === ABORTED) {
+        load.cancel();
         for (const user of users) {
           user.abandon(null);
         }
@@ -158,6 +165,85 @@ export class LocalRunner {
     sink.emit({ type: 'cycle-end', cycleIndex: step.cycleIndex, elapsedMs: now() - startMs });
     return outcome === ABORTED ? ABORTED : undefined;
   }
+
+  /** Closed model: this share's users, all at once or staggered by --ramp-up. */
+  #startClosed(
+    step: CycleStep,
+    startMs: number,
+    share: { offset: number; count: number },
+    users: VirtualUser[],
+    createUser: (currentUser: number) => VirtualUser,
+  ): StepLoad {
+    for (let u = share.offset + 1; u <= share.offset + share.count; u++) {
+      users.push(createUser(u));
+    }
+    const deadline = step.durationMs > 0 ? startMs + step.durationMs : Infinity;
+    const stopUsers = (): void => {
+      for (const user of users) {
+        user.stop();
+      }
+    };
+    if (step.rampUpMs <= 0) {
+      const done = Promise.all(users.map((user) => user.run(deadline)));
+      return {
+        done,
+        end: () => {
+          stopUsers();
+          return done;
+        },
+        cancel: ignore,
+      };
+    }
+    const staggered = new StaggeredStart(users, step, startMs, deadline);
+    return {
+      done: staggered.done,
+      end: () => {
+        staggered.cancel();
+        stopUsers();
+        return staggered.done;
+      },
+      cancel: () => staggered.cancel(),
+    };
+  }
+
+  /** Open model: runs on the step's schedule, taken by a pool of users grown on demand. */
+  #startOpen(
+    step: CycleStep,
+    startMs: number,
+    share: { offset: number; count: number },
+    users: VirtualUser[],
+    createUser: (currentUser: number) => VirtualUser,
+  ): StepLoad {
+    const dispatcher = new ArrivalDispatcher({
+      step,
+      startMs,
+      runShare: this.#options.runShare ?? { index: 0, count: 1 },
+      userOffset: share.offset,
+      maxUsers: share.count,
+      timeoutMs: this.#options.timeoutMs,
+      methodsPerRun: this.#options.test.methods.length,
+      sink: this.#options.sink,
+      createUser,
+      users,
+    });
+    dispatcher.start();
+    return {
+      // An open step only ends on the clock.
+      done: new Promise(ignore),
+      end: () => dispatcher.finish(),
+      cancel: () => dispatcher.cancel(),
+    };
+  }
+}
+
+/** A step's load once started, whichever the model. */
+interface StepLoad {
+  /** Resolves when every run of the step has ended by itself (never, in the open model). */
+  done: Promise<unknown>;
+  /** The step's duration is over: no new run starts; resolves when the runs in flight have ended. */
+  end(): Promise<unknown>;
+  /** Ctrl-C or the grace period is over: no run starts any more, and no timer is left. */
+  cancel(): void;
 }
 
 /** A cancellable one-shot timer whose promise resolves with TIMER. */

@@ -37,9 +37,9 @@ export const TEST_CASE_BRAND: unique symbol = Symbol.for('loads-runner.TestCase'
  * A snapshot: read `this.loadsStatus` again for fresh values.
  */
 export interface LoadsStatus {
-  /** Runs each user makes in this cycle step (`--hits`); 0 in duration mode. */
+  /** Runs each user makes in this cycle step (`--hits`); 0 in duration mode and with `--rate`. */
   readonly hits: number;
-  /** Number of virtual users in this cycle step. */
+  /** Number of virtual users in this cycle step; with `--rate`, `--max-users` (the pool's bound). */
   readonly users: number;
   /** 1-based index of this user's current run (counts up from 1 in each step). */
   readonly currentHit: number;

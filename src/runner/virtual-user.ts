@@ -176,25 +176,41 @@ export class VirtualUser implements TestCaseContext {
    */
   async run(deadline = Infinity): Promise<void> {
     const hits = this.runContext.hits;
-    const count = this.#testNames.length;
     for (let hit = 1; hits === 0 || hit <= hits; hit++) {
       if (hit % YIELD_EVERY_RUNS === 0) {
         await yieldToEventLoop();
       }
       this.runContext.currentHit = hit;
-      for (let i = 0; i < count; i++) {
-        if (this.#stopped || (deadline !== Infinity && now() >= deadline)) {
-          this.#stopped = true;
-          break;
-        }
-        await this.#runTest(i);
-      }
+      await this.#iterate(deadline);
       if (this.#stopped) {
         break;
       }
     }
     if (!this.#abandoned) {
       await this.close();
+    }
+  }
+
+  /**
+   * Open model (--rate): one run on demand (every method once), started
+   * `lagMs` after it was due; the lag goes into its hits and test-ends. The
+   * pool closes the user. Never rejects for what a test does.
+   */
+  runIteration(lagMs: number): Promise<void> {
+    this.runContext.lagMs = lagMs;
+    this.runContext.currentHit++;
+    return this.#iterate(Infinity);
+  }
+
+  /** Every method once, unless stopped or past `deadline` (monotonic ms) before one starts. */
+  async #iterate(deadline: number): Promise<void> {
+    const count = this.#testNames.length;
+    for (let i = 0; i < count; i++) {
+      if (this.#stopped || (deadline !== Infinity && now() >= deadline)) {
+        this.#stopped = true;
+        return;
+      }
+      await this.#runTest(i);
     }
   }
 

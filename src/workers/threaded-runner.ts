@@ -2,7 +2,9 @@
 // contract: same steps, same counts, run() resolves when the plan is done or
 // Ctrl-C stopped it. Each worker loads the test module itself; the users of
 // each step are split as evenly as possible across min(N, users) workers,
-// numbered globally (worker k runs users offset+1 … offset+n). Steps are
+// numbered globally (worker k runs users offset+1 … offset+n); in a rate
+// step those bound each worker's pool, and worker k of n starts the runs i
+// with i % n === k, so the union is the single-thread schedule. Steps are
 // synchronised: step i+1 starts on every worker once all of them finished
 // step i. Workers send aggregator deltas, merged here into the main
 // Aggregator (exact: counts add, histograms merge bucket by bucket), and,
@@ -329,7 +331,14 @@ export class ThreadedRunner {
       const thread = this.#threads[k]!;
       const userCount = base + (k < extra ? 1 : 0);
       done.push(thread.expect('step-done'));
-      thread.post({ type: 'run-step', step, userOffset: offset, userCount });
+      thread.post({
+        type: 'run-step',
+        step,
+        userOffset: offset,
+        userCount,
+        runIndex: k,
+        runCount: active,
+      });
       offset += userCount;
     }
     if ((await this.#untilStop(Promise.all(done))) === STOP) {

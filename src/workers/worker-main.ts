@@ -114,6 +114,7 @@ async function runStep(message: Extract<ToWorkerMessage, { type: 'run-step' }>):
     testTimeoutMs: setup.testTimeoutMs,
     serverUrl: setup.serverUrl ?? undefined,
     userShare: { offset: message.userOffset, count: message.userCount },
+    runShare: { index: message.runIndex, count: message.runCount },
   }).run();
   flush();
   post({ type: 'step-done', cycleIndex: message.step.cycleIndex, interrupted: result.interrupted });

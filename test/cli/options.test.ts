@@ -148,3 +148,78 @@ test('CI is set when the variable is non-empty and not false or 0', () => {
   assert.equal(isCI({ CI: '1' }), true);
   assert.equal(isCI({ CI: 'woodpecker' }), true);
 });
+
+test('--rate, --max-users and --ramp-up convert to numbers and milliseconds', () => {
+  const options = validateOptions(
+    'm.C.t',
+    { rate: '50:100:0.5', duration: '10', maxUsers: '20', rampUp: '2.5' },
+    {},
+    OUTPUTS,
+  );
+  assert.deepEqual(options.rate, [50, 100, 0.5]);
+  assert.equal(options.maxUsers, 20);
+  assert.equal(options.rampUpMs, 2500);
+  assert.equal(options.durationMs, 10_000);
+  assert.equal(options.hits, null);
+  assert.deepEqual(options.users, [20], 'the pool bound stands for the users');
+});
+
+test('--rate defaults to 1000 max users; the closed model has no rate and no ramp-up', () => {
+  const rate = validateOptions('m.C.t', { rate: '5', duration: '1' }, {}, OUTPUTS);
+  assert.equal(rate.maxUsers, 1000);
+  assert.equal(rate.rampUpMs, 0);
+  const closed = validateOptions('m.C.t', { users: '3', rampUp: '1' }, {}, OUTPUTS);
+  assert.equal(closed.rate, null);
+  assert.equal(closed.maxUsers, null);
+  assert.equal(closed.rampUpMs, 1000);
+});
+
+test('rate, max_users and ramp_up come from the config file; the command line wins', () => {
+  const config = parseConfig(
+    '[loads]\nrate = 10:20\nmax_users = 7\nramp-up = 1\nduration = 5\n',
+    'x.ini',
+  );
+  const fromFile = validateOptions('a.B.c', {}, config, OUTPUTS);
+  assert.deepEqual(fromFile.rate, [10, 20]);
+  assert.equal(fromFile.maxUsers, 7);
+  assert.equal(fromFile.rampUpMs, 1000);
+  // -u on the command line wins over rate in the file (then max_users does not apply).
+  const closed = validateOptions(
+    'a.B.c',
+    { users: '3' },
+    parseConfig('[loads]\nrate = 10\nduration = 5\n', 'x.ini'),
+    OUTPUTS,
+  );
+  assert.equal(closed.rate, null);
+  assert.deepEqual(closed.users, [3]);
+});
+
+for (const [raw, pattern] of [
+  [
+    { rate: '10', duration: '5', users: '3' },
+    /^--rate and --users cannot be used together; .*--max-users/,
+  ],
+  [{ rate: '10', hits: '3' }, /^--rate and --hits cannot be used together/],
+  [{ rate: '10' }, /^--rate needs --duration/],
+  [{ rate: '0', duration: '5' }, /^--rate '0' is not a cycle of runs per second > 0/],
+  [{ rate: '10:-5', duration: '5' }, /^--rate '10:-5' is not/],
+  [{ rate: 'fast', duration: '5' }, /^--rate 'fast' is not/],
+  [{ rate: '10', duration: '5', maxUsers: '0' }, /^--max-users '0' is not a whole number ≥ 1/],
+  [{ rate: '10', duration: '5', maxUsers: '2.5' }, /^--max-users '2.5' is not/],
+  [{ users: '3', maxUsers: '5' }, /^--max-users only applies with --rate/],
+  [{ duration: '5', rampUp: '-1' }, /^--ramp-up '-1' is not a number of seconds ≥ 0/],
+  [{ duration: '5', rampUp: '5' }, /^--ramp-up 5 is not shorter than --duration 5/],
+  [{ rate: '10', duration: '2', rampUp: '3' }, /^--ramp-up 3 is not shorter than --duration 2/],
+] as const) {
+  test(`usage error: ${JSON.stringify(raw)}`, () => {
+    assert.throws(
+      () => validateOptions('m.C.t', raw, {}, OUTPUTS),
+      (err: unknown) => {
+        assert.ok(err instanceof UsageErrors);
+        assert.equal(err.errors.length, 1, err.errors.map((e) => e.message).join('\n'));
+        assert.match(err.errors[0]!.message, pattern);
+        return true;
+      },
+    );
+  });
+}

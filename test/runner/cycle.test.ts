@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPlan, countRuns } from '../../src/runner/cycle.ts';
+import { buildPlan, buildRatePlan, countRuns } from '../../src/runner/cycle.ts';
 import { UsageError } from '../../src/errors.ts';
 
 describe('buildPlan', () => {
@@ -54,4 +54,43 @@ describe('countRuns', () => {
   it('counts 0 for duration steps', () => {
     assert.equal(countRuns(buildPlan([5], null, 1000), 1), 0);
   });
+});
+
+describe('buildPlan with --ramp-up', () => {
+  it('puts the ramp-up on every step', () => {
+    assert.deepEqual(
+      buildPlan([2, 4], null, 5000, 3000).map((step) => step.rampUpMs),
+      [3000, 3000],
+    );
+    assert.equal(buildPlan([2], [3], null, 10_000)[0]!.rampUpMs, 10_000, 'hits mode: any length');
+  });
+
+  it('rejects a ramp-up that is negative or not shorter than the duration', () => {
+    assert.throws(() => buildPlan([1], null, 5000, -1), UsageError);
+    assert.throws(() => buildPlan([1], null, 5000, 5000), /not shorter than the duration/);
+  });
+});
+
+describe('buildRatePlan', () => {
+  it('makes one step per rate, each lasting the duration, users = max-users', () => {
+    assert.deepEqual(buildRatePlan([50, 0.5], 2000, 10, 500), [
+      { cycleIndex: 0, users: 10, hits: 0, durationMs: 2000, rate: 50, rampUpMs: 500 },
+      { cycleIndex: 1, users: 10, hits: 0, durationMs: 2000, rate: 0.5, rampUpMs: 500 },
+    ]);
+    assert.equal(countRuns(buildRatePlan([50], 2000, 10), 1), 0, 'a duration run');
+  });
+
+  for (const [rates, durationMs, maxUsers, rampUpMs] of [
+    [[], 1000, 10, 0],
+    [[0], 1000, 10, 0],
+    [[-1], 1000, 10, 0],
+    [[Number.NaN], 1000, 10, 0],
+    [[5], 0, 10, 0],
+    [[5], 1000, 0, 0],
+    [[5], 1000, 10, 1000],
+  ] as const) {
+    it(`rejects rates=${JSON.stringify(rates)} duration=${durationMs} max-users=${maxUsers} ramp-up=${rampUpMs}`, () => {
+      assert.throws(() => buildRatePlan(rates, durationMs, maxUsers, rampUpMs), UsageError);
+    });
+  }
 });

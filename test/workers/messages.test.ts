@@ -127,7 +127,14 @@ describe('Aggregator.takeDelta', () => {
 describe('worker messages', () => {
   it('carry the brand and version; anything else is ignored', () => {
     const step = { cycleIndex: 0, users: 2, hits: 1, durationMs: 0 };
-    const run = envelope({ type: 'run-step', step, userOffset: 0, userCount: 1 });
+    const run = envelope({
+      type: 'run-step',
+      step,
+      userOffset: 0,
+      userCount: 1,
+      runIndex: 0,
+      runCount: 1,
+    });
     assert.equal(run.protocol, WORKER_PROTOCOL);
     assert.equal(run.version, WORKER_PROTOCOL_VERSION);
     assert.ok(isToWorkerMessage(run));

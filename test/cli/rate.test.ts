@@ -1,0 +1,245 @@
+// End to end (issue "CI-grade load", parts 1 and 2): the open model
+// (--rate, --max-users) and --ramp-up, spawning the built CLI against real
+// servers on 127.0.0.1 and reading the file output. Counts come from the
+// computed schedule, so they hold on a loaded machine; the latency check
+// compares a 1 s stall with normal answers, far apart on any machine.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { runCli, type CliResult } from '../helpers/cli.ts';
+import { createTmpProject, type TmpProject } from '../helpers/tmp-project.ts';
+import { startHttpServer, type TestServer } from '../helpers/servers.ts';
+
+interface FileEvent {
+  type: string;
+  startedAt: number;
+  elapsedMs: number;
+  lagMs: number;
+  count: number;
+  rate: number;
+  currentUser: number;
+}
+
+let project: TmpProject;
+let fast: TestServer;
+let slow: TestServer;
+let paced: TestServer;
+let stalling: TestServer;
+let untouched: TestServer;
+
+/** Answers at once, except every request arriving 1.5–2.5 s after the first, held until 2.5 s. */
+function stallOnce(): Parameters<typeof startHttpServer>[0] {
+  let firstAt = 0;
+  return (_req, res) => {
+    const t = performance.now();
+    if (firstAt === 0) {
+      firstAt = t;
+    }
+    const since = t - firstAt;
+    if (since >= 1500 && since < 2500) {
+      setTimeout(() => res.end('ok'), 2500 - since);
+    } else {
+      res.end('ok');
+    }
+  };
+}
+
+before(async () => {
+  fast = await startHttpServer((_req, res) => res.end('ok'));
+  slow = await startHttpServer((_req, res) => setTimeout(() => res.end('ok'), 300));
+  // Latency-bound throughput, so that the number of users shows in the hit rate.
+  paced = await startHttpServer((_req, res) => setTimeout(() => res.end('ok'), 20));
+  stalling = await startHttpServer(stallOnce());
+  untouched = await startHttpServer((_req, res) => res.end('ok'));
+  project = await createTmpProject();
+  const cls = (name: string, server: TestServer): string =>
+    `export class ${name} extends TestCase {
+  async test_get() { await this.session.get('${server.url}/'); }
+}
+`;
+  await project.write(
+    'load.ts',
+    `import { TestCase } from 'loads-runner';
+${cls('TestFast', fast)}${cls('TestSlow', slow)}${cls('TestPaced', paced)}${cls('TestStall', stalling)}${cls('TestUntouched', untouched)}`,
+  );
+});
+
+after(async () => {
+  await project.remove();
+  await Promise.all([fast, slow, paced, stalling, untouched].map((server) => server.close()));
+});
+
+let files = 0;
+
+/** Runs the CLI with the file output and returns its result and events. */
+async function runWithEvents(args: string[]): Promise<{ result: CliResult; events: FileEvent[] }> {
+  const file = path.join(project.dir, `events-${++files}.jsonl`);
+  const result = await runCli([...args, '-o', 'file', '--output-file-filename', file, '--quiet'], {
+    cwd: project.dir,
+    timeoutMs: 90_000,
+  });
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const text = await readFile(file, 'utf8');
+  const events = text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as FileEvent);
+  return { result, events };
+}
+
+function ofType(events: FileEvent[], type: string): FileEvent[] {
+  return events.filter((event) => event.type === type);
+}
+
+/** Hits per whole second since the cycle start. */
+function hitsPerSecond(events: FileEvent[]): number[] {
+  const t0 = ofType(events, 'cycle-start')[0]!.startedAt;
+  const counts: number[] = [];
+  for (const hit of ofType(events, 'hit')) {
+    const second = Math.floor((hit.startedAt - t0) / 1000);
+    counts[second] = (counts[second] ?? 0) + 1;
+  }
+  return Array.from(counts, (count) => count ?? 0);
+}
+
+/** Nearest-rank percentile. */
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function assertUsageError(result: CliResult, pattern: RegExp): void {
+  assert.equal(result.code, 2, `exit status; stderr: ${result.stderr}`);
+  assert.equal(result.stdout, '');
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${result.stderr}`);
+  assert.match(lines[0]!, /^loads-runner: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+}
+
+// The runs are bounded by the clock, not the CPU: run a few side by side.
+describe('open model and ramp-up', { concurrency: 3 }, () => {
+  for (const workers of ['1', '2']) {
+    test(`--rate 200 -d 10 --workers ${workers} starts 2000 ± 1 % runs`, async () => {
+      const { events } = await runWithEvents([
+        'load.TestFast.test_get',
+        '--rate',
+        '200',
+        '-d',
+        '10',
+        '--workers',
+        workers,
+      ]);
+      const runs = ofType(events, 'test-end').length;
+      assert.ok(Math.abs(runs - 2000) <= 20, `${runs} runs`);
+      assert.equal(ofType(events, 'cycle-start')[0]!.rate, 200);
+      assert.equal(ofType(events, 'dropped').length, 0);
+    });
+  }
+
+  test('an exhausted pool drops runs: runs + dropped = the schedule', async () => {
+    const { events } = await runWithEvents([
+      'load.TestSlow.test_get',
+      '--rate',
+      '50',
+      '-d',
+      '2',
+      '--max-users',
+      '2',
+      '--workers',
+      '1',
+    ]);
+    const ends = ofType(events, 'test-end');
+    const dropped = ofType(events, 'dropped');
+    const droppedRuns = dropped.reduce((sum, event) => sum + event.count, 0);
+    assert.ok(ends.length < 40, `${ends.length} runs, far fewer than 100`);
+    assert.ok(dropped.length >= 1);
+    assert.equal(ends.length + droppedRuns, 100);
+    assert.ok(ends.every((end) => end.currentUser === 1 || end.currentUser === 2));
+  });
+
+  test('closed model --ramp-up: the first second has clearly fewer hits than the last', async () => {
+    const { events } = await runWithEvents([
+      'load.TestPaced.test_get',
+      '-u',
+      '20',
+      '-d',
+      '4',
+      '--ramp-up',
+      '3',
+      '--workers',
+      '1',
+    ]);
+    const perSecond = hitsPerSecond(events);
+    assert.ok(perSecond.length >= 4, JSON.stringify(perSecond));
+    assert.ok(perSecond[0]! * 2 < perSecond[3]!, `hits per second ${JSON.stringify(perSecond)}`);
+  });
+
+  test('open model --ramp-up: the first second has clearly fewer hits than the last', async () => {
+    const { events } = await runWithEvents([
+      'load.TestFast.test_get',
+      '--rate',
+      '100',
+      '-d',
+      '4',
+      '--ramp-up',
+      '2',
+      '--workers',
+      '2',
+    ]);
+    const perSecond = hitsPerSecond(events);
+    // Scheduled: 25, 75, 100, 100.
+    assert.ok(perSecond[0]! * 2 < perSecond[3]!, `hits per second ${JSON.stringify(perSecond)}`);
+    assert.ok(Math.abs(ofType(events, 'test-end').length - 300) <= 3);
+  });
+});
+
+describe('bad --rate, --max-users and --ramp-up values', () => {
+  for (const [args, pattern] of [
+    [['--rate', '10', '-u', '2', '-d', '1'], /--rate and --users .*--max-users/],
+    [['--rate', '10', '--hits', '2'], /--rate and --hits cannot be used together/],
+    [['--rate', '10'], /--rate needs --duration/],
+    [['--rate', '0', '-d', '1'], /--rate '0' is not a cycle of runs per second > 0/],
+    [['--rate', 'lots', '-d', '1'], /--rate 'lots' is not/],
+    [['--max-users', '3', '-d', '1'], /--max-users only applies with --rate/],
+    [['--rate', '5', '-d', '1', '--max-users', '0'], /--max-users '0' is not a whole number/],
+    [['-d', '1', '--ramp-up=-1'], /--ramp-up '-1' is not a number of seconds ≥ 0/],
+    [['-d', '2', '--ramp-up', '2'], /--ramp-up 2 is not shorter than --duration 2/],
+  ] as const) {
+    test(`usage error, nothing sent: ${args.join(' ')}`, async () => {
+      const result = await runCli(['load.TestUntouched.test_get', ...args], {
+        cwd: project.dir,
+      });
+      assertUsageError(result, pattern);
+      assert.equal(untouched.requests, 0);
+    });
+  }
+});
+
+test('a 1 s stall shows in elapsedMs + lagMs (coordinated omission corrected), not in elapsedMs', async () => {
+  const { events } = await runWithEvents([
+    'load.TestStall.test_get',
+    '--rate',
+    '100',
+    '-d',
+    '5',
+    '--max-users',
+    '4',
+    '--workers',
+    '1',
+  ]);
+  const hits = ofType(events, 'hit');
+  assert.ok(hits.length > 400, `${hits.length} hits`);
+  const raw = percentile(
+    hits.map((hit) => hit.elapsedMs),
+    99,
+  );
+  const corrected = percentile(
+    hits.map((hit) => hit.elapsedMs + hit.lagMs),
+    99,
+  );
+  assert.ok(raw < 300, `p99 elapsedMs ${raw}`);
+  assert.ok(corrected > 500, `p99 elapsedMs + lagMs ${corrected}`);
+});
