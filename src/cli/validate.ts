@@ -2,6 +2,7 @@
 // line wins over the file. Every problem is collected and thrown together as
 // UsageErrors, so the user fixes them all in one go (k6 Validate() []error).
 import { UsageError, UsageErrors } from '../errors.ts';
+import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
 
@@ -25,6 +26,10 @@ export interface RunOptions {
   noColor: boolean;
   /** --workers; null when not given (the CLI then picks one per core, at most the largest users step). */
   workers: number | null;
+  /** --threshold (the command line's replace the file's), in the order given. */
+  thresholds: Threshold[];
+  /** --abort-on-fail: stop once a threshold is crossed for good. */
+  abortOnFail: boolean;
 }
 
 export const DEFAULT_TIMEOUT_S = 30;
@@ -107,6 +112,16 @@ export function validateOptions(
   const workersText = cli.workers ?? config.workers;
   const workers = workersText === undefined ? null : parseWorkers(workersText, problems);
 
+  const thresholds = parseThresholds(cli.threshold ?? config.threshold ?? [], problems);
+  const abortOnFail = cli.abortOnFail ?? config.abortOnFail ?? false;
+  if (abortOnFail && thresholds.length === 0 && problems.length === 0) {
+    problems.push(
+      new UsageError(
+        "--abort-on-fail needs at least one --threshold to watch; add e.g. --threshold 'errors<5'",
+      ),
+    );
+  }
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
@@ -123,6 +138,7 @@ export function validateOptions(
       output_file_filename: cli.outputFileFilename ?? config.outputFileFilename,
       output_funkload_filename: cli.outputFunkloadFilename ?? config.outputFunkloadFilename,
       output_json_filename: jsonFilename,
+      output_junit_filename: cli.outputJunitFilename ?? config.outputJunitFilename,
       server_url: serverUrl,
     },
     quiet,
@@ -130,7 +146,30 @@ export function validateOptions(
     // commander's --no-color sets color=false; it is true when not given.
     noColor: cli.color === false || config.noColor === true,
     workers,
+    thresholds,
+    abortOnFail,
   };
+}
+
+/** Each value may hold several expressions separated by commas; a bad one is one problem line. */
+function parseThresholds(values: readonly string[], problems: UsageError[]): Threshold[] {
+  const thresholds: Threshold[] = [];
+  for (const value of values) {
+    for (const text of value.split(',')) {
+      if (text.trim() === '') {
+        continue;
+      }
+      try {
+        thresholds.push(parseThreshold(text));
+      } catch (err) {
+        if (!(err instanceof UsageError)) {
+          throw err;
+        }
+        problems.push(err);
+      }
+    }
+  }
+  return thresholds;
 }
 
 /** --workers: a whole number ≥ 1. */

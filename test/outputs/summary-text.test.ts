@@ -48,6 +48,8 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     counters: {},
     interrupted: false,
     generator: null,
+    thresholds: [],
+    abortedBy: null,
     ...overrides,
   };
 }
