@@ -280,7 +280,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   if (outputError !== undefined) {
     throw outputError;
   }
-  const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
+  const thresholdCrossed = abortedBy !== null || summary.thresholds.some((t) => !t.passed);
   return summary.errors + summary.failures > 0 || thresholdCrossed
     ? ExitCode.RUN_FAILED
     : ExitCode.OK;

@@ -367,6 +367,27 @@ test('--abort-on-fail: errors<5 stops 2 users × 1000 hits early, exit 1, summar
   assert.match(doc.testsuites.testsuite[0]?.['system-out'] ?? '', /Aborted: threshold 'errors<5'/);
 });
 
+test('--abort-on-fail on a snapshot threshold (http_5xx<3) stops while every run succeeds, exit 1', async () => {
+  const result = await run([
+    'th.TestTh.test_mixed',
+    '-u',
+    '2',
+    '--hits',
+    '1000',
+    '--threshold',
+    'http_5xx<3',
+    '--threshold',
+    'p95<1ms',
+    '--abort-on-fail',
+  ]);
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  assert.match(result.stderr, /^loads-runner: threshold 'http_5xx<3' crossed; stopping/m);
+  assert.equal(summaryNumber(result.stdout, 'Failures'), 0);
+  const hits = summaryNumber(result.stdout, 'Hits');
+  assert.ok(hits < 4000, `stopped early: ${hits} of 4000 hits`);
+  assert.match(result.stdout, /^Aborted: threshold 'http_5xx<3' crossed/m);
+});
+
 test('--output junit: one testcase per method, failures with counts, thresholds as a second suite', async () => {
   const junit = path.join(project.dir, 'junit.xml');
   const result = await run([
