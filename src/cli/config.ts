@@ -27,12 +27,18 @@ const STRING_KEYS = {
   output_file_filename: 'outputFileFilename',
   output_funkload_filename: 'outputFunkloadFilename',
   output_json_filename: 'outputJsonFilename',
+  output_junit_filename: 'outputJunitFilename',
   project_name: 'projectName',
   workers: 'workers',
   status_interval: 'statusInterval',
 } as const;
-const BOOLEAN_KEYS = { quiet: 'quiet', no_color: 'noColor' } as const;
-const KNOWN_KEYS = [...Object.keys(STRING_KEYS), ...Object.keys(BOOLEAN_KEYS), 'output'];
+const BOOLEAN_KEYS = { quiet: 'quiet', no_color: 'noColor', abort_on_fail: 'abortOnFail' } as const;
+const KNOWN_KEYS = [
+  ...Object.keys(STRING_KEYS),
+  ...Object.keys(BOOLEAN_KEYS),
+  'output',
+  'threshold',
+];
 
 export function readConfig(file: string): ConfigValues {
   let text: string;
@@ -63,6 +69,9 @@ export function parseConfig(text: string, file: string): ConfigValues {
     const key = rawKey.trim().replaceAll('-', '_');
     if (key === 'output') {
       values.output = toList(rawValue);
+    } else if (key === 'threshold') {
+      // `threshold[] = …` lines, or one value; validate.ts splits each on commas.
+      values.threshold = Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)];
     } else if (key in STRING_KEYS) {
       values[STRING_KEYS[key as keyof typeof STRING_KEYS]] = toText(rawValue, key, file);
     } else if (key in BOOLEAN_KEYS) {

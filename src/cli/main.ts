@@ -13,6 +13,12 @@ import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
 import { buildSummary, type RunInfo, type Summary } from '../metrics/summary.ts';
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
+import {
+  canCrossEarly,
+  certainlyCrossed,
+  needsOnlyCounts,
+  type Threshold,
+} from '../metrics/thresholds.ts';
 import type { Output } from '../outputs/output.ts';
 import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
@@ -205,6 +211,29 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   // the process alive until the runner returns.
   const keepAlive = setInterval(() => {}, 1 << 30);
 
+  let abortedBy: string | null = null;
+  const stopWatching = options.abortOnFail
+    ? watchThresholds(
+        options.thresholds,
+        aggregator,
+        // Known in advance in hits mode and in the open model (its schedule); not in closed duration runs.
+        options.durationMs === null || options.rate !== null
+          ? countRuns(plan, test.methods.length)
+          : null,
+        (threshold) => {
+          if (controller.signal.aborted) {
+            return;
+          }
+          abortedBy = threshold.expression;
+          progress?.stop();
+          terminal.writeErr(
+            `${PROGRAM}: threshold '${threshold.expression}' crossed; stopping (--abort-on-fail)\n`,
+          );
+          controller.abort();
+        },
+      )
+    : () => {};
+
   let interrupted = false;
   let runnerError: unknown;
   const loop = new LoopMonitor('main');
@@ -230,6 +259,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     runnerError = err;
   } finally {
     clearInterval(keepAlive);
+    stopWatching();
     progress?.stop();
   }
   const threads: LoopSample[] = [loop.stop(), ...(threaded?.loopSamples ?? [])];
@@ -242,6 +272,8 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     Date.now(),
     interrupted,
     generator,
+    options.thresholds,
+    abortedBy,
   );
   let outputError: unknown;
   for (const output of outputs) {
@@ -259,7 +291,47 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   if (outputError !== undefined) {
     throw outputError;
   }
-  return summary.errors + summary.failures > 0 ? ExitCode.RUN_FAILED : ExitCode.OK;
+  const thresholdCrossed = abortedBy !== null || summary.thresholds.some((t) => !t.passed);
+  return summary.errors + summary.failures > 0 || thresholdCrossed
+    ? ExitCode.RUN_FAILED
+    : ExitCode.OK;
+}
+
+/** How often --abort-on-fail reads the aggregator's cheap counts. */
+const COUNTS_CHECK_MS = 100;
+/** How often it takes a full snapshot (histograms) when a threshold needs one. */
+const SNAPSHOT_CHECK_MS = 1000;
+
+/**
+ * --abort-on-fail: calls `onCrossed` with the first threshold crossed for
+ * good. Error thresholds are checked on the cheap progress counts every
+ * 100 ms; the others (http_5xx, dropped, max) need a snapshot, taken at most
+ * once a second. Returns the function that stops watching.
+ */
+function watchThresholds(
+  thresholds: readonly Threshold[],
+  aggregator: Aggregator,
+  plannedRuns: number | null,
+  onCrossed: (threshold: Threshold) => void,
+): () => void {
+  const watched = thresholds.filter((t) => canCrossEarly(t, plannedRuns));
+  const fromCounts = watched.filter(needsOnlyCounts);
+  const fromSnapshot = watched.filter((t) => !needsOnlyCounts(t));
+  let lastSnapshotAt = Date.now();
+  const timer = setInterval(() => {
+    let crossed = certainlyCrossed(fromCounts, aggregator.progress(), plannedRuns);
+    const now = Date.now();
+    if (crossed === null && fromSnapshot.length > 0 && now - lastSnapshotAt >= SNAPSHOT_CHECK_MS) {
+      lastSnapshotAt = now;
+      crossed = certainlyCrossed(fromSnapshot, aggregator.snapshot(), plannedRuns);
+    }
+    if (crossed !== null) {
+      clearInterval(timer);
+      onCrossed(crossed);
+    }
+  }, COUNTS_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 const MAX_STRAY_REPORTS = 3;

@@ -19,6 +19,10 @@ export interface RawOptions {
   outputFileFilename?: string;
   outputFunkloadFilename?: string;
   outputJsonFilename?: string;
+  outputJunitFilename?: string;
+  /** --threshold, repeatable; each value may hold several expressions separated by commas. */
+  threshold?: string[];
+  abortOnFail?: boolean;
   config?: string;
   quiet?: boolean;
   projectName?: string;
@@ -63,7 +67,7 @@ export function createProgram(version: string): Command {
     .addOption(
       new Option(
         '-o, --output <name>',
-        'where results go, repeatable: stdout, null, file, json, funkload (default: stdout)',
+        'where results go, repeatable: stdout, null, file, json, funkload, junit (default: stdout)',
       ).argParser(collect),
     )
     .option(
@@ -77,6 +81,20 @@ export function createProgram(version: string): Command {
     .option(
       '--output-json-filename <path>',
       'json output: the summary as JSON, - for stdout (default: -)',
+    )
+    .option(
+      '--output-junit-filename <path>',
+      'junit output: JUnit XML for Jenkins and GitLab (default: junit.xml)',
+    )
+    .addOption(
+      new Option(
+        '--threshold <expr>',
+        'a pass/fail criterion, repeatable, e.g. p95<300ms, errors<1%, rps>500, url:/login p99<1s, step:2 avg<200ms; a crossed one exits 1',
+      ).argParser(collect),
+    )
+    .option(
+      '--abort-on-fail',
+      'stop the load as soon as a threshold is crossed for good (e.g. errors<5 after 5 errors)',
     )
     .option(
       '--workers <count>',
@@ -99,7 +117,9 @@ Examples:
   $ loads-runner example.TestWebSite -u 10:20:30 --hits 20
   $ loads-runner tests/load.ts:TestApi.test_login -d 30 --server-url http://127.0.0.1:8080
   $ loads-runner example.TestWebSite --rate 50:100:200 -d 60 --max-users 500 --ramp-up 10
+  $ loads-runner example.TestWebSite -u 20 --hits 50 --threshold 'p95<300ms' --threshold 'errors<1%' -o stdout -o junit
 
-Exit status: 0 every run succeeded, 1 a run failed or errored, 2 bad usage or input.`,
+Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or errored
+or a threshold was crossed, 2 bad usage or input.`,
     );
 }

@@ -2,6 +2,7 @@
 // line wins over the file. Every problem is collected and thrown together as
 // UsageErrors, so the user fixes them all in one go (k6 Validate() []error).
 import { UsageError, UsageErrors } from '../errors.ts';
+import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
 
@@ -33,6 +34,10 @@ export interface RunOptions {
   workers: number | null;
   /** --status-interval: ms between plain status lines (not a TTY, or CI set). */
   statusIntervalMs: number;
+  /** --threshold (the command line's replace the file's), in the order given. */
+  thresholds: Threshold[];
+  /** --abort-on-fail: stop once a threshold is crossed for good. */
+  abortOnFail: boolean;
 }
 
 export const DEFAULT_TIMEOUT_S = 30;
@@ -188,6 +193,16 @@ export function validateOptions(
     false,
   );
 
+  const thresholds = parseThresholds(cli.threshold ?? config.threshold ?? [], problems);
+  const abortOnFail = cli.abortOnFail ?? config.abortOnFail ?? false;
+  if (abortOnFail && thresholds.length === 0 && problems.length === 0) {
+    problems.push(
+      new UsageError(
+        "--abort-on-fail needs at least one --threshold to watch; add e.g. --threshold 'errors<5'",
+      ),
+    );
+  }
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
@@ -207,6 +222,7 @@ export function validateOptions(
       output_file_filename: cli.outputFileFilename ?? config.outputFileFilename,
       output_funkload_filename: cli.outputFunkloadFilename ?? config.outputFunkloadFilename,
       output_json_filename: jsonFilename,
+      output_junit_filename: cli.outputJunitFilename ?? config.outputJunitFilename,
       server_url: serverUrl,
     },
     quiet,
@@ -215,7 +231,30 @@ export function validateOptions(
     noColor: cli.color === false || config.noColor === true,
     workers,
     statusIntervalMs: Math.max(1, Math.round(statusIntervalS! * 1000)),
+    thresholds,
+    abortOnFail,
   };
+}
+
+/** Each value may hold several expressions separated by commas; a bad one is one problem line. */
+function parseThresholds(values: readonly string[], problems: UsageError[]): Threshold[] {
+  const thresholds: Threshold[] = [];
+  for (const value of values) {
+    for (const text of value.split(',')) {
+      if (text.trim() === '') {
+        continue;
+      }
+      try {
+        thresholds.push(parseThreshold(text));
+      } catch (err) {
+        if (!(err instanceof UsageError)) {
+          throw err;
+        }
+        problems.push(err);
+      }
+    }
+  }
+  return thresholds;
 }
 
 /** A count such as --workers or --max-users: a whole number ≥ 1. */

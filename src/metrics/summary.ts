@@ -6,6 +6,7 @@ import { OTHER_URLS_KEY } from './aggregator.ts';
 import type { ErrorSnapshot, Snapshot, StepSnapshot, TestCounts } from './aggregator.ts';
 import { LatencyHistogram } from './histogram.ts';
 import type { GeneratorLoad } from './loop-monitor.ts';
+import { evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds.ts';
 
 /** What the run was, known before it starts. */
 export interface RunInfo {
@@ -150,6 +151,10 @@ export interface Summary {
   interrupted: boolean;
   /** How busy the generator's own event loops were, or null when not measured. */
   generator: GeneratorLoad | null;
+  /** Each --threshold, in the order given, with its measured value; empty without thresholds. */
+  thresholds: ThresholdResult[];
+  /** The threshold expression that stopped the run early (--abort-on-fail), or null. */
+  abortedBy: string | null;
 }
 
 /** How many errors and failures the summary lists. */
@@ -229,6 +234,8 @@ export function buildSummary(
   endedAt: number,
   interrupted: boolean,
   generator: GeneratorLoad | null = null,
+  thresholds: readonly Threshold[] = [],
+  abortedBy: string | null = null,
 ): Summary {
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
@@ -291,5 +298,7 @@ export function buildSummary(
     counters: { ...snapshot.counters },
     interrupted,
     generator,
+    thresholds: evaluateThresholds(thresholds, snapshot, durationS),
+    abortedBy,
   };
 }

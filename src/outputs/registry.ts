@@ -4,6 +4,7 @@ import { UsageError } from '../errors.ts';
 import { FileOutput } from './file.ts';
 import { FunkloadOutput } from './funkload.ts';
 import { JsonOutput } from './json.ts';
+import { JunitOutput } from './junit.ts';
 import { NullOutput } from './null.ts';
 import type { Output, OutputContext } from './output.ts';
 import { StdoutOutput } from './stdout/stdout-output.ts';
@@ -14,6 +15,7 @@ export const OUTPUT_NAMES: readonly string[] = Object.freeze([
   'file',
   'json',
   'funkload',
+  'junit',
 ]);
 
 /** Creates the output named `name`; an unknown name is a UsageError (exit 2). */
@@ -29,6 +31,8 @@ export function createOutput(name: string, context: OutputContext): Output {
       return new JsonOutput(context);
     case 'funkload':
       return new FunkloadOutput(context);
+    case 'junit':
+      return new JunitOutput(context);
     default:
       throw new UsageError(`unknown output '${name}'; choose one of: ${OUTPUT_NAMES.join(', ')}`);
   }

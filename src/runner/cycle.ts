@@ -5,6 +5,7 @@
 // pool of at most --max-users users. --ramp-up applies to every step.
 import { UsageError } from '../errors.ts';
 import { toEpochMs } from '../metrics/clock.ts';
+import { runsInStep } from './arrival.ts';
 import type { CycleStartEvent } from '../metrics/events.ts';
 
 /** One step of the plan: `users` virtual users at once, each doing `hits` runs or looping for `durationMs`. */
@@ -114,14 +115,15 @@ function checkRampUp(rampUpMs: number, durationMs: number | null): void {
 }
 
 /**
- * Number of test runs (test-end events) the plan makes, for the progress
- * bar: users × hits × methods per step. Duration steps count 0, since their
+ * Number of test runs (test-end events) the plan makes at most: users ×
+ * hits × methods per step, or the schedule's runs × methods in a rate step
+ * (some may be dropped). Closed-model duration steps count 0, since their
  * number of runs is not known in advance.
  */
 export function countRuns(plan: readonly CycleStep[], methodsPerRun: number): number {
   let runs = 0;
   for (const step of plan) {
-    runs += step.users * step.hits * methodsPerRun;
+    runs += (step.rate > 0 ? runsInStep(step) : step.users * step.hits) * methodsPerRun;
   }
   return runs;
 }

@@ -223,3 +223,60 @@ for (const [raw, pattern] of [
     );
   });
 }
+
+test('thresholds: repeatable, comma-separated, parsed; the command line replaces the file', () => {
+  const config = parseConfig(
+    '[loads]\nthreshold[] = p95<300ms\nthreshold[] = errors<1%, rps>10\nabort_on_fail = true\noutput_junit_filename = j.xml\n',
+    'x.ini',
+  );
+  const fromFile = validateOptions('a.B.c', {}, config, OUTPUTS);
+  assert.deepEqual(
+    fromFile.thresholds.map((t) => t.expression),
+    ['p95<300ms', 'errors<1%', 'rps>10'],
+  );
+  assert.equal(fromFile.abortOnFail, true);
+  assert.equal(fromFile.outputOptions['output_junit_filename'], 'j.xml');
+  const single = parseConfig('[loads]\nthreshold = max<2s,errors<5\n', 'x.ini');
+  assert.deepEqual(
+    validateOptions('a.B.c', {}, single, OUTPUTS).thresholds.map((t) => t.expression),
+    ['max<2s', 'errors<5'],
+  );
+  const cli = validateOptions(
+    'a.B.c',
+    { threshold: ['url:/a p99<1s', 'step:2 avg<1s'] },
+    config,
+    OUTPUTS,
+  );
+  assert.deepEqual(
+    cli.thresholds.map((t) => t.expression),
+    ['url:/a p99<1s', 'step:2 avg<1s'],
+  );
+  assert.deepEqual(validateOptions('a.B.c', {}, {}, OUTPUTS).thresholds, []);
+});
+
+test('a malformed threshold is one usage error naming it, beside the others', () => {
+  assert.throws(
+    () =>
+      validateOptions(
+        'a.B.c',
+        { threshold: ['p95<', 'errors<1%', 'foo<1'], users: 'x' },
+        {},
+        OUTPUTS,
+      ),
+    (err: unknown) => {
+      assert.ok(err instanceof UsageErrors);
+      assert.deepEqual(
+        err.errors.map((e) => e.message.split(' is ')[0]),
+        ["--users 'x'", "threshold 'p95<'", "threshold 'foo<1'"],
+      );
+      return true;
+    },
+  );
+});
+
+test('--abort-on-fail without a threshold is a usage error', () => {
+  assert.throws(
+    () => validateOptions('a.B.c', { abortOnFail: true }, {}, OUTPUTS),
+    /--abort-on-fail needs at least one --threshold/,
+  );
+});

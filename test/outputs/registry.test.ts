@@ -52,11 +52,13 @@ const SUMMARY: Summary = {
   counters: {},
   interrupted: false,
   generator: null,
+  thresholds: [],
+  abortedBy: null,
 };
 
 describe('createOutput', () => {
   it('when given each known name then it returns the output of that name', () => {
-    assert.deepEqual([...OUTPUT_NAMES], ['stdout', 'null', 'file', 'json', 'funkload']);
+    assert.deepEqual([...OUTPUT_NAMES], ['stdout', 'null', 'file', 'json', 'funkload', 'junit']);
     for (const name of OUTPUT_NAMES) {
       assert.equal(createOutput(name, context()).name, name);
     }
@@ -68,7 +70,8 @@ describe('createOutput', () => {
       (err: unknown) =>
         err instanceof UsageError &&
         err.exitCode === 2 &&
-        err.message === "unknown output 'xml'; choose one of: stdout, null, file, json, funkload",
+        err.message ===
+          "unknown output 'xml'; choose one of: stdout, null, file, json, funkload, junit",
     );
   });
 

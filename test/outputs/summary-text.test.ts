@@ -53,6 +53,8 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     counters: {},
     interrupted: false,
     generator: null,
+    thresholds: [],
+    abortedBy: null,
     ...overrides,
   };
 }
@@ -204,6 +206,38 @@ describe('formatSummary', () => {
   it('when interrupted then a last line says so', () => {
     const text = formatSummary(summary({ interrupted: true }), false);
     assert.ok(text.endsWith('\nInterrupted: the summary covers what ran before Ctrl-C\n'));
+  });
+
+  it('when thresholds are given then a last section lists each with its value and verdict', () => {
+    const thresholds = [
+      { expression: 'p95<300ms', passed: true, measured: 231, display: '0.231s' },
+      { expression: 'url:/nowhere p95<1s', passed: false, measured: null, display: 'no data' },
+    ];
+    const text = formatSummary(summary({ thresholds, interrupted: false }), false);
+    assert.ok(
+      text.endsWith(
+        '\nThresholds\n  ✓ PASS  p95<300ms  (measured 0.231s)\n  ✗ FAIL  url:/nowhere p95<1s  (measured no data)\n',
+      ),
+      text,
+    );
+    const coloured = formatSummary(summary({ thresholds }), true);
+    assert.ok(coloured.includes('\u001b[32m✓ PASS\u001b[39m  p95<300ms'), coloured);
+    assert.ok(coloured.includes('\u001b[31m✗ FAIL\u001b[39m  url:/nowhere'), coloured);
+  });
+
+  it('when no thresholds are given then there is no Thresholds section', () => {
+    assert.doesNotMatch(formatSummary(summary(), false), /Thresholds/);
+  });
+
+  it('when a threshold aborted the run then the last line says Aborted, not Interrupted', () => {
+    const text = formatSummary(summary({ interrupted: true, abortedBy: 'errors<5' }), false);
+    assert.ok(
+      text.endsWith(
+        "\nAborted: threshold 'errors<5' crossed (--abort-on-fail); the summary covers what ran before\n",
+      ),
+      text,
+    );
+    assert.doesNotMatch(text, /Interrupted/);
   });
 
   it('when nothing ran then there is no latency or URL section', () => {

@@ -54,6 +54,12 @@ describe('countRuns', () => {
   it('counts 0 for duration steps', () => {
     assert.equal(countRuns(buildPlan([5], null, 1000), 1), 0);
   });
+
+  it('counts the schedule of rate steps (runs × methods), the bound for share thresholds', () => {
+    // 200/s for 10 s, then 50/s for 10 s ramped over 4 s (50·4/2 = 100 runs in the ramp + 300).
+    assert.equal(countRuns(buildRatePlan([200], 10_000, 5), 2), 4000);
+    assert.equal(countRuns(buildRatePlan([50], 10_000, 5, 4000), 1), 400);
+  });
 });
 
 describe('buildPlan with --ramp-up', () => {
@@ -77,7 +83,7 @@ describe('buildRatePlan', () => {
       { cycleIndex: 0, users: 10, hits: 0, durationMs: 2000, rate: 50, rampUpMs: 500 },
       { cycleIndex: 1, users: 10, hits: 0, durationMs: 2000, rate: 0.5, rampUpMs: 500 },
     ]);
-    assert.equal(countRuns(buildRatePlan([50], 2000, 10), 1), 0, 'a duration run');
+    assert.equal(countRuns(buildRatePlan([50], 2000, 10), 1), 100, 'the schedule: 50/s × 2 s');
   });
 
   for (const [rates, durationMs, maxUsers, rampUpMs] of [

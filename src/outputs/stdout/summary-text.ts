@@ -251,7 +251,25 @@ export function formatSummary(summary: Summary, color: boolean): string {
     );
   }
 
-  if (summary.interrupted) {
+  if (summary.thresholds.length > 0) {
+    section(
+      'Thresholds',
+      summary.thresholds.map((t) =>
+        t.passed
+          ? `  ${chalk.green('✓ PASS')}  ${t.expression}  (measured ${t.display})`
+          : `  ${chalk.red('✗ FAIL')}  ${t.expression}  (measured ${t.display})`,
+      ),
+    );
+  }
+
+  if (summary.abortedBy !== null) {
+    lines.push(
+      '',
+      chalk.yellow(
+        `Aborted: threshold '${summary.abortedBy}' crossed (--abort-on-fail); the summary covers what ran before`,
+      ),
+    );
+  } else if (summary.interrupted) {
     lines.push('', chalk.yellow('Interrupted: the summary covers what ran before Ctrl-C'));
   }
   return lines.join('\n') + '\n';

@@ -1,0 +1,199 @@
+// The `junit` output: the run as JUnit XML for CI servers (Jenkins' junit
+// step, GitLab's `artifacts:reports:junit`), written at the end to
+// `--output-junit-filename` (default junit.xml), also after Ctrl-C or
+// --abort-on-fail. Layout:
+//   <testsuites>                       the whole run
+//     <testsuite name="<fqn>">         one <testcase> per test method (Summary.perTest)
+//       <failure>/<error>              when some of its runs failed / errored: the
+//                                      count, the most frequent message, and every
+//                                      distinct one with its count and stack
+//       <system-out>                   the run's totals (hits, RPS, p95)
+//     <testsuite name="thresholds">    one <testcase> per --threshold, failing when crossed
+// A testcase's time is its share of the run: the run's duration × its runs /
+// all runs. Methods run interleaved throughout the run, so no method has a
+// time of its own; shares add up to the suite's time, which is what CI
+// servers sum and show.
+import { hostname } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { ExitCode, LoadsError } from '../errors.ts';
+import type { ErrorSummary, Summary } from '../metrics/summary.ts';
+import type { Output, OutputContext } from './output.ts';
+
+export const DEFAULT_JUNIT_FILENAME = 'junit.xml';
+
+// Characters XML 1.0 allows: tab, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD and
+// the astral planes (a well-formed surrogate pair); everything else goes.
+const INVALID_XML_CHARS =
+  // eslint-disable-next-line no-control-regex, no-misleading-character-class -- code units on purpose: control characters and lone surrogates go
+  /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\uD800-\uDBFF\uDC00-\uDFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Text content: invalid characters dropped, & < > escaped. */
+export function xmlText(value: string): string {
+  return value
+    .replace(INVALID_XML_CHARS, '')
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;');
+}
+
+/** An attribute value (in double quotes): also " ' and the whitespace that normalisation would eat. */
+export function xmlAttr(value: string): string {
+  return xmlText(value)
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&apos;')
+    .replaceAll('\t', '&#9;')
+    .replaceAll('\n', '&#10;')
+    .replaceAll('\r', '&#13;');
+}
+
+function seconds(s: number): string {
+  return s.toFixed(3);
+}
+
+/** The module part of the FQN, dotted: 'pkg.mod.Class.method' → 'pkg.mod'; 'tests/load.ts:C.m' → 'tests.load'. */
+export function moduleOf(fqn: string): string {
+  const colon = fqn.lastIndexOf(':');
+  if (colon !== -1) {
+    return fqn
+      .slice(0, colon)
+      .replace(/\.[cm]?[jt]s$/, '')
+      .replace(/^\.\//, '')
+      .replaceAll(/[\\/]+/g, '.');
+  }
+  // Module, then the class (capitalised by convention or not), then maybe a method.
+  const parts = fqn.split('.');
+  const classIndex = parts.findIndex((p, i) => i > 0 && /^[A-Z]/.test(p));
+  return parts.slice(0, classIndex === -1 ? Math.max(1, parts.length - 2) : classIndex).join('.');
+}
+
+/** '3x AssertionError: expected 200, got 500' then the stack, one block per distinct one. */
+function details(list: readonly ErrorSummary[]): string {
+  return list
+    .map((e) => {
+      const head = `${e.count}x ${e.name}${e.message === '' ? '' : `: ${e.message}`}`;
+      return e.stack === '' ? head : `${head}\n${e.stack}`;
+    })
+    .join('\n\n');
+}
+
+function problemElement(
+  tag: 'failure' | 'error',
+  count: number,
+  runs: number,
+  list: readonly ErrorSummary[],
+): string {
+  const first = list[0];
+  const verb = tag === 'failure' ? 'failed' : 'errored';
+  const message = `${count} of ${runs} runs ${verb}${first === undefined ? '' : `: ${first.message === '' ? first.name : first.message}`}`;
+  const type = first?.name ?? (tag === 'failure' ? 'AssertionError' : 'Error');
+  return `      <${tag} message="${xmlAttr(message)}" type="${xmlAttr(type)}">${xmlText(details(list))}</${tag}>\n`;
+}
+
+/** The JUnit XML document of a run. Pure. */
+export function junitXml(summary: Summary): string {
+  const module = moduleOf(summary.fqn);
+  const totalRuns = summary.successes + summary.failures + summary.errors;
+  const timestamp = new Date(summary.startedAt).toISOString().replace(/\.\d{3}Z$/, '');
+  const host = xmlAttr(hostname());
+
+  let cases = '';
+  let suiteFailures = 0;
+  let suiteErrors = 0;
+  const names = Object.keys(summary.perTest);
+  for (const name of names) {
+    const counts = summary.perTest[name]!;
+    const runs = counts.successes + counts.failures + counts.errors;
+    const dot = name.lastIndexOf('.');
+    const className = dot === -1 ? name : name.slice(0, dot);
+    const method = dot === -1 ? name : name.slice(dot + 1);
+    const time = totalRuns === 0 ? 0 : (summary.durationS * runs) / totalRuns;
+    let body = '';
+    if (counts.failures > 0) {
+      suiteFailures++;
+      const list = summary.allFailures.filter((e) => e.test === name);
+      body += problemElement('failure', counts.failures, runs, list);
+    }
+    if (counts.errors > 0) {
+      suiteErrors++;
+      const list = summary.allErrors.filter((e) => e.test === name);
+      body += problemElement('error', counts.errors, runs, list);
+    }
+    const classname = module === '' ? className : `${module}.${className}`;
+    const open = `    <testcase classname="${xmlAttr(classname)}" name="${xmlAttr(method)}" time="${seconds(time)}"`;
+    cases += body === '' ? `${open}/>\n` : `${open}>\n${body}    </testcase>\n`;
+  }
+
+  const totals = [
+    `Hits: ${summary.hits}`,
+    `Duration: ${summary.durationS.toFixed(2)} seconds`,
+    `Approximate Average RPS: ${Math.round(summary.rps)}`,
+    `p95: ${summary.latency.p95.toFixed(3)}s`,
+    `Success: ${summary.successes}`,
+    `Errors: ${summary.errors}`,
+    `Failures: ${summary.failures}`,
+  ];
+  if (summary.abortedBy !== null) {
+    totals.push(`Aborted: threshold '${summary.abortedBy}' crossed (--abort-on-fail)`);
+  } else if (summary.interrupted) {
+    totals.push('Interrupted: the results cover what ran before Ctrl-C');
+  }
+
+  const suiteName = summary.fqn;
+  let xml =
+    `  <testsuite name="${xmlAttr(suiteName)}" tests="${names.length}" failures="${suiteFailures}" ` +
+    `errors="${suiteErrors}" skipped="0" time="${seconds(summary.durationS)}" timestamp="${timestamp}" hostname="${host}">\n` +
+    cases +
+    `    <system-out>${xmlText(totals.join('\n'))}</system-out>\n` +
+    '  </testsuite>\n';
+
+  let tests = names.length;
+  let failures = suiteFailures;
+  if (summary.thresholds.length > 0) {
+    const crossed = summary.thresholds.filter((t) => !t.passed).length;
+    let thresholdCases = '';
+    for (const t of summary.thresholds) {
+      const open = `    <testcase classname="thresholds" name="${xmlAttr(t.expression)}" time="0.000"`;
+      thresholdCases += t.passed
+        ? `${open}/>\n`
+        : `${open}>\n      <failure message="${xmlAttr(`threshold '${t.expression}' crossed: measured ${t.display}`)}" type="ThresholdCrossed">${xmlText(`measured ${t.display}`)}</failure>\n    </testcase>\n`;
+    }
+    xml +=
+      `  <testsuite name="thresholds" tests="${summary.thresholds.length}" failures="${crossed}" ` +
+      `errors="0" skipped="0" time="0.000" timestamp="${timestamp}" hostname="${host}">\n` +
+      thresholdCases +
+      '  </testsuite>\n';
+    tests += summary.thresholds.length;
+    failures += crossed;
+  }
+
+  const name = summary.projectName === 'N/A' ? `loads-runner ${summary.fqn}` : summary.projectName;
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<testsuites name="${xmlAttr(name)}" tests="${tests}" failures="${failures}" errors="${suiteErrors}" ` +
+    `time="${seconds(summary.durationS)}">\n` +
+    xml +
+    '</testsuites>\n'
+  );
+}
+
+export class JunitOutput implements Output {
+  readonly name = 'junit';
+  readonly #path: string;
+
+  constructor(context: OutputContext) {
+    this.#path = context.options['output_junit_filename'] ?? DEFAULT_JUNIT_FILENAME;
+  }
+
+  async onRunEnd(summary: Summary): Promise<void> {
+    try {
+      await writeFile(this.#path, junitXml(summary));
+    } catch (err) {
+      throw new LoadsError(
+        `the junit output could not write '${this.#path}': ${err instanceof Error ? err.message : String(err)}`,
+        'LOADS_ERR_OUTPUT',
+        ExitCode.RUN_FAILED,
+        { cause: err },
+      );
+    }
+  }
+}
