@@ -140,6 +140,7 @@ describe('open model and ramp-up', { concurrency: 3 }, () => {
   }
 
   test('an exhausted pool drops runs: runs + dropped = the schedule', async () => {
+    const summaryFile = path.join(project.dir, 'dropped-summary.json');
     const { events } = await runWithEvents([
       'load.TestSlow.test_get',
       '--rate',
@@ -150,6 +151,10 @@ describe('open model and ramp-up', { concurrency: 3 }, () => {
       '2',
       '--workers',
       '1',
+      '-o',
+      'json',
+      '--output-json-filename',
+      summaryFile,
     ]);
     const ends = ofType(events, 'test-end');
     const dropped = ofType(events, 'dropped');
@@ -158,6 +163,17 @@ describe('open model and ramp-up', { concurrency: 3 }, () => {
     assert.ok(dropped.length >= 1);
     assert.equal(ends.length + droppedRuns, 100);
     assert.ok(ends.every((end) => end.currentUser === 1 || end.currentUser === 2));
+    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as {
+      successes: number;
+      dropped: number;
+      steps: { runs: number; dropped: number; rate: number }[];
+    };
+    assert.equal(summary.dropped, droppedRuns);
+    assert.equal(summary.successes, ends.length);
+    assert.deepEqual(
+      summary.steps.map((step) => [step.rate, step.runs, step.dropped]),
+      [[50, ends.length, droppedRuns]],
+    );
   });
 
   test('closed model --ramp-up: the first second has clearly fewer hits than the last', async () => {
@@ -219,6 +235,7 @@ describe('bad --rate, --max-users and --ramp-up values', () => {
 });
 
 test('a 1 s stall shows in elapsedMs + lagMs (coordinated omission corrected), not in elapsedMs', async () => {
+  const summaryFile = path.join(project.dir, 'stall-summary.json');
   const { events } = await runWithEvents([
     'load.TestStall.test_get',
     '--rate',
@@ -229,6 +246,10 @@ test('a 1 s stall shows in elapsedMs + lagMs (coordinated omission corrected), n
     '4',
     '--workers',
     '1',
+    '-o',
+    'json',
+    '--output-json-filename',
+    summaryFile,
   ]);
   const hits = ofType(events, 'hit');
   assert.ok(hits.length > 400, `${hits.length} hits`);
@@ -242,4 +263,15 @@ test('a 1 s stall shows in elapsedMs + lagMs (coordinated omission corrected), n
   );
   assert.ok(raw < 300, `p99 elapsedMs ${raw}`);
   assert.ok(corrected > 500, `p99 elapsedMs + lagMs ${corrected}`);
+  // The summary says the same from its two histograms: response time from the intended start, and service time.
+  const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as {
+    hits: number;
+    latency: { p99: number };
+    serviceTime: { p99: number };
+    rate: number[] | null;
+  };
+  assert.equal(summary.hits, hits.length);
+  assert.deepEqual(summary.rate, [100]);
+  assert.ok(summary.serviceTime.p99 < 0.3, `summary service p99 ${summary.serviceTime.p99}`);
+  assert.ok(summary.latency.p99 > 0.5, `summary response p99 ${summary.latency.p99}`);
 });
