@@ -1,7 +1,7 @@
 // The terminal the CLI writes to: stdout for the summary and the json output,
 // stderr for the progress bar and error lines. Colour is decided here once
 // (a TTY, no NO_COLOR, no --no-color) and passed down, and so is the choice
-// between the progress bar and plain status lines (a TTY and no CI variable);
+// between the progress bar and plain status lines (terminals, no CI variable);
 // nothing below the CLI asks the environment (STYLE.md §2, k6 GlobalState).
 
 export interface Terminal {
@@ -13,7 +13,10 @@ export interface Terminal {
   stdoutColor: boolean;
   /** Colour on stderr (the bar, error lines). */
   stderrColor: boolean;
-  /** The progress bar on stderr: a TTY and not CI; otherwise plain status lines. */
+  /**
+   * The progress bar on stderr: stdout and stderr both terminals and not CI;
+   * otherwise plain status lines (output piped or redirected is a log).
+   */
   progressBar: boolean;
   writeOut(text: string): void;
   writeErr(text: string): void;
@@ -53,7 +56,7 @@ export function createTerminal(
     stderrIsTTY,
     stdoutColor: colorAllowed && stdoutIsTTY,
     stderrColor: colorAllowed && stderrIsTTY,
-    progressBar: stderrIsTTY && !ci,
+    progressBar: stdoutIsTTY && stderrIsTTY && !ci,
     writeOut: (text) => {
       stdout.write(text);
     },

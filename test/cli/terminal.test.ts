@@ -74,8 +74,9 @@ test('colour needs a terminal and no NO_COLOR, --no-color or TERM=dumb', () => {
   assert.equal(terminal.stdoutColor, false);
   assert.equal(terminal.stderrColor, true);
   assert.equal(createTerminal(tty, tty, false).stdoutColor, false);
-  // The bar needs stderr on a terminal and no CI.
-  assert.equal(terminal.progressBar, true);
+  // The bar needs stdout and stderr on a terminal, and no CI.
+  assert.equal(createTerminal(tty, tty, true).progressBar, true);
+  assert.equal(terminal.progressBar, false, 'stdout piped: plain status lines');
   assert.equal(createTerminal(tty, tty, true, true).progressBar, false);
   assert.equal(createTerminal(tty, pipe, true).progressBar, false);
 });
