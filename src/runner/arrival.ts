@@ -58,10 +58,32 @@ export function runsInStep(step: Schedule & Pick<CycleStep, 'durationMs'>): numb
   return count;
 }
 
-/** A share of a step's runs: the global runs i with i % count === index (a worker thread's). */
+/**
+ * A share of a step's runs (a worker thread's): the global runs i with
+ * offset ≤ i % period < offset + count. Worker threads use their share of
+ * the users (offset, count, out of period = the step's max users), so each
+ * gets runs in proportion to its pool and the shares union to the schedule.
+ */
 export interface RunShare {
-  index: number;
+  offset: number;
   count: number;
+  period: number;
+}
+
+/** The whole schedule, in one share. */
+export const ALL_RUNS: RunShare = { offset: 0, count: 1, period: 1 };
+
+/** The first run of `share` at or after run `i`. */
+export function firstRunInShare(i: number, share: RunShare): number {
+  const { offset, count, period } = share;
+  const position = i % period;
+  if (position < offset) {
+    return i - position + offset;
+  }
+  if (position >= offset + count) {
+    return i - position + period + offset;
+  }
+  return i;
 }
 
 export interface ArrivalDispatcherOptions {
@@ -113,7 +135,7 @@ export class ArrivalDispatcher {
   constructor(options: ArrivalDispatcherOptions) {
     this.#options = options;
     this.#totalRuns = runsInStep(options.step);
-    this.#nextRun = options.runShare.index;
+    this.#nextRun = firstRunInShare(0, options.runShare);
     this.#dropped = { type: 'dropped', cycleIndex: options.step.cycleIndex, count: 0 };
   }
 
@@ -186,7 +208,7 @@ export class ArrivalDispatcher {
       if (dueMs > elapsedMs) {
         break;
       }
-      this.#nextRun += runShare.count;
+      this.#nextRun = firstRunInShare(this.#nextRun + 1, runShare);
       const member = this.#idle.pop() ?? this.#grow();
       if (member === undefined) {
         this.#backlog.push(startMs + dueMs);

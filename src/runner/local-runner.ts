@@ -11,7 +11,7 @@ import type { EventSink } from '../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from './cycle.ts';
 import type { LoadedTest } from './loader.ts';
 import { VirtualUser } from './virtual-user.ts';
-import { ArrivalDispatcher, type RunShare } from './arrival.ts';
+import { ALL_RUNS, ArrivalDispatcher, type RunShare } from './arrival.ts';
 import { StaggeredStart } from './staggered-start.ts';
 
 export interface LocalRunnerOptions {
@@ -34,7 +34,7 @@ export interface LocalRunnerOptions {
   userShare?: { offset: number; count: number };
   /**
    * Open model: the share of each rate step's runs this runner starts (a
-   * worker thread's): runs i with i % count === index. Default: all of them.
+   * worker thread's, see RunShare). Default: all of them.
    */
   runShare?: RunShare;
 }
@@ -217,7 +217,7 @@ export class LocalRunner {
     const dispatcher = new ArrivalDispatcher({
       step,
       startMs,
-      runShare: this.#options.runShare ?? { index: 0, count: 1 },
+      runShare: this.#options.runShare ?? ALL_RUNS,
       userOffset: share.offset,
       maxUsers: share.count,
       timeoutMs: this.#options.timeoutMs,

@@ -39,14 +39,13 @@ export type ToWorkerMessage = Envelope &
         /**
          * Run users userOffset+1 … userOffset+userCount of this step, then say
          * step-done. In a rate step these bound the worker's pool, and it
-         * starts the step's runs i with i % runCount === runIndex.
+         * starts the step's runs i with userOffset ≤ i % step.users <
+         * userOffset + userCount: runs in proportion to its users.
          */
         type: 'run-step';
         step: CycleStep;
         userOffset: number;
         userCount: number;
-        runIndex: number;
-        runCount: number;
       }
     | {
         /** Ctrl-C or another worker's crash: stop now (runs in flight not counted), then say finished. */

@@ -336,8 +336,6 @@ export class ThreadedRunner {
         step,
         userOffset: offset,
         userCount,
-        runIndex: k,
-        runCount: active,
       });
       offset += userCount;
     }

@@ -114,7 +114,8 @@ async function runStep(message: Extract<ToWorkerMessage, { type: 'run-step' }>):
     testTimeoutMs: setup.testTimeoutMs,
     serverUrl: setup.serverUrl ?? undefined,
     userShare: { offset: message.userOffset, count: message.userCount },
-    runShare: { index: message.runIndex, count: message.runCount },
+    // Runs in proportion to this worker's share of the pool (see RunShare).
+    runShare: { offset: message.userOffset, count: message.userCount, period: message.step.users },
   }).run();
   flush();
   post({ type: 'step-done', cycleIndex: message.step.cycleIndex, interrupted: result.interrupted });

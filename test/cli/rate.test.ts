@@ -176,6 +176,26 @@ describe('open model and ramp-up', { concurrency: 3 }, () => {
     );
   });
 
+  test('with workers, each takes runs in proportion to its share of --max-users', async () => {
+    // 3 users split 2 + 1 over two workers, 300 ms a run: capacity 6.7 and 3.3 runs/s. Runs
+    // split evenly (4/s each) would overload the one-user worker and drop runs after 1 s.
+    const { events } = await runWithEvents([
+      'load.TestSlow.test_get',
+      '--rate',
+      '8',
+      '-d',
+      '4',
+      '--max-users',
+      '3',
+      '--workers',
+      '2',
+      '--timeout',
+      '1',
+    ]);
+    assert.equal(ofType(events, 'dropped').length, 0);
+    assert.equal(ofType(events, 'test-end').length, 32);
+  });
+
   test('closed model --ramp-up: the first second has clearly fewer hits than the last', async () => {
     const { events } = await runWithEvents([
       'load.TestPaced.test_get',

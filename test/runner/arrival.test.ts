@@ -3,7 +3,13 @@
 // server on 127.0.0.1 (the spawned CLI is covered in test/cli/rate.test.ts).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { intendedStartMs, runsInStep, TimeQueue, type Schedule } from '../../src/runner/arrival.ts';
+import {
+  firstRunInShare,
+  intendedStartMs,
+  runsInStep,
+  TimeQueue,
+  type Schedule,
+} from '../../src/runner/arrival.ts';
 import { buildRatePlan, buildPlan, type CycleStep } from '../../src/runner/cycle.ts';
 import { userStartMs } from '../../src/runner/staggered-start.ts';
 import { LocalRunner, type LocalRunnerOptions } from '../../src/runner/local-runner.ts';
@@ -62,21 +68,35 @@ describe('runsInStep', () => {
     }
   });
 
-  it('split across N workers by i % N, the shares union to the whole schedule once', () => {
+  it('split by share of the pool, the shares union to the whole schedule once, in proportion', () => {
     const step = { rate: 137, rampUpMs: 1500, durationMs: 5000 };
     const total = runsInStep(step);
-    for (const workers of [1, 2, 3, 4]) {
+    // [pool size, users per share]: even and uneven splits, as threaded-runner makes them.
+    for (const [period, counts] of [
+      [1, [1]],
+      [3, [2, 1]],
+      [10, [4, 3, 3]],
+      [7, [2, 2, 2, 1]],
+    ] as const) {
       const seen: number[] = [];
-      for (let k = 0; k < workers; k++) {
-        for (let i = k; i < total; i += workers) {
-          seen.push(intendedStartMs(i, step));
+      let offset = 0;
+      for (const count of counts) {
+        const share = { offset, count, period };
+        let mine = 0;
+        for (let i = firstRunInShare(0, share); i < total; i = firstRunInShare(i + 1, share)) {
+          assert.ok(i % period >= offset && i % period < offset + count);
+          seen.push(i);
+          mine++;
         }
+        // Runs in proportion to the share's users (within one period's worth).
+        assert.ok(Math.abs(mine - (total * count) / period) <= count, `${mine} of ${total}`);
+        offset += count;
       }
       seen.sort((a, b) => a - b);
-      assert.equal(seen.length, total);
-      for (let i = 0; i < total; i++) {
-        assert.equal(seen[i], intendedStartMs(i, step));
-      }
+      assert.deepEqual(
+        seen,
+        Array.from({ length: total }, (_, i) => i),
+      );
     }
   });
 });
@@ -245,15 +265,15 @@ describe('LocalRunner in rate mode', () => {
     }
   });
 
-  it('two shares (i % 2) run the whole schedule between them, users numbered globally', async () => {
+  it('two shares of the pool run the whole schedule between them, users numbered globally', async () => {
     // 15 users per share for 15 runs each: nothing can be dropped.
     const plan = buildRatePlan([30], 1000, 30);
     const a = rateRunner(getter(fast.url), plan, {
-      runShare: { index: 0, count: 2 },
+      runShare: { offset: 0, count: 15, period: 30 },
       userShare: { offset: 0, count: 15 },
     });
     const b = rateRunner(getter(fast.url), plan, {
-      runShare: { index: 1, count: 2 },
+      runShare: { offset: 15, count: 15, period: 30 },
       userShare: { offset: 15, count: 15 },
     });
     await Promise.all([a.runner.run(), b.runner.run()]);
