@@ -62,11 +62,13 @@ export function validateOptions(
   }
 
   // --rate (open model) and --users (closed model) exclude each other when
-  // given at the same level; across levels, the command line wins.
+  // given at the same level; across levels, the command line wins: -u or
+  // --hits on it choose the closed model over a file's rate.
+  const cliIsClosed = cli.users !== undefined || cli.hits !== undefined;
   let rateText = cli.rate;
   let usersText = cli.users;
   if (rateText === undefined && usersText === undefined) {
-    rateText = config.rate;
+    rateText = cliIsClosed ? undefined : config.rate;
     usersText = config.users;
   }
   if (rateText !== undefined && usersText !== undefined) {
@@ -78,7 +80,8 @@ export function validateOptions(
   }
   const rate = rateText === undefined ? null : parseRate(rateText, problems);
   const users = rateText === undefined ? parseCycle(usersText ?? '1', '--users', problems) : null;
-  const maxUsersText = cli.maxUsers ?? config.maxUsers;
+  const maxUsersText =
+    cli.maxUsers ?? (cliIsClosed && cli.rate === undefined ? undefined : config.maxUsers);
   let maxUsers: number | null = null;
   if (rateText !== undefined) {
     maxUsers = parseWholeNumber(

@@ -192,6 +192,17 @@ test('rate, max_users and ramp_up come from the config file; the command line wi
   );
   assert.equal(closed.rate, null);
   assert.deepEqual(closed.users, [3]);
+  // A file written for the open model still runs closed from the command line, max_users and all.
+  const rateFile = parseConfig('[loads]\nrate = 20\nmax_users = 50\nduration = 5\n', 'x.ini');
+  const fromCli = validateOptions('a.B.c', { users: '2' }, rateFile, OUTPUTS);
+  assert.deepEqual([fromCli.rate, fromCli.maxUsers, fromCli.users], [null, null, [2]]);
+  const withHits = validateOptions(
+    'a.B.c',
+    { hits: '3' },
+    parseConfig('[loads]\nrate = 20\n', 'x.ini'),
+    OUTPUTS,
+  );
+  assert.deepEqual([withHits.rate, withHits.hits], [null, [3]]);
 });
 
 for (const [raw, pattern] of [
