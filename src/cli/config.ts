@@ -56,8 +56,51 @@ export function readConfig(file: string): ConfigValues {
   return parseConfig(text, file);
 }
 
+/** Keys that may be given on several lines, each adding to the list (as the options repeat). */
+const LIST_KEYS = new Set(['output', 'threshold']);
+const SECTION_LINE = /^\s*\[([^\]]*)\]/;
+const KEY_LINE = /^(\s*)([A-Za-z0-9_-]+)\s*(\[\])?\s*=/;
+
+/**
+ * The ini package keeps only the last of repeated keys, silently. In
+ * [loads], repeated list keys (`threshold = …` twice) become `threshold[]`
+ * lines so that every value counts, and any other repeated key is an error
+ * rather than a setting quietly lost.
+ */
+function normaliseRepeatedKeys(text: string, file: string): string {
+  let inLoads = false;
+  const seen = new Set<string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const section = SECTION_LINE.exec(line);
+    if (section !== null) {
+      inLoads = section[1]!.trim() === 'loads';
+      continue;
+    }
+    const match = inLoads ? KEY_LINE.exec(line) : null;
+    if (match === null) {
+      continue;
+    }
+    const key = match[2]!.replaceAll('-', '_');
+    if (LIST_KEYS.has(key)) {
+      if (match[3] === undefined) {
+        const keyEnd = match[1]!.length + match[2]!.length;
+        lines[i] = `${line.slice(0, keyEnd)}[]${line.slice(keyEnd)}`;
+      }
+    } else if (seen.has(key)) {
+      throw new ConfigError(
+        `config file '${file}': '${match[2]}' is set twice in [loads] (line ${i + 1}); keep one`,
+      );
+    } else {
+      seen.add(key);
+    }
+  }
+  return lines.join('\n');
+}
+
 export function parseConfig(text: string, file: string): ConfigValues {
-  const parsed: Record<string, unknown> = ini.parse(text);
+  const parsed: Record<string, unknown> = ini.parse(normaliseRepeatedKeys(text, file));
   const section = parsed['loads'];
   if (section === undefined || typeof section !== 'object' || section === null) {
     throw new ConfigError(
@@ -108,8 +151,8 @@ function toBoolean(value: unknown, key: string, file: string): boolean {
   );
 }
 
-/** `output = stdout, file` or `output[] = …` lines. */
+/** `output = stdout, file`, or several `output = …` lines, each possibly a list. */
 function toList(value: unknown): string[] {
-  const items = Array.isArray(value) ? value.map(String) : String(value).split(/[\s,]+/);
-  return items.map((item) => item.trim()).filter((item) => item !== '');
+  const lines = Array.isArray(value) ? value.map(String) : [String(value)];
+  return lines.flatMap((line) => line.split(/[\s,]+/)).filter((item) => item !== '');
 }

@@ -235,6 +235,31 @@ for (const [raw, pattern] of [
   });
 }
 
+test('config: repeated threshold and output lines all count; another repeated key is an error', () => {
+  const config = parseConfig(
+    '[loads]\nthreshold = p95<1s\nthreshold = errors<1%\nthreshold[] = rps>5\noutput = json\noutput = file\n',
+    'x.ini',
+  );
+  assert.deepEqual(config.threshold, ['p95<1s', 'errors<1%', 'rps>5']);
+  assert.deepEqual(config.output, ['json', 'file']);
+  assert.deepEqual(
+    validateOptions('m.C.t', {}, config, OUTPUTS).thresholds.map((t) => t.expression),
+    ['p95<1s', 'errors<1%', 'rps>5'],
+  );
+  assert.throws(
+    () => parseConfig('[loads]\nusers = 3\nhits = 2\nusers = 4\n', 'x.ini'),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /^config file 'x\.ini': 'users' is set twice in \[loads\] \(line 4\); keep one$/.test(
+        err.message,
+      ),
+  );
+  // Other sections are not ours: repeated keys there are left to the ini package.
+  assert.deepEqual(parseConfig('[other]\nusers = 1\nusers = 2\n[loads]\nusers = 3\n', 'x.ini'), {
+    users: '3',
+  });
+});
+
 test('thresholds: repeatable, comma-separated, parsed; the command line replaces the file', () => {
   const config = parseConfig(
     '[loads]\nthreshold[] = p95<300ms\nthreshold[] = errors<1%, rps>10\nabort_on_fail = true\noutput_junit_filename = j.xml\n',
