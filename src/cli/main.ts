@@ -15,6 +15,7 @@ import { buildSummary, type RunInfo, type Summary } from '../metrics/summary.ts'
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import {
   canCrossEarly,
+  checkThresholdSteps,
   certainlyCrossed,
   needsOnlyCounts,
   type Threshold,
@@ -114,6 +115,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     options.rate === null
       ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
       : buildRatePlan(options.rate, options.durationMs!, options.maxUsers!, options.rampUpMs);
+  checkThresholdSteps(options.thresholds, plan.length);
   const outputs: Output[] = options.outputs.map((name) =>
     createOutput(name, {
       projectName: options.projectName,

@@ -334,6 +334,21 @@ export function evaluateThresholds(
 }
 
 /**
+ * Checks the thresholds against the plan before any load is sent: a
+ * `step:N` scope beyond the plan's steps could only ever fail with no data.
+ * Throws a UsageError naming the first such expression.
+ */
+export function checkThresholdSteps(thresholds: readonly Threshold[], stepCount: number): void {
+  for (const threshold of thresholds) {
+    if (threshold.scope.kind === 'step' && threshold.scope.step > stepCount) {
+      throw new UsageError(
+        `threshold '${threshold.expression}' names step ${threshold.scope.step}, but the plan has ${stepCount} step${stepCount === 1 ? '' : 's'}; use step:1${stepCount > 1 ? ` to step:${stepCount}` : ''}`,
+      );
+    }
+  }
+}
+
+/**
  * True when certainlyCrossed can ever report this threshold: whole-run upper
  * bounds on counts, on max (or p100), and on the errors share when the
  * number of planned runs is known.

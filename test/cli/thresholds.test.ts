@@ -242,7 +242,7 @@ test('URL scope: /ok alone passes (exit 0), /fail alone fails, an unseen URL has
   });
 });
 
-test('step scope: -u 1:2 --hits 3, step:2 has data, step:3 has none', async () => {
+test('step scope: -u 1:2 --hits 3, step:2 has its own numbers', async () => {
   const result = await run([
     'th.TestTh.test_ok',
     '-u',
@@ -254,7 +254,7 @@ test('step scope: -u 1:2 --hits 3, step:2 has data, step:3 has none', async () =
     '--threshold',
     'step:2 errors<=0',
     '--threshold',
-    'step:3 p95<2s',
+    'step:2 rps>1000000',
   ]);
   assert.equal(result.code, 1, result.stdout + result.stderr);
   assert.equal(summaryNumber(result.stdout, 'Hits'), 9);
@@ -263,10 +263,19 @@ test('step scope: -u 1:2 --hits 3, step:2 has data, step:3 has none', async () =
     passed: true,
     display: '0',
   });
-  assert.deepEqual(thresholdLine(result.stdout, 'step:3 p95<2s'), {
-    passed: false,
-    display: 'no data',
-  });
+  assert.equal(thresholdLine(result.stdout, 'step:2 rps>1000000').passed, false);
+});
+
+test('a step beyond the plan is exit 2 naming it and the steps, before any load', async () => {
+  const before = server.requests;
+  const result = await run(['th.TestTh.test_ok', '-u', '1:2', '--threshold', 'step:3 p95<2s']);
+  assert.equal(result.code, 2, result.stdout + result.stderr);
+  assert.equal(result.stdout, '');
+  assert.equal(
+    result.stderr,
+    "loads-runner: threshold 'step:3 p95<2s' names step 3, but the plan has 2 steps; use step:1 to step:2\n",
+  );
+  assert.equal(server.requests, before, 'no request was sent');
 });
 
 test('INI thresholds apply; a --threshold on the command line replaces them', async () => {
