@@ -191,6 +191,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
           isTTY: terminal.progressBar,
           color: terminal.stderrColor,
           plainIntervalMs: options.statusIntervalMs,
+          showDropped: options.rate !== null,
           total:
             options.durationMs === null
               ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }

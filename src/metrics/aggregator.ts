@@ -31,6 +31,8 @@ export interface ProgressCounts {
   errors: number;
   /** Hits with no response (status 0) or a status ≥ 400. */
   hitErrors: number;
+  /** Open model: test runs that were due but never started. */
+  dropped: number;
 }
 
 export interface TestCounts {
@@ -459,6 +461,7 @@ export class Aggregator implements EventSink {
       failures: this.#failures,
       errors: this.#errors,
       hitErrors: this.#hitErrors,
+      dropped: this.#dropped,
     };
   }
 

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { ExitCode, LoadsError } from '../errors.ts';
 import type { Summary } from '../metrics/summary.ts';
 import type { Output, OutputContext } from './output.ts';
+import { checkWritablePath } from './writable-path.ts';
 
 export const DEFAULT_JSON_FILENAME = '-';
 
@@ -16,6 +17,12 @@ export class JsonOutput implements Output {
   constructor(context: OutputContext) {
     this.#path = context.options['output_json_filename'] ?? DEFAULT_JSON_FILENAME;
     this.#write = context.write;
+  }
+
+  onRunStart(): void {
+    if (this.#path !== '-') {
+      checkWritablePath(this.#path, 'json', '--output-json-filename');
+    }
   }
 
   async onRunEnd(summary: Summary): Promise<void> {

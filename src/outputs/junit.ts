@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { ExitCode, LoadsError } from '../errors.ts';
 import type { ErrorSummary, Summary } from '../metrics/summary.ts';
+import { checkWritablePath } from './writable-path.ts';
 import type { Output, OutputContext } from './output.ts';
 
 export const DEFAULT_JUNIT_FILENAME = 'junit.xml';
@@ -76,17 +77,30 @@ function details(list: readonly ErrorSummary[]): string {
     .join('\n\n');
 }
 
+/**
+ * The one problem element of a test method: <error> when any run errored
+ * (its errors listed first, then its failures), else <failure>. One element,
+ * because most JUnit readers (GitLab's among them) show only the first.
+ */
 function problemElement(
-  tag: 'failure' | 'error',
-  count: number,
+  failures: number,
+  errors: number,
   runs: number,
-  list: readonly ErrorSummary[],
+  failureList: readonly ErrorSummary[],
+  errorList: readonly ErrorSummary[],
 ): string {
-  const first = list[0];
-  const verb = tag === 'failure' ? 'failed' : 'errored';
-  const message = `${count} of ${runs} runs ${verb}${first === undefined ? '' : `: ${first.message === '' ? first.name : first.message}`}`;
-  const type = first?.name ?? (tag === 'failure' ? 'AssertionError' : 'Error');
-  return `      <${tag} message="${xmlAttr(message)}" type="${xmlAttr(type)}">${xmlText(details(list))}</${tag}>\n`;
+  const tag = errors > 0 ? 'error' : 'failure';
+  const first = (errors > 0 ? errorList : failureList)[0];
+  const counted =
+    errors > 0 && failures > 0
+      ? `${errors} of ${runs} runs errored and ${failures} failed`
+      : errors > 0
+        ? `${errors} of ${runs} runs errored`
+        : `${failures} of ${runs} runs failed`;
+  const message = `${counted}${first === undefined ? '' : `: ${first.message === '' ? first.name : first.message}`}`;
+  const type = first?.name ?? (errors > 0 ? 'Error' : 'AssertionError');
+  const text = details([...errorList, ...failureList]);
+  return `      <${tag} message="${xmlAttr(message)}" type="${xmlAttr(type)}">${xmlText(text)}</${tag}>\n`;
 }
 
 /** The JUnit XML document of a run. Pure. */
@@ -108,15 +122,19 @@ export function junitXml(summary: Summary): string {
     const method = dot === -1 ? name : name.slice(dot + 1);
     const time = totalRuns === 0 ? 0 : (summary.durationS * runs) / totalRuns;
     let body = '';
-    if (counts.failures > 0) {
-      suiteFailures++;
-      const list = summary.allFailures.filter((e) => e.test === name);
-      body += problemElement('failure', counts.failures, runs, list);
-    }
-    if (counts.errors > 0) {
-      suiteErrors++;
-      const list = summary.allErrors.filter((e) => e.test === name);
-      body += problemElement('error', counts.errors, runs, list);
+    if (counts.failures > 0 || counts.errors > 0) {
+      if (counts.errors > 0) {
+        suiteErrors++;
+      } else {
+        suiteFailures++;
+      }
+      body = problemElement(
+        counts.failures,
+        counts.errors,
+        runs,
+        summary.allFailures.filter((e) => e.test === name),
+        summary.allErrors.filter((e) => e.test === name),
+      );
     }
     const classname = module === '' ? className : `${module}.${className}`;
     const open = `    <testcase classname="${xmlAttr(classname)}" name="${xmlAttr(method)}" time="${seconds(time)}"`;
@@ -132,6 +150,9 @@ export function junitXml(summary: Summary): string {
     `Errors: ${summary.errors}`,
     `Failures: ${summary.failures}`,
   ];
+  if (summary.rate !== null) {
+    totals.push(`Dropped: ${summary.dropped}`);
+  }
   if (summary.abortedBy !== null) {
     totals.push(`Aborted: threshold '${summary.abortedBy}' crossed (--abort-on-fail)`);
   } else if (summary.interrupted) {
@@ -182,6 +203,10 @@ export class JunitOutput implements Output {
 
   constructor(context: OutputContext) {
     this.#path = context.options['output_junit_filename'] ?? DEFAULT_JUNIT_FILENAME;
+  }
+
+  onRunStart(): void {
+    checkWritablePath(this.#path, 'junit', '--output-junit-filename');
   }
 
   async onRunEnd(summary: Summary): Promise<void> {

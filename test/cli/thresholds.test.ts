@@ -397,6 +397,23 @@ test('--abort-on-fail on a snapshot threshold (http_5xx<3) stops while every run
   assert.match(result.stdout, /^Aborted: threshold 'http_5xx<3' crossed/m);
 });
 
+test('junit and json files in a missing directory: exit 2 naming the option, before any load', async () => {
+  const before = server.requests;
+  for (const [output, option] of [
+    ['junit', '--output-junit-filename'],
+    ['json', '--output-json-filename'],
+  ] as const) {
+    const file = path.join(project.dir, 'no-such-dir', `report.${output}`);
+    const result = await run(['th.TestTh.test_ok', '--hits', '2', '-o', output, option, file]);
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.equal(
+      result.stderr,
+      `loads-runner: the ${output} output cannot write '${file}': the directory ${path.dirname(file)} does not exist; check ${option}\n`,
+    );
+  }
+  assert.equal(server.requests, before, 'no request was sent');
+});
+
 test('--output junit: one testcase per method, failures with counts, thresholds as a second suite', async () => {
   const junit = path.join(project.dir, 'junit.xml');
   const result = await run([

@@ -145,7 +145,10 @@ describe('Aggregator', () => {
       failures: 2,
       errors: 3,
       hitErrors: 5,
+      dropped: 0,
     });
+    a.emit({ type: 'dropped', cycleIndex: 0, count: 4 });
+    assert.equal(a.progress().dropped, 4);
   });
 
   it('when a scripted run is fed then the snapshot has every count', () => {

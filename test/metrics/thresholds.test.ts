@@ -326,7 +326,15 @@ describe('parseThreshold', () => {
 });
 
 function counts(failures: number, errors: number): ProgressCounts {
-  return { hits: 0, runs: failures + errors, successes: 0, failures, errors, hitErrors: 0 };
+  return {
+    hits: 0,
+    runs: failures + errors,
+    successes: 0,
+    failures,
+    errors,
+    hitErrors: 0,
+    dropped: 0,
+  };
 }
 
 describe('certainlyCrossed', () => {

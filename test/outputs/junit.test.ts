@@ -125,13 +125,13 @@ describe('junitXml', () => {
     const root = doc.testsuites;
     assert.equal(root.name, 'loads-runner loadtests.api.TestApi');
     assert.equal(root.tests, '4'); // 2 methods + 2 thresholds
-    assert.equal(root.failures, '2'); // test_b + errors<1%
+    assert.equal(root.failures, '1'); // errors<1% (test_b errored: it is an error)
     assert.equal(root.errors, '1');
     assert.equal(root.time, '4.000');
     const [suite, thresholds] = root.testsuite;
     assert.ok(suite && thresholds);
     assert.equal(suite.name, 'loadtests.api.TestApi');
-    assert.deepEqual([suite.tests, suite.failures, suite.errors], ['2', '1', '1']);
+    assert.deepEqual([suite.tests, suite.failures, suite.errors], ['2', '0', '1']);
     const [a, b] = suite.testcase;
     assert.ok(a && b);
     assert.deepEqual(
@@ -143,24 +143,53 @@ describe('junitXml', () => {
     assert.equal(b.time, '2.000');
     assert.equal(b.classname, 'loadtests.api.TestApi');
     assert.equal(b.name, 'test_b');
-    const failure = b.failure?.[0];
-    assert.ok(failure);
-    assert.equal(failure.message, '10 of 20 runs failed: expected 200, got 500');
-    assert.equal(failure.type, 'AssertionError');
-    assert.match(
-      failure['#text'],
-      /^7x AssertionError: expected 200, got 500\nAssertionError: expected 200, got 500\n {4}at test_b \(api\.ts:7:5\)/,
-    );
-    assert.match(failure['#text'], /\n\n3x AssertionError: body /);
-    const error = b.error?.[0];
-    assert.ok(error);
-    assert.equal(error.message, '5 of 20 runs errored: x is undefined');
+    // Errors and failures together: one <error> element (readers show only the first), listing both.
+    assert.equal(b.failure, undefined);
+    assert.equal(b.error?.length, 1);
+    const error = b.error[0]!;
+    assert.equal(error.message, '5 of 20 runs errored and 10 failed: x is undefined');
     assert.equal(error.type, 'TypeError');
     assert.match(error['#text'], /^5x TypeError: x is undefined\n/);
+    assert.match(
+      error['#text'],
+      /\n\n7x AssertionError: expected 200, got 500\nAssertionError: expected 200, got 500\n {4}at test_b \(api\.ts:7:5\)/,
+    );
+    assert.match(error['#text'], /\n\n3x AssertionError: body /);
     assert.equal(
       suite['system-out'],
       'Hits: 40\nDuration: 4.00 seconds\nApproximate Average RPS: 10\np95: 0.031s\nSuccess: 25\nErrors: 5\nFailures: 10',
     );
+  });
+
+  it('when a method only failed then it has one <failure> with every distinct failure', () => {
+    const doc = parse(
+      junitXml(
+        summary({
+          errors: 0,
+          allErrors: [],
+          perTest: {
+            'TestApi.test_a': { successes: 20, failures: 0, errors: 0 },
+            'TestApi.test_b': { successes: 10, failures: 10, errors: 0 },
+          },
+        }),
+      ),
+    );
+    const [suite] = doc.testsuites.testsuite;
+    assert.deepEqual([suite?.failures, suite?.errors], ['1', '0']);
+    const b = suite!.testcase[1]!;
+    assert.equal(b.error, undefined);
+    assert.equal(b.failure?.length, 1);
+    assert.equal(b.failure[0]!.message, '10 of 20 runs failed: expected 200, got 500');
+    assert.equal(b.failure[0]!.type, 'AssertionError');
+    assert.match(
+      b.failure[0]!['#text'],
+      /^7x AssertionError: expected 200[^]*\n\n3x AssertionError: body /,
+    );
+  });
+
+  it('when the model is open then the totals include the dropped runs', () => {
+    const doc = parse(junitXml(summary({ rate: [50], maxUsers: 10, dropped: 12 })));
+    assert.match(doc.testsuites.testsuite[0]!['system-out']!, /\nDropped: 12$/);
   });
 
   it('when thresholds are given then they form a second suite, failing with the measured value', () => {
@@ -193,6 +222,8 @@ describe('junitXml', () => {
     assert.ok(xml.includes('3x AssertionError: body &lt;b&gt;&amp;"quoted"\'&lt;/b&gt; end'), xml);
     const attrs = junitXml(
       summary({
+        allErrors: [],
+        perTest: { 'TestApi.test_b': { successes: 10, failures: 10, errors: 0 } },
         allFailures: [
           {
             count: 10,
@@ -221,7 +252,7 @@ describe('junitXml', () => {
     const doc = parse(attrs);
     // The parser decodes the named entities and leaves numeric ones (&#10;) as they are.
     assert.equal(
-      doc.testsuites.testsuite[0]?.testcase[1]?.failure?.[0]?.message,
+      doc.testsuites.testsuite[0]?.testcase[0]?.failure?.[0]?.message,
       `10 of 20 runs failed: a<b & "c" 'd'&#10;e`,
     );
     assert.equal(doc.testsuites.testsuite[1]?.testcase[0]?.name, 'url:/a?b=1&c="2" p95<1s');

@@ -12,6 +12,7 @@ const COUNTS: ProgressCounts = {
   failures: 1,
   errors: 0,
   hitErrors: 2,
+  dropped: 0,
 };
 
 function capture(stream: PassThrough): { text: () => string } {
@@ -61,6 +62,28 @@ describe('Progress', () => {
     }
     assert.ok(!out.text().includes('\u001b'), 'no escape sequence');
     assert.ok(!out.text().includes('\r'), 'no carriage return');
+  });
+
+  it('when the model is open then each line ends with the dropped runs', async () => {
+    const stream = new PassThrough();
+    const out = capture(stream);
+    const progress = new Progress({
+      stream,
+      isTTY: false,
+      color: false,
+      total: { kind: 'duration', durationMs: 10_000 },
+      read: () => ({ ...COUNTS, dropped: 37 }),
+      plainIntervalMs: 10,
+      showDropped: true,
+    });
+    progress.start();
+    await waitFor(stream, () => out.text().split('\n').length > 2);
+    progress.stop();
+    const lines = out.text().trimEnd().split('\n');
+    assert.ok(lines.length >= 2);
+    for (const line of lines) {
+      assert.match(line, / errors 0 failures 1 dropped 37$/);
+    }
   });
 
   it('when stopped then it draws the final state once and writes nothing more', async () => {

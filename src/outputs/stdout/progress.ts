@@ -21,6 +21,8 @@ export interface ProgressOptions {
   color: boolean;
   total: { kind: 'runs'; runs: number } | { kind: 'duration'; durationMs: number };
   read: () => ProgressCounts;
+  /** Open model (--rate): show the dropped runs, the sign that the pool of users is saturated. */
+  showDropped?: boolean;
   /** Status-line period when not on a TTY; default PLAIN_INTERVAL_MS. */
   plainIntervalMs?: number;
 }
@@ -42,6 +44,7 @@ interface Frame {
   rps: number;
   errors: number;
   failures: number;
+  dropped: number;
   elapsedMs: number;
 }
 
@@ -121,6 +124,7 @@ export class Progress {
       rps: elapsedMs > 0 ? Math.round((counts.hits * 1000) / elapsedMs) : 0,
       errors: counts.errors,
       failures: counts.failures,
+      dropped: counts.dropped,
       elapsedMs,
     };
   }
@@ -136,7 +140,7 @@ export class Progress {
       this.#lineAtMs = f.elapsedMs;
     }
     this.#options.stream.write(
-      `[loads] ${formatElapsed(f.elapsedMs)} ${f.percent}% ${f.done} hits ${f.hits} ${final ? 'avg rps' : 'rps'} ${rps} errors ${f.errors} failures ${f.failures}\n`,
+      `[loads] ${formatElapsed(f.elapsedMs)} ${f.percent}% ${f.done} hits ${f.hits} ${final ? 'avg rps' : 'rps'} ${rps} errors ${f.errors} failures ${f.failures}${this.#options.showDropped === true ? ` dropped ${f.dropped}` : ''}\n`,
     );
   }
 
@@ -145,7 +149,7 @@ export class Progress {
     this.#bar = new UnrefSingleBar({
       stream: this.#options.stream,
       fps: 1000 / TTY_REFRESH_MS,
-      format: `${chalk.cyan('{bar}')} {percentage}% | {done} | hits {hits} | rps {rps} | errors {errors} | failures {failures}`,
+      format: `${chalk.cyan('{bar}')} {percentage}% | {done} | hits {hits} | rps {rps} | errors {errors} | failures {failures}${this.#options.showDropped === true ? ' | dropped {dropped}' : ''}`,
       barsize: 30,
       // Trim to the terminal width instead of switching wrapping off: nothing
       // to restore if the process dies on a second Ctrl-C. Same for the cursor.
@@ -172,6 +176,7 @@ export class Progress {
       rps: f.rps,
       errors: f.errors,
       failures: f.failures,
+      dropped: f.dropped,
     };
   }
 }
