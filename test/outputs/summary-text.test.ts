@@ -397,8 +397,13 @@ describe('formatSummary', () => {
     ]);
     assert.deepEqual(sectionLines(text, 'Latency percentiles (all hits)'), [
       'Latency percentiles (all hits)',
-      '  Response time (from the intended start):         p50 0.300s  p90 0.450s  p95 0.500s  p99 0.900s  max 1.200s',
-      "  Service time (from the request's actual start):  p50 0.020s  p90 0.030s  p95 0.040s  p99 0.050s  max 0.200s",
+      '  p50: 0.300s',
+      '  p90: 0.450s',
+      '  p95: 0.500s',
+      '  p99: 0.900s',
+      '  max: 1.200s',
+      "  (response time, from each run's intended start)",
+      "  Service time, from the request's actual start: p50 0.020s  p90 0.030s  p95 0.040s  p99 0.050s  max 0.200s",
     ]);
     assert.deepEqual(sectionLines(text, 'Steps'), [
       'Steps',

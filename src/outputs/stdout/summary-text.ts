@@ -174,26 +174,26 @@ export function formatSummary(summary: Summary, color: boolean): string {
     lines.push('', title(heading), ...body);
   };
 
-  if (summary.hits > 0 && open) {
-    // Response time counts from when the run was due, so a server that
-    // falls behind cannot hide its queue (coordinated omission); service
-    // time is the request alone.
-    const response = 'Response time (from the intended start):';
-    const service = "Service time (from the request's actual start):";
-    const width = Math.max(response.length, service.length);
-    section('Latency percentiles (all hits)', [
-      `  ${response.padEnd(width)}  ${percentileLine(summary.latency)}`,
-      `  ${service.padEnd(width)}  ${percentileLine(summary.serviceTime)}`,
-    ]);
-  } else if (summary.hits > 0) {
+  if (summary.hits > 0) {
     const l = summary.latency;
-    section('Latency percentiles (all hits)', [
+    const body = [
       `  p50: ${formatSeconds(l.p50)}`,
       `  p90: ${formatSeconds(l.p90)}`,
       `  p95: ${formatSeconds(l.p95)}`,
       `  p99: ${formatSeconds(l.p99)}`,
       `  max: ${formatSeconds(l.max)}`,
-    ]);
+    ];
+    if (open) {
+      // The same p50…max lines as the closed model, so scripts read them the
+      // same way: response time, counted from when the run was due, so a
+      // server that falls behind cannot hide its queue (coordinated
+      // omission). Service time, the request alone, follows on one line.
+      body.push(
+        "  (response time, from each run's intended start)",
+        `  Service time, from the request's actual start: ${percentileLine(summary.serviceTime)}`,
+      );
+    }
+    section('Latency percentiles (all hits)', body);
   }
 
   if (summary.steps.length > 1) {
