@@ -215,26 +215,29 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   const keepAlive = setInterval(() => {}, 1 << 30);
 
   let abortedBy: string | null = null;
+  // Known in advance in hits mode and in the open model (its schedule); not in closed duration runs.
+  const plannedRuns =
+    options.durationMs === null || options.rate !== null
+      ? countRuns(plan, test.methods.length)
+      : null;
+  if (options.abortOnFail && !options.thresholds.some((t) => canCrossEarly(t, plannedRuns))) {
+    terminal.writeErr(
+      `${PROGRAM}: warning: --abort-on-fail has no threshold it can judge before the end ` +
+        '(counts such as errors<5, max<…, or errors<1% with a known number of runs); the run will not stop early\n',
+    );
+  }
   const stopWatching = options.abortOnFail
-    ? watchThresholds(
-        options.thresholds,
-        aggregator,
-        // Known in advance in hits mode and in the open model (its schedule); not in closed duration runs.
-        options.durationMs === null || options.rate !== null
-          ? countRuns(plan, test.methods.length)
-          : null,
-        (threshold) => {
-          if (controller.signal.aborted) {
-            return;
-          }
-          abortedBy = threshold.expression;
-          progress?.stop();
-          terminal.writeErr(
-            `${PROGRAM}: threshold '${threshold.expression}' crossed; stopping (--abort-on-fail)\n`,
-          );
-          controller.abort();
-        },
-      )
+    ? watchThresholds(options.thresholds, aggregator, plannedRuns, (threshold) => {
+        if (controller.signal.aborted) {
+          return;
+        }
+        abortedBy = threshold.expression;
+        progress?.stop();
+        terminal.writeErr(
+          `${PROGRAM}: threshold '${threshold.expression}' crossed; stopping (--abort-on-fail)\n`,
+        );
+        controller.abort();
+      })
     : () => {};
 
   let interrupted = false;

@@ -397,6 +397,23 @@ test('--abort-on-fail on a snapshot threshold (http_5xx<3) stops while every run
   assert.match(result.stdout, /^Aborted: threshold 'http_5xx<3' crossed/m);
 });
 
+test('--abort-on-fail with only thresholds judged at the end: a warning, and the run goes on', async () => {
+  const result = await run([
+    'th.TestTh.test_ok',
+    '--hits',
+    '2',
+    '--threshold',
+    'p95<2s',
+    '--abort-on-fail',
+  ]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assert.match(
+    result.stderr,
+    /^loads-runner: warning: --abort-on-fail has no threshold it can judge before the end .*; the run will not stop early$/m,
+  );
+  assert.equal(summaryNumber(result.stdout, 'Success'), 2);
+});
+
 test('junit and json files in a missing directory: exit 2 naming the option, before any load', async () => {
   const before = server.requests;
   for (const [output, option] of [
