@@ -125,6 +125,18 @@ describe('Progress', () => {
       out.text(),
       /^\[loads\] 0:00:00 0% time 0\/3600s hits 900 avg rps \d+ errors 0 failures 1\n$/,
     );
+    const half = new PassThrough();
+    const halfOut = capture(half);
+    const short = new Progress({
+      stream: half,
+      isTTY: false,
+      color: false,
+      total: { kind: 'duration', durationMs: 2500 },
+      read: () => COUNTS,
+    });
+    short.start();
+    short.stop();
+    assert.match(halfOut.text(), / time 0\/2\.5s /);
   });
 
   it('when hits grow between status lines then each line has the rps of its own interval', async () => {

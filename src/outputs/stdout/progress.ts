@@ -115,7 +115,9 @@ export class Progress {
       done = `runs ${counts.runs}/${total.runs}`;
     } else {
       fraction = total.durationMs > 0 ? elapsedMs / total.durationMs : 0;
-      done = `time ${Math.floor(Math.min(elapsedMs, total.durationMs) / 1000)}/${Math.round(total.durationMs / 1000)}s`;
+      // Whole seconds, except a total such as -d 2.5 that is not whole.
+      const totalS = total.durationMs / 1000;
+      done = `time ${Math.floor(Math.min(elapsedMs, total.durationMs) / 1000)}/${Number.isInteger(totalS) ? totalS : totalS.toFixed(1)}s`;
     }
     return {
       percent: Math.floor(Math.min(1, Math.max(0, fraction)) * 100),
