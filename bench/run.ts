@@ -47,8 +47,9 @@ Modes:
                         prints requests/s, CPU seconds, requests per CPU-second, peak RSS,
                         medians and the ratios loads-runner / each peer
   memory                loads-runner with 1,000 then 10,000 idle users (TestBench.test_idle:
-                        one hit a second each, own keep-alive connection); peak RSS, errors,
-                        KB per user
+                        one hit a second each, own keep-alive connection, started over
+                        --ramp-up); peak RSS, errors, KB per user, and whether the
+                        generator was saturated (then the figure measures its backlog)
   soak                  one long loads-runner run at full speed; its RSS every 30 s
   profile               one loads-runner run under --cpu-prof against the node target;
                         the top self-time functions (bench/profile-summary.ts)
@@ -59,6 +60,7 @@ Options:
   --reps R           repetitions of each generator (default: 3)
   --users A,B        memory: the user counts (default: 1000,10000)
   --minutes M        soak: length of the run (default: 10)
+  --ramp-up S        memory: users start over S seconds, not all at once (default: 5; 0 for none)
   --target KIND      auto (nginx when installed, else node), node or nginx (default: auto)
   --pin, --no-pin    target on core 0 and generator on core 1 with taskset
                      (default: on with 2+ cores and taskset installed)
@@ -77,6 +79,7 @@ interface Options {
   reps: number;
   users: number[];
   minutes: number;
+  rampUp: number;
   target: TargetKind | 'auto';
   pin: boolean;
   profDir: string | undefined;
@@ -104,6 +107,7 @@ function parseOptions(argv: string[]): Options | undefined {
       reps: { type: 'string' },
       users: { type: 'string' },
       minutes: { type: 'string' },
+      'ramp-up': { type: 'string' },
       target: { type: 'string' },
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
@@ -139,6 +143,7 @@ function parseOptions(argv: string[]): Options | undefined {
       .split(',')
       .map((n) => Math.round(positiveNumber('--users', n, 0))),
     minutes: positiveNumber('--minutes', values.minutes, 10),
+    rampUp: values['ramp-up'] === '0' ? 0 : positiveNumber('--ramp-up', values['ramp-up'], 5),
     target,
     pin,
     profDir: values['prof-dir'],
@@ -155,8 +160,13 @@ const cores = (pin: boolean): { target: number | undefined; generator: number | 
   pin ? { target: 0, generator: 1 } : { target: undefined, generator: undefined };
 
 function loadsRunnerHasWorkers(): boolean {
+  return loadsRunnerHasOption('--workers');
+}
+
+/** Whether the loads-runner under test has this option (the bench also runs older builds). */
+function loadsRunnerHasOption(option: string): boolean {
   const help = spawnSync(process.execPath, [loadsBin, '--help'], { encoding: 'utf8' });
-  return /--workers\b/.test(help.stdout);
+  return new RegExp(`${option}\\b`).test(help.stdout);
 }
 
 function printHeader(target: Target, options: Options, extra: string[] = []): void {
@@ -190,6 +200,8 @@ interface Measurement {
   errors: number;
   cpuS: number;
   maxRssKb: number;
+  /** loads-runner's own verdict: why its event loop was saturated, '' when it was not, undefined for peers. */
+  saturated?: string;
 }
 
 interface Generator {
@@ -207,10 +219,14 @@ interface LoadsSummary {
   errors: number;
   failures: number;
   hitErrors: number;
+  generator?: { saturated: boolean; reason: string } | null;
 }
 
-/** A load: users (connections) for a duration, or `startup`: the smallest run (one request). */
-type Load = { users: number; durationS: number } | 'startup';
+/**
+ * A load: users (connections) for a duration, started over rampUpS seconds
+ * (loads-runner only), or `startup`: the smallest run (one request).
+ */
+type Load = { users: number; durationS: number; rampUpS?: number } | 'startup';
 
 /**
  * loads-runner with `-o json` (the summary on stdout), or, given jsonFile,
@@ -231,7 +247,15 @@ function loadsRunner(
   const amount =
     load === 'startup'
       ? ['-u', '1', '--hits', '1']
-      : ['-u', String(load.users), '-d', String(load.durationS)];
+      : [
+          '-u',
+          String(load.users),
+          '-d',
+          String(load.durationS),
+          ...(load.rampUpS === undefined || load.rampUpS === 0
+            ? []
+            : ['--ramp-up', String(load.rampUpS)]),
+        ];
   return {
     name: 'loads-runner',
     cwd: examplesDir,
@@ -251,6 +275,7 @@ function loadsRunner(
         requests: summary.hits,
         durationS: summary.durationS,
         errors: summary.errors + summary.failures + summary.hitErrors,
+        saturated: summary.generator?.saturated === true ? summary.generator.reason : '',
       };
     },
   };
@@ -471,21 +496,33 @@ async function memory(options: Options): Promise<void> {
   const durationS = options.duration ?? 15;
   const core = cores(options.pin);
   const workers = loadsRunnerHasWorkers();
+  // An older loads-runner without --ramp-up starts every user at once.
+  const rampUpS =
+    loadsRunnerHasOption('--ramp-up') && options.rampUp < durationS ? options.rampUp : 0;
   const target = await startTarget({ kind: options.target, core: core.target });
   try {
     printHeader(target, options, [
-      `load: ${options.users.map(int).join(' then ')} virtual users, ${durationS} s each, TestBench.test_idle (one hit a second per user, own keep-alive connection)`,
+      `load: ${options.users.map(int).join(' then ')} virtual users, ${durationS} s each${rampUpS > 0 ? `, started over ${rampUpS} s (--ramp-up)` : ', all at once'}, TestBench.test_idle (one hit a second per user, own keep-alive connection)`,
       `loads-runner: -o json${workers ? ', --workers 1' : ''}; ulimit -n raised in the child (65536, else the hard limit ${hardNofile()})`,
     ]);
     const cols = ['hits', 'hits/user/s', 'errors', 'CPU s', 'peak RSS', 'RSS/user'];
-    process.stdout.write(`${row('users', cols)}\n`);
+    process.stdout.write(`${row('users', cols)}   saturated\n`);
     const rss: number[] = [];
+    const saturation: string[] = [];
     for (const users of options.users) {
       const m = await measure(
-        loadsRunner('bench.TestBench.test_idle', target.url, { users, durationS }, workers),
+        loadsRunner(
+          'bench.TestBench.test_idle',
+          target.url,
+          { users, durationS, rampUpS },
+          workers,
+        ),
         { core: core.generator, raiseNofile: true, timeoutMs: (durationS + 90) * 1000 },
       );
       rss.push(m.maxRssKb);
+      if (m.saturated !== undefined && m.saturated !== '') {
+        saturation.push(`${int(users)} users: ${m.saturated}`);
+      }
       process.stdout.write(
         `${row(int(users), [
           int(m.requests),
@@ -494,7 +531,15 @@ async function memory(options: Options): Promise<void> {
           m.cpuS.toFixed(2),
           mb(m.maxRssKb),
           `${(m.maxRssKb / users).toFixed(1)} KB`,
-        ])}\n`,
+        ])}   ${m.saturated === undefined ? '?' : m.saturated === '' ? 'no' : 'YES'}\n`,
+      );
+    }
+    if (saturation.length > 0) {
+      // A saturated generator falls behind: its runs live longer and their
+      // garbage reaches the old generation, so peak RSS then measures the
+      // backlog and the GC's lag rather than what an idle user costs.
+      process.stdout.write(
+        `\nThe generator was saturated (${saturation.join('; ')}): its peak RSS includes its backlog.\n`,
       );
     }
     const first = options.users[0]!;
