@@ -36,6 +36,9 @@ export class TestTh extends TestCase {
   async test_flaky() {
     await this.app.get('/flaky');
   }
+  async test_missing() {
+    await this.app.get('/missing', { status: 404 });
+  }
 }
 
 export class TestJ extends TestCase {
@@ -63,6 +66,9 @@ before(async () => {
         res.statusCode = 500;
         res.end('no');
       }, 5);
+    } else if (path === '/missing') {
+      res.statusCode = 404;
+      res.end('none');
     } else if (path === '/flaky') {
       // Every fourth request fails: 25 % of the runs.
       flaky++;
@@ -301,6 +307,35 @@ test('INI thresholds apply; a --threshold on the command line replaces them', as
   assert.deepEqual(thresholdLine(replaced.stdout, 'errors<1'), { passed: true, display: '0' });
   assert.doesNotMatch(replaced.stdout, /rps>1000000/);
 });
+
+// Every form once on each side of its bound, with runs that all succeed: the
+// exit status is the threshold's alone (0 when it passes, 1 when crossed).
+for (const [expression, args, passes] of [
+  ['avg<2s', ['th.TestTh.test_slow', '--hits', '2'], true],
+  ['avg<10ms', ['th.TestTh.test_slow', '--hits', '2'], false],
+  ['med<2s', ['th.TestTh.test_slow', '--hits', '2'], true],
+  ['p99<1s', ['th.TestTh.test_slow', '--hits', '2'], true],
+  ['p99.9<10ms', ['th.TestTh.test_slow', '--hits', '2'], false],
+  ['max<=2000', ['th.TestTh.test_slow', '--hits', '2'], true],
+  ['min>1s', ['th.TestTh.test_slow', '--hits', '2'], false],
+  ['errors<1', ['th.TestTh.test_ok', '--hits', '2'], true],
+  ['errors>=1', ['th.TestTh.test_ok', '--hits', '2'], false],
+  ['http_4xx<3', ['th.TestTh.test_missing', '--hits', '2'], true],
+  ['http_4xx<1%', ['th.TestTh.test_missing', '--hits', '2'], false],
+  ['dropped<1', ['th.TestTh.test_ok', '--rate', '4', '-d', '1'], true],
+  // One user, 150 ms a run, 40 runs due in 1 s: most wait and are dropped at the step end.
+  ['dropped<1%', ['th.TestTh.test_slow', '--rate', '40', '-d', '1', '--max-users', '1'], false],
+] as const) {
+  test(`threshold '${expression}' ${passes ? 'passes: exit 0' : 'is crossed: exit 1'}`, async () => {
+    const result = await run([...args, '--threshold', expression]);
+    assert.equal(result.code, passes ? 0 : 1, result.stdout + result.stderr);
+    assert.equal(
+      summaryNumber(result.stdout, 'Errors') + summaryNumber(result.stdout, 'Failures'),
+      0,
+    );
+    assert.equal(thresholdLine(result.stdout, expression).passed, passes);
+  });
+}
 
 test('a malformed threshold is exit 2 with one line naming it, before any load', async () => {
   const before = server.requests;
