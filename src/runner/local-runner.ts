@@ -5,7 +5,8 @@
 // on the clock; runs still in flight then get a grace of one request
 // timeout before they are abandoned (counted as errors) and the step's
 // signal aborts their I/O. Ctrl-C (the signal) ends the run at once without
-// counting runs in flight. No timer of ours outlives run().
+// counting runs in flight. --test-timeout is one RunWatchdog per step for
+// all its users. No timer of ours outlives run().
 import { now } from '../metrics/clock.ts';
 import type { EventSink } from '../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from './cycle.ts';
@@ -13,6 +14,7 @@ import type { LoadedTest } from './loader.ts';
 import { VirtualUser } from './virtual-user.ts';
 import { ALL_RUNS, ArrivalDispatcher, type RunShare } from './arrival.ts';
 import { StaggeredStart } from './staggered-start.ts';
+import { RunWatchdog } from './run-watchdog.ts';
 
 export interface LocalRunnerOptions {
   test: LoadedTest;
@@ -91,6 +93,8 @@ export class LocalRunner {
     signal.addEventListener('abort', forwardAbort, { once: true });
 
     const users: VirtualUser[] = [];
+    const { testTimeoutMs } = this.#options;
+    const watchdog = testTimeoutMs > 0 ? new RunWatchdog(testTimeoutMs, users) : undefined;
     const share = this.#options.userShare ?? { offset: 0, count: step.users };
     const createUser = (currentUser: number): VirtualUser =>
       new VirtualUser({
@@ -101,9 +105,10 @@ export class LocalRunner {
         currentUser,
         sink,
         timeoutMs: this.#options.timeoutMs,
-        testTimeoutMs: this.#options.testTimeoutMs,
+        testTimeoutMs,
         serverUrl: this.#options.serverUrl,
         signal: stepAbort.signal,
+        watchdog,
       });
     stepAbort.signal.addEventListener(
       'abort',
@@ -121,6 +126,7 @@ export class LocalRunner {
 
     let outcome: unknown;
     const timers: Timer[] = [];
+    watchdog?.start();
     try {
       if (step.durationMs > 0) {
         const stepTimer = new Timer(step.durationMs);
@@ -157,6 +163,7 @@ export class LocalRunner {
         }
       }
     } finally {
+      watchdog?.stop();
       for (const timer of timers) {
         timer.cancel();
       }

@@ -1,10 +1,11 @@
 // One virtual user: its own TestCase instance, Session and App, and a loop
 // of runs (each run calls every method of the test once). This loop is the
 // hot path of the runner, once per test run: the RunContext and the
-// test-start/test-end events are single objects refilled in place, no timer
-// is created unless --test-timeout is set, and no closure is made per run.
-// A run that hangs cannot be cancelled, only abandoned: its late outcome is
-// dropped, and the runner aborts the step's signal so its I/O ends.
+// test-start/test-end events are single objects refilled in place, and a run
+// makes no timer and no closure: --test-timeout is a RunWatchdog shared by the
+// step's users, and the run's end is one promise that either the body or the
+// watchdog settles. A run that hangs cannot be cancelled, only abandoned: its
+// late outcome is dropped, and the runner calls abortIO() so its I/O ends.
 import { Outcome } from '../metrics/events.ts';
 import type {
   EventSink,
@@ -17,7 +18,7 @@ import { now, toEpochMs } from '../metrics/clock.ts';
 import { Session } from '../client/http/session.ts';
 import { App } from '../client/http/app.ts';
 import {
-  openWebSocket,
+  createWebSocket,
   type WsContext,
   type WsOptions,
   type WsSocket,
@@ -25,6 +26,7 @@ import {
 import type { TestCase, TestCaseClass, TestCaseContext } from './test-case.ts';
 import type { CycleStep } from './cycle.ts';
 import { trimStackTrace } from './stack-trace.ts';
+import { RunWatchdog, type Watched } from './run-watchdog.ts';
 
 export interface VirtualUserOptions {
   testClass: TestCaseClass;
@@ -48,13 +50,22 @@ export interface VirtualUserOptions {
    * O(n) each (Node's EventTarget scans for duplicates).
    */
   signal: AbortSignal;
+  /**
+   * The runner's watchdog, which scans this user for --test-timeout. Without
+   * one, a user with testTimeoutMs > 0 runs its own while run() runs.
+   */
+  watchdog?: RunWatchdog | undefined;
 }
 
 /** What a test run's body settled with, besides the error it threw. */
 const NO_ERROR = Symbol('no error');
 const TIMED_OUT = Symbol('timed out');
-const DISCARDED = Symbol('discarded');
 type Settled = unknown;
+
+/** Where the run in flight is: the watchdog only times out RUNNING. */
+const IDLE = 0;
+const RUNNING = 1;
+const ENDING = 2;
 
 /** A tearDown that threw: the run is an error even if the error is an AssertionError. */
 class TearDownFailure {
@@ -64,7 +75,7 @@ class TearDownFailure {
 /** Yield to the event loop every this many runs, so that timers and Ctrl-C get a turn even when tests never await I/O. */
 const YIELD_EVERY_RUNS = 64;
 
-export class VirtualUser implements TestCaseContext {
+export class VirtualUser implements TestCaseContext, Watched {
   readonly session: Session;
   readonly app: App;
   readonly runContext: RunContext;
@@ -88,17 +99,34 @@ export class VirtualUser implements TestCaseContext {
   #abandoned = false;
   #inFlight = false;
   #inFlightStart = 0;
+  /** IDLE, RUNNING (the body may still settle the run) or ENDING (closing its sockets). */
+  #state = IDLE;
+  /** The run whose body may settle it; 0 once it timed out or was abandoned. */
+  #bodyRun = 0;
+  /** Settle the promise of the run in flight (set by #armRun, once per run). */
+  #resolveRun: (value?: undefined) => void = ignore;
+  #rejectRun: (err: unknown) => void = ignore;
+  /** The executor of each run's promise, made once per user. */
+  readonly #armRun = (resolve: () => void, reject: (err: unknown) => void): void => {
+    this.#resolveRun = resolve;
+    this.#rejectRun = reject;
+  };
+  /** Only when no watchdog was given and testTimeoutMs > 0. */
+  readonly #ownWatchdog: RunWatchdog | undefined;
   #closed: Promise<void> | undefined;
-  /** Aborts this user's requests and sockets (see abortIO). */
-  readonly #io = new AbortController();
-  /** Ends the current --test-timeout wait early (abandon); set only while one is pending. */
-  #cancelWait: (() => void) | undefined;
+  /** Set by abortIO: later requests and sockets fail with #ioAbortReason. */
+  #ioAborted = false;
+  #ioAbortReason: unknown = undefined;
 
   constructor(options: VirtualUserOptions) {
     const { step, sink, signal } = options;
     this.#sink = sink;
     this.#signal = signal;
     this.#testTimeoutMs = options.testTimeoutMs;
+    this.#ownWatchdog =
+      options.testTimeoutMs > 0 && options.watchdog === undefined
+        ? new RunWatchdog(options.testTimeoutMs, [this])
+        : undefined;
     this.runContext = {
       cycleIndex: step.cycleIndex,
       users: step.users,
@@ -137,9 +165,8 @@ export class VirtualUser implements TestCaseContext {
       context: this.runContext,
       testName: () => this.#testName,
       timeoutMs: options.timeoutMs,
-      signal: this.#io.signal,
     });
-    this.#wsContext = { sink, timeoutMs: options.timeoutMs, signal: this.#io.signal };
+    this.#wsContext = { sink, timeoutMs: options.timeoutMs };
 
     let instance: TestCase | undefined;
     let constructError: unknown;
@@ -176,15 +203,20 @@ export class VirtualUser implements TestCaseContext {
    */
   async run(deadline = Infinity): Promise<void> {
     const hits = this.runContext.hits;
-    for (let hit = 1; hits === 0 || hit <= hits; hit++) {
-      if (hit % YIELD_EVERY_RUNS === 0) {
-        await yieldToEventLoop();
+    this.#ownWatchdog?.start();
+    try {
+      for (let hit = 1; hits === 0 || hit <= hits; hit++) {
+        if (hit % YIELD_EVERY_RUNS === 0) {
+          await yieldToEventLoop();
+        }
+        this.runContext.currentHit = hit;
+        await this.#iterate(deadline);
+        if (this.#stopped) {
+          break;
+        }
       }
-      this.runContext.currentHit = hit;
-      await this.#iterate(deadline);
-      if (this.#stopped) {
-        break;
-      }
+    } finally {
+      this.#ownWatchdog?.stop();
     }
     if (!this.#abandoned) {
       await this.close();
@@ -197,6 +229,7 @@ export class VirtualUser implements TestCaseContext {
    * pool closes the user. Never rejects for what a test does.
    */
   runIteration(lagMs: number): Promise<void> {
+    this.#ownWatchdog?.start();
     this.runContext.lagMs = lagMs;
     this.runContext.currentHit++;
     return this.#iterate(Infinity);
@@ -214,9 +247,33 @@ export class VirtualUser implements TestCaseContext {
     }
   }
 
-  /** Ends this user's requests in flight and its sockets, with `reason`. */
+  /**
+   * Ends this user's requests in flight and its sockets, with `reason`;
+   * later ones fail with it at once. Only the first call counts.
+   */
   abortIO(reason: unknown): void {
-    this.#io.abort(reason);
+    if (this.#ioAborted) {
+      return;
+    }
+    this.#ioAborted = true;
+    this.#ioAbortReason = reason;
+    this.session.abortAll(reason);
+    const sockets = this.#sockets;
+    for (let i = 0; i < sockets.length; i++) {
+      sockets[i]!.abort(reason);
+    }
+  }
+
+  /** Watched: ends the run in flight as a TestTimeoutError once it is older than testTimeoutMs. */
+  checkTestTimeout(nowMs: number): void {
+    if (
+      this.#state === RUNNING &&
+      this.#testTimeoutMs > 0 &&
+      nowMs - this.#inFlightStart >= this.#testTimeoutMs
+    ) {
+      this.#bodyRun = 0; // its late outcome is dropped
+      this.#endRun(this.#inFlightStart, TIMED_OUT);
+    }
   }
 
   /** No new test run starts; the one in flight may finish and is counted. */
@@ -238,11 +295,21 @@ export class VirtualUser implements TestCaseContext {
         this.#emitEnd(this.#inFlightStart, Outcome.ERROR, 'TestRunAbandonedError', message, '');
       }
     }
-    this.#cancelWait?.();
+    this.#ownWatchdog?.stop();
+    if (this.#state !== IDLE) {
+      // The loop waiting for this run goes on, sees #stopped and ends.
+      this.#state = IDLE;
+      this.#bodyRun = 0;
+      const resolve = this.#resolveRun;
+      this.#resolveRun = ignore;
+      this.#rejectRun = ignore;
+      resolve();
+    }
   }
 
   /** Closes the sockets still open and the session. Idempotent; never rejects. */
   close(): Promise<void> {
+    this.#ownWatchdog?.stop();
     this.#closed ??= this.#closeAll();
     return this.#closed;
   }
@@ -254,8 +321,13 @@ export class VirtualUser implements TestCaseContext {
 
   /** TestCaseContext: `this.createWs()`; the socket is tracked for the end of the run. */
   async openWs(url: string, options: WsOptions): Promise<WsSocket> {
-    const socket = await openWebSocket(url, options, this.#wsContext);
+    if (this.#ioAborted) {
+      throw this.#ioAbortReason;
+    }
+    const socket = createWebSocket(url, options, this.#wsContext);
+    // Tracked while it connects too, so that abortIO() ends the handshake.
     this.#sockets.push(socket);
+    await socket.opened;
     return socket;
   }
 
@@ -270,7 +342,11 @@ export class VirtualUser implements TestCaseContext {
     this.#sink.emit(event);
   }
 
-  async #runTest(index: number): Promise<void> {
+  /**
+   * One test run. Its promise is settled by the body (#settleBody), by the
+   * watchdog (checkTestTimeout) or by abandon(), whichever comes first.
+   */
+  #runTest(index: number): Promise<void> {
     const test = this.#testNames[index]!;
     this.#testName = test;
     const startMs = now();
@@ -282,18 +358,90 @@ export class VirtualUser implements TestCaseContext {
     this.#inFlight = true;
     this.#inFlightStart = startMs;
     const run = ++this.#runs;
+    this.#bodyRun = run;
+    this.#state = RUNNING;
+    const ended = new Promise<void>(this.#armRun);
+    void this.#execute(index, run);
+    return ended;
+  }
 
-    const body = this.#execute(index);
-    const settled: Settled = this.#testTimeoutMs > 0 ? await this.#withTimeout(body) : await body;
-    if (run !== this.#runs || this.#abandoned || !this.#inFlight) {
-      return; // abandoned meanwhile: its end was already emitted, or is not counted
+  /** setUp, the method, tearDown (always); then settles run `run` with NO_ERROR, the error thrown, or a TearDownFailure. */
+  async #execute(index: number, run: number): Promise<void> {
+    const instance = this.#instance;
+    if (instance === undefined) {
+      this.#settleBody(run, this.#constructError);
+      return;
     }
-    const socketError = await this.#closeSockets();
+    let error: unknown = NO_ERROR;
+    try {
+      const setUp = instance.setUp();
+      if (setUp !== undefined) {
+        await setUp;
+      }
+      const result = this.#methods[index]!.call(instance);
+      if (isThenable(result)) {
+        await result;
+      }
+    } catch (err) {
+      error = err;
+    }
+    try {
+      const tearDown = instance.tearDown();
+      if (tearDown !== undefined) {
+        await tearDown;
+      }
+    } catch (err) {
+      if (error === NO_ERROR) {
+        error = new TearDownFailure(err);
+      }
+    }
+    this.#settleBody(run, error);
+  }
+
+  /** The body of run `run` settled: ends the run, unless it already timed out or was abandoned. */
+  #settleBody(run: number, settled: Settled): void {
+    if (run !== this.#bodyRun || this.#state !== RUNNING) {
+      return; // timed out or abandoned meanwhile: its end was already emitted, or is not counted
+    }
+    this.#bodyRun = 0;
+    this.#endRun(this.#inFlightStart, settled);
+  }
+
+  /** Closes the run's sockets, emits its test-end and settles its promise. */
+  #endRun(startMs: number, settled: Settled): void {
+    this.#state = ENDING;
+    if (this.#sockets.length === 0) {
+      this.#finishRun(startMs, settled, undefined);
+    } else {
+      void this.#closeSockets().then((socketError) => {
+        if (this.#state === ENDING) {
+          this.#finishRun(startMs, settled, socketError);
+        }
+      });
+    }
+  }
+
+  #finishRun(startMs: number, settled: Settled, socketError: Error | undefined): void {
+    this.#state = IDLE;
     this.#inFlight = false;
     this.#testName = '';
-    if (this.#signal.aborted) {
-      return; // Ctrl-C: runs in flight are not counted
+    const resolve = this.#resolveRun;
+    const reject = this.#rejectRun;
+    this.#resolveRun = ignore;
+    this.#rejectRun = ignore;
+    try {
+      if (!this.#signal.aborted) {
+        // Ctrl-C: runs in flight are not counted
+        this.#emitOutcome(startMs, settled, socketError);
+      }
+    } catch (err) {
+      reject(err);
+      return;
     }
+    resolve();
+  }
+
+  #emitOutcome(startMs: number, settled: Settled, socketError: Error | undefined): void {
     if (settled === NO_ERROR) {
       if (socketError === undefined) {
         this.#emitEnd(startMs, Outcome.SUCCESS, '', '', '');
@@ -319,58 +467,6 @@ export class VirtualUser implements TestCaseContext {
         socketError === undefined || outcome === Outcome.ERROR ? settled : socketError,
       );
     }
-  }
-
-  /** setUp, the method, tearDown (always). Resolves with NO_ERROR, the error thrown, or a TearDownFailure. */
-  async #execute(index: number): Promise<Settled> {
-    const instance = this.#instance;
-    if (instance === undefined) {
-      return this.#constructError;
-    }
-    let error: unknown = NO_ERROR;
-    try {
-      const setUp = instance.setUp();
-      if (setUp !== undefined) {
-        await setUp;
-      }
-      const result = this.#methods[index]!.call(instance);
-      if (isThenable(result)) {
-        await result;
-      }
-    } catch (err) {
-      error = err;
-    }
-    try {
-      const tearDown = instance.tearDown();
-      if (tearDown !== undefined) {
-        await tearDown;
-      }
-    } catch (err) {
-      if (error === NO_ERROR) {
-        error = new TearDownFailure(err);
-      }
-    }
-    return error;
-  }
-
-  /** Races the run against --test-timeout; the timer is cleared whichever wins. */
-  #withTimeout(body: Promise<Settled>): Promise<Settled> {
-    return new Promise<Settled>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#cancelWait = undefined;
-        resolve(TIMED_OUT);
-      }, this.#testTimeoutMs);
-      this.#cancelWait = () => {
-        clearTimeout(timer);
-        this.#cancelWait = undefined;
-        resolve(DISCARDED);
-      };
-      body.then((settled) => {
-        clearTimeout(timer);
-        this.#cancelWait = undefined;
-        resolve(settled);
-      }, resolve);
-    });
   }
 
   /** Closes the sockets opened since the last call; returns the first error any of them saw. */

@@ -23,10 +23,10 @@ const hasScript = ((): boolean => {
 
 /** A periodic status line: elapsed time, percent, done, hits, rps over the interval. */
 const STATUS =
-  /^\[loads\] \d+:\d\d:\d\d \d+% time \d+\/\d+s hits \d+ rps \d+ errors \d+ failures \d+$/;
+  /^\[loads\] \d+:\d\d:\d\d \d+% time \d+\/\d+(?:\.\d+)?s hits \d+ rps \d+ errors \d+ failures \d+$/;
 /** The last line, drawn when the run ends, with the run's average rps. */
 const FINAL =
-  /^\[loads\] \d+:\d\d:\d\d 100% time \d+\/\d+s hits \d+ avg rps \d+ errors 0 failures 0$/;
+  /^\[loads\] \d+:\d\d:\d\d 100% time \d+\/\d+(?:\.\d+)?s hits \d+ avg rps \d+ errors 0 failures 0$/;
 
 let server: TestServer;
 let project: TmpProject;

@@ -431,6 +431,30 @@ describe('Session', () => {
     await session.close();
   });
 
+  it('abortAll without a signal ends every request in flight, and later ones, with the reason', async () => {
+    const sink = collect();
+    const session = makeSession(sink);
+    // Concurrent requests, one of which ends first: the in-flight tracking stays right.
+    const [a, b] = await Promise.all([
+      session.get(`${server.url}/echo`),
+      session.get(`${server.url}/echo`),
+    ]);
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    const reason = new Error('step ended');
+    const pending = session.get(`${server.url}/hang`);
+    const pending2 = session.get(`${server.url}/hang`);
+    const pending3 = session.get(`${server.url}/hang`);
+    setImmediate(() => session.abortAll(reason));
+    await assert.rejects(pending, reason);
+    await assert.rejects(pending2, reason);
+    await assert.rejects(pending3, reason);
+    await assert.rejects(session.get(`${server.url}/echo`), reason);
+    session.abortAll(new Error('second call is ignored'));
+    await assert.rejects(session.get(`${server.url}/echo`), reason);
+    assert.equal(sink.hits.length, 2);
+    await session.close();
+  });
+
   it('keeps hits completed before an abort', async () => {
     const sink = collect();
     const controller = new AbortController();

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import nodeAssert from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtualUser, isAssertionError } from '../../src/runner/virtual-user.ts';
+import { RunWatchdog } from '../../src/runner/run-watchdog.ts';
 import type { CycleStep } from '../../src/runner/cycle.ts';
 import type { TestCaseClass } from '../../src/runner/test-case.ts';
 import { TestCase, LoadsError, type WsSocket } from '../../src/index.ts';
 import { Outcome, type TestEndEvent } from '../../src/metrics/events.ts';
 import {
   startHttpServer,
+  startSilentServer,
   startWsServer,
   type TestServer,
   type TestWsServer,
@@ -21,6 +23,7 @@ interface MakeUser {
   currentUser?: number;
   testTimeoutMs?: number;
   serverUrl?: string;
+  watchdog?: RunWatchdog;
 }
 
 function makeUser(testClass: TestCaseClass, options: MakeUser) {
@@ -45,6 +48,7 @@ function makeUser(testClass: TestCaseClass, options: MakeUser) {
     testTimeoutMs: options.testTimeoutMs ?? 0,
     serverUrl: options.serverUrl,
     signal: controller.signal,
+    watchdog: options.watchdog,
   });
   return { user, sink, controller };
 }
@@ -724,5 +728,176 @@ describe('TestCase assertions', () => {
         return true;
       });
     }
+  });
+});
+
+function timeouts(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+}
+
+describe('VirtualUser --test-timeout watchdog', () => {
+  it('times out a hung run of users sharing one watchdog; each goes on and the late outcome is dropped', async () => {
+    const timersBefore = timeouts();
+    let lateSettled = false;
+    class SlowFirst extends TestCase {
+      async test_slow() {
+        if (this.loadsStatus.currentUser === 1 && this.loadsStatus.currentHit === 1) {
+          await sleep(300);
+          lateSettled = true;
+          throw new Error('late outcome, to be dropped');
+        }
+      }
+    }
+    const users: VirtualUser[] = [];
+    const watchdog = new RunWatchdog(40, users);
+    const one = makeUser(SlowFirst, {
+      methods: ['test_slow'],
+      step: { hits: 2 },
+      testTimeoutMs: 40,
+      watchdog,
+    });
+    const two = makeUser(SlowFirst, {
+      methods: ['test_slow'],
+      step: { hits: 2 },
+      currentUser: 2,
+      testTimeoutMs: 40,
+      watchdog,
+    });
+    users.push(one.user, two.user);
+    watchdog.start();
+    await Promise.all([one.user.run(), two.user.run()]);
+    assert.equal(lateSettled, false, 'the user went on before the hung body settled');
+    await sleep(350);
+    assert.equal(lateSettled, true);
+    watchdog.stop();
+    assert.deepEqual(ends(one.sink), [
+      {
+        test: 'SlowFirst.test_slow',
+        outcome: Outcome.ERROR,
+        errorName: 'TestTimeoutError',
+        errorMessage: 'test run exceeded --test-timeout of 0.04 s',
+      },
+      { test: 'SlowFirst.test_slow', outcome: Outcome.SUCCESS, errorName: '', errorMessage: '' },
+    ]);
+    const timedOut = one.sink.ofType('test-end')[0]!;
+    assert.ok(
+      timedOut.elapsedMs >= 40 && timedOut.elapsedMs < 40 + watchdog.periodMs + 200,
+      `timed out after ${timedOut.elapsedMs} ms`,
+    );
+    assert.deepEqual(
+      ends(two.sink).map((e) => e.outcome),
+      [Outcome.SUCCESS, Outcome.SUCCESS],
+    );
+    assert.equal(timeouts(), timersBefore);
+  });
+
+  it('runs its own watchdog without a shared one, and leaves no timer after run()', async () => {
+    const timersBefore = timeouts();
+    class Hangs extends TestCase {
+      async test_hang() {
+        await new Promise(() => {});
+      }
+    }
+    const { user, sink } = makeUser(Hangs, {
+      methods: ['test_hang'],
+      step: { hits: 3 },
+      testTimeoutMs: 20,
+    });
+    await user.run();
+    assert.deepEqual(
+      ends(sink).map((e) => e.errorName),
+      ['TestTimeoutError', 'TestTimeoutError', 'TestTimeoutError'],
+    );
+    assert.equal(user.inFlight, false);
+    assert.equal(timeouts(), timersBefore);
+  });
+
+  it('with a watchdog given, starts no timer of its own', async () => {
+    const timersBefore = timeouts();
+    class Hangs extends TestCase {
+      async test_hang() {
+        await new Promise(() => {});
+      }
+    }
+    const watchdog = new RunWatchdog(20, []);
+    const { user, sink } = makeUser(Hangs, { methods: ['test_hang'], testTimeoutMs: 20, watchdog });
+    void user.run();
+    await sleep(60);
+    assert.equal(timeouts(), timersBefore);
+    assert.equal(sink.ofType('test-end').length, 0, 'only the watchdog times runs out');
+    user.abandon(null);
+    await user.close();
+  });
+});
+
+describe('VirtualUser abortIO', () => {
+  let silent: TestServer;
+  before(async () => {
+    silent = await startSilentServer();
+  });
+  after(async () => {
+    await silent.close();
+  });
+
+  it('ends the request in flight and the open socket with the reason, with no AbortController', async () => {
+    const reason = new Error('step ended');
+    const seen: { request?: unknown; receive?: unknown; later?: unknown; laterWs?: unknown } = {};
+    let started!: () => void;
+    const bothPending = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let socket: WsSocket | undefined;
+    class Stuck extends TestCase {
+      async test_stuck() {
+        socket = await this.createWs(wsServer.url);
+        const receive = socket.receive(0).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        const request = this.session.get(`${silent.url}/never`).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        started();
+        [seen.receive, seen.request] = await Promise.all([receive, request]);
+        seen.later = await this.session.get(`${server.url}/x`).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        seen.laterWs = await this.createWs(wsServer.url).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      }
+    }
+    const RealAbortController = globalThis.AbortController;
+    let controllers = 0;
+    globalThis.AbortController = class extends RealAbortController {
+      constructor() {
+        super();
+        controllers++;
+      }
+    };
+    let made: ReturnType<typeof makeUser>;
+    try {
+      made = makeUser(Stuck, { methods: ['test_stuck'] });
+    } finally {
+      globalThis.AbortController = RealAbortController;
+    }
+    assert.equal(controllers, 1, 'only the test helper made one (the step signal)');
+    const running = made.user.run();
+    await bothPending;
+    made.user.abortIO(reason);
+    await running;
+    assert.equal(seen.request, reason);
+    assert.equal(seen.receive, reason);
+    assert.equal(seen.later, reason);
+    assert.equal(seen.laterWs, reason);
+    assert.equal(socket?.isOpen, false);
+    assert.equal(made.sink.ofType('hit').length, 0);
+    assert.deepEqual(
+      ends(made.sink).map((e) => e.outcome),
+      [Outcome.SUCCESS],
+    );
   });
 });

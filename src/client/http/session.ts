@@ -48,7 +48,11 @@ export interface SessionOptions {
   testName: () => string;
   /** Default per-request timeout (headers, body chunks and connect), ms; 0 = none. */
   timeoutMs: number;
-  /** Run-level abort: in-flight requests reject with the signal's reason and emit no hit. */
+  /**
+   * Run-level abort: in-flight requests reject with the signal's reason and
+   * emit no hit (as abortAll). A virtual user passes none and calls
+   * abortAll(), so that no listener is added per session.
+   */
   signal?: AbortSignal;
 }
 
@@ -164,8 +168,16 @@ export class Session {
   readonly #testName: () => string;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #inflight = new Set<Exchange>();
-  readonly #onAbort: () => void;
+  /**
+   * The request in flight. A test usually has one at a time, so it goes in
+   * this field; only concurrent ones go into the Set (made on first use),
+   * because adding to and deleting from a Set per request allocates.
+   */
+  #inflight: Exchange | undefined = undefined;
+  #moreInflight: Set<Exchange> | undefined = undefined;
+  #aborted = false;
+  #abortReason: unknown = undefined;
+  readonly #onAbort: (() => void) | undefined;
   /** One hit object per session, refilled for every hit (consumers copy fields). */
   readonly #hit: HitEvent = {
     type: 'hit',
@@ -193,14 +205,39 @@ export class Session {
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
     this.#connections = new UserConnections(options.timeoutMs);
-    this.#onAbort = () => {
-      const reason: unknown = this.#signal?.reason;
-      for (const exchange of this.#inflight) {
+    const signal = options.signal;
+    if (signal === undefined) {
+      this.#onAbort = undefined;
+    } else if (signal.aborted) {
+      this.#onAbort = undefined;
+      this.abortAll(signal.reason);
+    } else {
+      this.#onAbort = () => this.abortAll(signal.reason);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /**
+   * Run-level abort: the requests in flight reject at once with `reason`
+   * and emit no hit; later ones reject with `reason` before sending, and
+   * close() destroys the connections. Only the first call counts.
+   */
+  abortAll(reason: unknown): void {
+    if (this.#aborted) {
+      return;
+    }
+    this.#aborted = true;
+    this.#abortReason = reason;
+    const one = this.#inflight;
+    this.#inflight = undefined;
+    one?.abort(reason);
+    const more = this.#moreInflight;
+    if (more !== undefined) {
+      for (const exchange of more) {
         exchange.abort(reason);
       }
-      this.#inflight.clear();
-    };
-    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+      more.clear();
+    }
   }
 
   get(url: string, opts?: RequestOptions): Promise<Response> {
@@ -237,9 +274,8 @@ export class Session {
    * HttpRequestError when no response came, after emitting a status-0 hit.
    */
   async request(method: string, url: string, opts: RequestOptions = {}): Promise<Response> {
-    const signal = this.#signal;
-    if (signal !== undefined && signal.aborted) {
-      throw signal.reason;
+    if (this.#aborted) {
+      throw this.#abortReason;
     }
     let verb = method.toUpperCase();
     const timeoutMs = opts.timeout === undefined ? this.#timeoutMs : opts.timeout * 1000;
@@ -372,9 +408,10 @@ export class Session {
   /** Closes the keep-alive pool; waits for requests still in flight. */
   close(): Promise<void> {
     if (this.#closing === undefined) {
-      this.#signal?.removeEventListener('abort', this.#onAbort);
-      this.#closing =
-        this.#signal?.aborted === true ? this.#connections.destroy() : this.#connections.close();
+      if (this.#onAbort !== undefined) {
+        this.#signal?.removeEventListener('abort', this.#onAbort);
+      }
+      this.#closing = this.#aborted ? this.#connections.destroy() : this.#connections.close();
     }
     return this.#closing;
   }
@@ -389,10 +426,7 @@ export class Session {
     timeoutMs: number,
   ): Promise<Exchange> {
     const exchange = new Exchange();
-    const tracked = this.#signal !== undefined;
-    if (tracked) {
-      this.#inflight.add(exchange);
-    }
+    this.#track(exchange);
     const startMs = now();
     exchange.startMs = startMs;
     const origin = url.origin;
@@ -414,9 +448,7 @@ export class Session {
       await exchange.promise;
     } catch (err) {
       this.#connections.release(connection);
-      if (tracked) {
-        this.#inflight.delete(exchange);
-      }
+      this.#untrack(exchange);
       if (exchange.aborted) {
         throw err;
       }
@@ -425,9 +457,7 @@ export class Session {
       throw new HttpRequestError(method, hopUrl, key, errorMessage(err), err);
     }
     this.#connections.release(connection);
-    if (tracked) {
-      this.#inflight.delete(exchange);
-    }
+    this.#untrack(exchange);
     this.#emitHit(
       method,
       hopUrl,
@@ -438,6 +468,22 @@ export class Session {
       exchange.bytes,
     );
     return exchange;
+  }
+
+  #track(exchange: Exchange): void {
+    if (this.#inflight === undefined) {
+      this.#inflight = exchange;
+    } else {
+      (this.#moreInflight ??= new Set()).add(exchange);
+    }
+  }
+
+  #untrack(exchange: Exchange): void {
+    if (this.#inflight === exchange) {
+      this.#inflight = undefined;
+    } else {
+      this.#moreInflight?.delete(exchange);
+    }
   }
 
   #emitHit(

@@ -27,7 +27,10 @@ export interface WsContext {
   sink: EventSink;
   /** Default open timeout and receive() timeout, ms; 0 = none. */
   timeoutMs: number;
-  /** Run-level abort: closes the socket at once. */
+  /**
+   * Run-level abort: closes the socket at once. A virtual user passes none
+   * and calls abort() on its sockets instead (no listener per socket).
+   */
   signal?: AbortSignal;
 }
 
@@ -55,6 +58,22 @@ export function openWebSocket(
   if (signal !== undefined && signal.aborted) {
     return Promise.reject(signal.reason as unknown);
   }
+  let socket: WsSocket;
+  try {
+    socket = createWebSocket(url, options, context);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+  return socket.opened.then(() => socket);
+}
+
+/**
+ * Starts opening a WebSocket and returns it at once, before the handshake
+ * ends (`opened` settles then), so that the caller can track it and
+ * abort() it while it connects. Throws WebSocketError for a bad URL or
+ * options. Does not look at `context.signal` being aborted already.
+ */
+export function createWebSocket(url: string, options: WsOptions, context: WsContext): WsSocket {
   const timeoutMs = options.timeout === undefined ? context.timeoutMs : options.timeout * 1000;
   const startMs = now();
   let ws: WebSocket;
@@ -64,10 +83,9 @@ export function openWebSocket(
       ...(timeoutMs > 0 ? { handshakeTimeout: timeoutMs } : {}),
     });
   } catch (err) {
-    return Promise.reject(new WebSocketError(url, `cannot open: ${(err as Error).message}`, err));
+    throw new WebSocketError(url, `cannot open: ${(err as Error).message}`, err);
   }
-  const socket = new WsSocket(ws, url, options, context, startMs);
-  return socket.opened.then(() => socket);
+  return new WsSocket(ws, url, options, context, startMs);
 }
 
 /** An open WebSocket; see openWebSocket. */
@@ -82,6 +100,7 @@ export class WsSocket {
   readonly #signal: AbortSignal | undefined;
   readonly #onMessage: ((data: string | Buffer) => void) | undefined;
   readonly #onAbort: () => void;
+  readonly #rejectOpen: (err: unknown) => void;
   readonly #messageEvent: SocketMessageEvent;
   #queue: (string | Buffer)[] = [];
   #head = 0;
@@ -108,15 +127,8 @@ export class WsSocket {
       resolveOpen = resolve;
       rejectOpen = reject;
     });
-    this.#onAbort = () => {
-      const reason: unknown = this.#signal?.reason;
-      this.#closingByUs = true;
-      this.#rejectWaiters(reason);
-      if (!this.#isOpened) {
-        rejectOpen(reason);
-      }
-      ws.terminate();
-    };
+    this.#rejectOpen = rejectOpen;
+    this.#onAbort = () => this.abort(this.#signal?.reason);
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
 
     ws.on('open', () => {
@@ -243,6 +255,22 @@ export class WsSocket {
         reject(err);
       }
     });
+  }
+
+  /**
+   * @internal Run-level abort: rejects a pending open or receive() with
+   * `reason` and terminates the connection at once. No-op once closed.
+   */
+  abort(reason: unknown): void {
+    if (this.#closed) {
+      return;
+    }
+    this.#closingByUs = true;
+    this.#rejectWaiters(reason);
+    if (!this.#isOpened) {
+      this.#rejectOpen(reason);
+    }
+    this.#ws.terminate();
   }
 
   #received(data: Buffer, isBinary: boolean): void {
