@@ -310,9 +310,9 @@ const SNAPSHOT_CHECK_MS = 1000;
 
 /**
  * --abort-on-fail: calls `onCrossed` with the first threshold crossed for
- * good. Error thresholds are checked on the cheap progress counts every
- * 100 ms; the others (http_5xx, dropped, max) need a snapshot, taken at most
- * once a second. Returns the function that stops watching.
+ * good. Error and dropped thresholds are checked on the cheap progress
+ * counts every 100 ms; the others (http_5xx, http_4xx, max) need a snapshot,
+ * taken at most once a second. Returns the function that stops watching.
  */
 function watchThresholds(
   thresholds: readonly Threshold[],

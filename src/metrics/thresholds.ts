@@ -373,7 +373,7 @@ export function canCrossEarly(threshold: Threshold, plannedRuns: number | null):
 
 /** True for thresholds certainlyCrossed can check from ProgressCounts alone. */
 export function needsOnlyCounts(threshold: Threshold): boolean {
-  return threshold.metric === 'errors';
+  return threshold.metric === 'errors' || threshold.metric === 'dropped';
 }
 
 /**
@@ -383,7 +383,7 @@ export function needsOnlyCounts(threshold: Threshold): boolean {
  * `http_5xx<3`, `dropped<10`), `max<…` (and p100) once a hit took that long,
  * and `errors<1%` when the total number of runs is known in advance
  * (`plannedRuns`, hits mode) and the errors so far reach that share of it.
- * With ProgressCounts (the aggregator's cheap counts) only `errors`
+ * With ProgressCounts (the aggregator's cheap counts) only `errors` and `dropped`
  * thresholds are checked; a Snapshot checks them all.
  */
 export function certainlyCrossed(
@@ -404,12 +404,12 @@ export function certainlyCrossed(
     let count: number;
     if (threshold.metric === 'errors') {
       count = failed;
+    } else if (threshold.metric === 'dropped') {
+      count = current.dropped;
     } else if (snapshot === null || threshold.metric === 'rps') {
       continue;
     } else if (threshold.metric === 'http_5xx' || threshold.metric === 'http_4xx') {
       count = snapshot.statusClasses[threshold.metric === 'http_5xx' ? 5 : 4] ?? 0;
-    } else if (threshold.metric === 'dropped') {
-      count = snapshot.dropped;
     } else if (threshold.metric === 'latency') {
       if (snapshot.hits === 0) {
         continue;

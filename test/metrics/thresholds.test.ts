@@ -369,6 +369,12 @@ describe('certainlyCrossed', () => {
     );
   });
 
+  it('when given only progress counts then dropped counts are checked too', () => {
+    const dropped10 = parseThreshold('dropped<10');
+    assert.equal(certainlyCrossed([dropped10], { ...counts(0, 0), dropped: 10 }, null), dropped10);
+    assert.equal(certainlyCrossed([dropped10], { ...counts(0, 0), dropped: 9 }, null), null);
+  });
+
   it('when given a snapshot then 5xx, 4xx and dropped counts and max are checked', () => {
     for (const crossed of [
       'http_5xx<3',
