@@ -197,6 +197,9 @@ export class Session {
   #closing: Promise<void> | undefined = undefined;
   #lastTarget = '';
   #lastUrl: URL | undefined = undefined;
+  /** #lastUrl's origin and path + query: URL getters build a new string on every call. */
+  #lastOrigin = '';
+  #lastPath = '';
 
   constructor(options: SessionOptions) {
     this.#sink = options.sink;
@@ -319,6 +322,8 @@ export class Session {
       }
       this.#lastTarget = target;
       this.#lastUrl = current;
+      this.#lastOrigin = current.origin;
+      this.#lastPath = current.pathname + current.search;
     }
 
     let headers = buildHeaders(opts.headers, contentType);
@@ -429,14 +434,15 @@ export class Session {
     this.#track(exchange);
     const startMs = now();
     exchange.startMs = startMs;
-    const origin = url.origin;
+    const cached = url === this.#lastUrl;
+    const origin = cached ? this.#lastOrigin : url.origin;
     let connection: OriginConnections | undefined;
     try {
       connection = this.#connections.dispatch(
         origin,
         {
           origin,
-          path: url.pathname + url.search,
+          path: cached ? this.#lastPath : url.pathname + url.search,
           method,
           headers,
           body,
