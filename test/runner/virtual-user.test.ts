@@ -901,3 +901,99 @@ describe('VirtualUser abortIO', () => {
     );
   });
 });
+
+describe('VirtualUser run loop', () => {
+  it('runs 10,000 synchronous runs without nesting, and yields to the event loop meanwhile', async () => {
+    let immediateRan = false;
+    let immediateSeenAt = 0;
+    const depths: number[] = [];
+    class Sync extends TestCase {
+      count = 0;
+      override setUp() {}
+      override tearDown() {}
+      test_sync() {
+        this.count++;
+        if (immediateRan && immediateSeenAt === 0) {
+          immediateSeenAt = this.count;
+        }
+        if (this.count === 2 || this.count === 50) {
+          depths.push(new Error().stack!.split('\n').length);
+        }
+      }
+    }
+    const { user, sink } = makeUser(Sync, { methods: ['test_sync'], step: { hits: 10_000 } });
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = Infinity;
+    let done: Promise<void>;
+    try {
+      setImmediate(() => {
+        immediateRan = true;
+      });
+      done = user.run();
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    await done;
+    const outcomes = sink.ofType('test-end').map((e) => e.outcome);
+    assert.equal(outcomes.length, 10_000);
+    assert.ok(outcomes.every((o) => o === Outcome.SUCCESS));
+    assert.ok(immediateSeenAt > 0 && immediateSeenAt < 10_000, `seen at ${immediateSeenAt}`);
+    // Run 50 is no deeper in the stack than run 2: synchronous runs do not recurse.
+    assert.equal(depths.length, 2);
+    assert.equal(depths[1], depths[0]);
+  });
+
+  it('keeps the order of events with async setUp and tearDown and two methods', async () => {
+    const log: string[] = [];
+    class Ordered extends TestCase {
+      override async setUp() {
+        log.push('setUp');
+        await sleep(1);
+      }
+      override async tearDown() {
+        await Promise.resolve();
+        log.push('tearDown');
+      }
+      async test_a() {
+        log.push('test_a');
+        await sleep(1);
+      }
+      test_b() {
+        log.push('test_b');
+      }
+    }
+    const user = new VirtualUser({
+      testClass: Ordered,
+      className: 'Ordered',
+      methods: ['test_a', 'test_b'],
+      step: { cycleIndex: 0, users: 1, hits: 2, durationMs: 0, rate: 0, rampUpMs: 0 },
+      currentUser: 1,
+      sink: {
+        emit(event) {
+          if (event.type === 'test-start' || event.type === 'test-end') {
+            const outcome = event.type === 'test-end' ? ` ${event.outcome}` : '';
+            log.push(`${event.type} ${event.test} ${event.currentHit}${outcome}`);
+          }
+        },
+      },
+      timeoutMs: 5000,
+      testTimeoutMs: 0,
+      serverUrl: undefined,
+      signal: new AbortController().signal,
+    });
+    await user.run();
+    const run = (test: string, hit: number) => [
+      `test-start Ordered.${test} ${hit}`,
+      'setUp',
+      test,
+      'tearDown',
+      `test-end Ordered.${test} ${hit} ${Outcome.SUCCESS}`,
+    ];
+    assert.deepEqual(log, [
+      ...run('test_a', 1),
+      ...run('test_b', 1),
+      ...run('test_a', 2),
+      ...run('test_b', 2),
+    ]);
+  });
+});
