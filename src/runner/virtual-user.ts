@@ -2,10 +2,14 @@
 // of runs (each run calls every method of the test once). This loop is the
 // hot path of the runner, once per test run: the RunContext and the
 // test-start/test-end events are single objects refilled in place, and a run
-// makes no timer and no closure: --test-timeout is a RunWatchdog shared by the
-// step's users, and the run's end is one promise that either the body or the
-// watchdog settles. A run that hangs cannot be cancelled, only abandoned: its
-// late outcome is dropped, and the runner calls abortIO() so its I/O ends.
+// makes no timer, no closure, no promise and no async frame of ours: the loop
+// is a small state machine in fields, driven by callbacks made once per user
+// (a RunBody's .then callbacks on what setUp, the method and tearDown return),
+// so that while a test method is pending we hold no suspended frame that
+// would be promoted to the old generation. --test-timeout is a RunWatchdog
+// shared by the step's users. A run that hangs cannot be cancelled, only
+// abandoned: its body goes on in a RunBody of its own, its late outcome is
+// dropped, and the runner calls abortIO() so its I/O ends.
 import { Outcome } from '../metrics/events.ts';
 import type {
   EventSink,
@@ -67,6 +71,20 @@ const IDLE = 0;
 const RUNNING = 1;
 const ENDING = 2;
 
+/** What the loop is doing: nothing, run() (hits or duration) or runIteration() (one iteration). */
+const MODE_NONE = 0;
+const MODE_LOOP = 1;
+const MODE_ITERATION = 2;
+
+/** #index when the loop is to begin its next hit (run() only). */
+const NEXT_HIT = -1;
+
+/** Where a RunBody is. */
+const BODY_IDLE = 0;
+const BODY_SET_UP = 1;
+const BODY_METHOD = 2;
+const BODY_TEAR_DOWN = 3;
+
 /** A tearDown that threw: the run is an error even if the error is an AssertionError. */
 class TearDownFailure {
   constructor(readonly error: unknown) {}
@@ -74,6 +92,144 @@ class TearDownFailure {
 
 /** Yield to the event loop every this many runs, so that timers and Ctrl-C get a turn even when tests never await I/O. */
 const YIELD_EVERY_RUNS = 64;
+
+const promiseThen = Promise.prototype.then;
+
+/**
+ * setUp, one method, tearDown (always), then `settle(run, NO_ERROR | error |
+ * TearDownFailure)`. Made once per user and reused by every run; its two
+ * callbacks are attached with .then to whatever setUp, the method or tearDown
+ * returns, so a pending run holds no async frame. A run that timed out or was
+ * abandoned keeps its RunBody (the user makes a new one), which finishes the
+ * body and settles with a run number that is no longer current.
+ */
+class RunBody {
+  readonly #instance: TestCase;
+  readonly #methods: readonly ((this: TestCase) => unknown)[];
+  readonly #settle: (run: number, settled: Settled) => void;
+  #phase = BODY_IDLE;
+  #index = 0;
+  #run = 0;
+  #error: unknown = NO_ERROR;
+  readonly #onFulfilled: () => void;
+  readonly #onRejected: (err: unknown) => void;
+
+  constructor(
+    instance: TestCase,
+    methods: readonly ((this: TestCase) => unknown)[],
+    settle: (run: number, settled: Settled) => void,
+  ) {
+    // Assigned here, not as field initializers: a function defined by a
+    // class field gets its name as an own property at run time (a property
+    // array of its own, per user); these are made once per user and kept.
+    this.#onFulfilled = (): void => {
+      this.#next();
+    };
+    this.#onRejected = (err: unknown): void => {
+      if (this.#phase === BODY_TEAR_DOWN) {
+        if (this.#error === NO_ERROR) {
+          this.#error = new TearDownFailure(err);
+        }
+        this.#done();
+      } else {
+        this.#error = err;
+        this.#tearDown();
+      }
+    };
+    this.#instance = instance;
+    this.#methods = methods;
+    this.#settle = settle;
+  }
+
+  /** Runs method `index` as run `run`; settles synchronously if nothing returns a promise. */
+  start(index: number, run: number): void {
+    this.#index = index;
+    this.#run = run;
+    this.#error = NO_ERROR;
+    this.#phase = BODY_SET_UP;
+    let result: unknown;
+    try {
+      result = this.#instance.setUp();
+    } catch (err) {
+      this.#error = err;
+      this.#tearDown();
+      return;
+    }
+    if (result === undefined || !this.#wait(result)) {
+      this.#method();
+    }
+  }
+
+  /** The promise of the phase fulfilled. */
+  #next(): void {
+    const phase = this.#phase;
+    if (phase === BODY_SET_UP) {
+      this.#method();
+    } else if (phase === BODY_METHOD) {
+      this.#tearDown();
+    } else if (phase === BODY_TEAR_DOWN) {
+      this.#done();
+    }
+  }
+
+  #method(): void {
+    this.#phase = BODY_METHOD;
+    let result: unknown;
+    try {
+      result = this.#methods[this.#index]!.call(this.#instance);
+    } catch (err) {
+      this.#error = err;
+      this.#tearDown();
+      return;
+    }
+    if (!this.#wait(result)) {
+      this.#tearDown();
+    }
+  }
+
+  #tearDown(): void {
+    this.#phase = BODY_TEAR_DOWN;
+    let result: unknown;
+    try {
+      result = this.#instance.tearDown();
+    } catch (err) {
+      if (this.#error === NO_ERROR) {
+        this.#error = new TearDownFailure(err);
+      }
+      this.#done();
+      return;
+    }
+    if (result === undefined || !this.#wait(result)) {
+      this.#done();
+    }
+  }
+
+  #done(): void {
+    const error = this.#error;
+    this.#error = NO_ERROR;
+    this.#phase = BODY_IDLE;
+    this.#settle(this.#run, error);
+  }
+
+  /**
+   * When `value` is a thenable, attaches the callbacks (as `await` would:
+   * a native promise as is, any other thenable through Promise.resolve) and
+   * returns true; otherwise false, and the phase ended synchronously.
+   */
+  #wait(value: unknown): boolean {
+    if (!isThenable(value)) {
+      return false;
+    }
+    let promise: Promise<unknown>;
+    try {
+      promise = Promise.resolve(value);
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    promiseThen.call(promise, this.#onFulfilled, this.#onRejected);
+    return true;
+  }
+}
 
 export class VirtualUser implements TestCaseContext, Watched {
   readonly session: Session;
@@ -103,14 +259,33 @@ export class VirtualUser implements TestCaseContext, Watched {
   #state = IDLE;
   /** The run whose body may settle it; 0 once it timed out or was abandoned. */
   #bodyRun = 0;
-  /** Settle the promise of the run in flight (set by #armRun, once per run). */
-  #resolveRun: (value?: undefined) => void = ignore;
-  #rejectRun: (err: unknown) => void = ignore;
-  /** The executor of each run's promise, made once per user. */
-  readonly #armRun = (resolve: () => void, reject: (err: unknown) => void): void => {
-    this.#resolveRun = resolve;
-    this.#rejectRun = reject;
-  };
+  /** Runs setUp, the method and tearDown; replaced when a run's body is left behind (timeout, abandon). */
+  #body: RunBody | undefined;
+  /** MODE_NONE, MODE_LOOP (run()) or MODE_ITERATION (runIteration()). */
+  #mode = MODE_NONE;
+  /** The next method of the iteration, or NEXT_HIT. */
+  #index = 0;
+  /** run(): the hit under way, and the deadline (monotonic ms). */
+  #hit = 0;
+  #deadline = Infinity;
+  /** run(): this hit already yielded to the event loop. */
+  #yielded = false;
+  /** #advance is on the stack; #pending: a run ended meanwhile, so it loops once more. */
+  #driving = false;
+  #pending = false;
+  /** Settle the promise of run() or runIteration() under way (set by #armDone, once per call). */
+  #resolveDone: (value?: Promise<void>) => void = ignore;
+  #rejectDone: (err: unknown) => void = ignore;
+  readonly #armDone: (
+    resolve: (value?: Promise<void>) => void,
+    reject: (err: unknown) => void,
+  ) => void;
+  /** The run's end waiting for its sockets to close. */
+  #endingStart = 0;
+  #endingSettled: Settled = undefined;
+  readonly #onSocketsClosed: (socketError: Error | undefined) => void;
+  readonly #onBodySettled: (run: number, settled: Settled) => void;
+  readonly #afterYield: () => void;
   /** Only when no watchdog was given and testTimeoutMs > 0. */
   readonly #ownWatchdog: RunWatchdog | undefined;
   #closed: Promise<void> | undefined;
@@ -119,6 +294,27 @@ export class VirtualUser implements TestCaseContext, Watched {
   #ioAbortReason: unknown = undefined;
 
   constructor(options: VirtualUserOptions) {
+    // Assigned here, not as field initializers (see RunBody's constructor).
+    this.#armDone = (
+      resolve: (value?: Promise<void>) => void,
+      reject: (err: unknown) => void,
+    ): void => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    };
+    this.#onSocketsClosed = (socketError: Error | undefined): void => {
+      if (this.#state === ENDING) {
+        const settled = this.#endingSettled;
+        this.#endingSettled = undefined;
+        this.#finishRun(this.#endingStart, settled, socketError);
+      }
+    };
+    this.#onBodySettled = (run: number, settled: Settled): void => {
+      this.#settleBody(run, settled);
+    };
+    this.#afterYield = (): void => {
+      this.#advance();
+    };
     const { step, sink, signal } = options;
     this.#sink = sink;
     this.#signal = signal;
@@ -179,6 +375,7 @@ export class VirtualUser implements TestCaseContext, Watched {
     }
     this.#instance = instance;
     this.#constructError = constructError;
+    this.#body = instance === undefined ? undefined : this.#newBody(instance);
     const serverUrl = options.serverUrl;
     this.app = new App(this.session, () => serverUrl ?? instance?.serverUrl);
     if (instance !== undefined) {
@@ -201,26 +398,16 @@ export class VirtualUser implements TestCaseContext, Watched {
    * (monotonic ms, duration mode), stop() or abandon(). Closes the session
    * when it ends by itself. Never rejects for what a test does.
    */
-  async run(deadline = Infinity): Promise<void> {
-    const hits = this.runContext.hits;
+  run(deadline = Infinity): Promise<void> {
     this.#ownWatchdog?.start();
-    try {
-      for (let hit = 1; hits === 0 || hit <= hits; hit++) {
-        if (hit % YIELD_EVERY_RUNS === 0) {
-          await yieldToEventLoop();
-        }
-        this.runContext.currentHit = hit;
-        await this.#iterate(deadline);
-        if (this.#stopped) {
-          break;
-        }
-      }
-    } finally {
-      this.#ownWatchdog?.stop();
-    }
-    if (!this.#abandoned) {
-      await this.close();
-    }
+    const done = new Promise<void>(this.#armDone);
+    this.#mode = MODE_LOOP;
+    this.#deadline = deadline;
+    this.#hit = 0;
+    this.#yielded = false;
+    this.#index = NEXT_HIT;
+    this.#advance();
+    return done;
   }
 
   /**
@@ -232,19 +419,123 @@ export class VirtualUser implements TestCaseContext, Watched {
     this.#ownWatchdog?.start();
     this.runContext.lagMs = lagMs;
     this.runContext.currentHit++;
-    return this.#iterate(Infinity);
+    const done = new Promise<void>(this.#armDone);
+    this.#mode = MODE_ITERATION;
+    this.#deadline = Infinity;
+    this.#index = 0;
+    this.#advance();
+    return done;
   }
 
-  /** Every method once, unless stopped or past `deadline` (monotonic ms) before one starts. */
-  async #iterate(deadline: number): Promise<void> {
-    const count = this.#testNames.length;
-    for (let i = 0; i < count; i++) {
-      if (this.#stopped || (deadline !== Infinity && now() >= deadline)) {
-        this.#stopped = true;
+  /**
+   * Drives the loop from where it is: called when run() or runIteration()
+   * starts, when a run ended, and after a yield. A run that ends while this
+   * is on the stack (a synchronous test) only sets #pending, and the loop
+   * here goes on: synchronous runs never nest.
+   */
+  #advance(): void {
+    if (this.#driving) {
+      this.#pending = true;
+      return;
+    }
+    this.#driving = true;
+    try {
+      do {
+        this.#pending = false;
+        this.#step();
+      } while (this.#pending);
+    } catch (err) {
+      this.#fail(err);
+    } finally {
+      this.#driving = false;
+    }
+  }
+
+  /**
+   * Starts the next run, or begins the next hit (#pending), yields, or
+   * ends the iteration or the loop. Every method once per hit, unless
+   * stopped or past the deadline before one starts.
+   */
+  #step(): void {
+    const mode = this.#mode;
+    if (mode === MODE_NONE) {
+      return;
+    }
+    let index = this.#index;
+    if (index === NEXT_HIT) {
+      const hit = this.#hit + 1;
+      const hits = this.runContext.hits;
+      if (hits !== 0 && hit > hits) {
+        this.#endLoop();
         return;
       }
-      await this.#runTest(i);
+      if (hit % YIELD_EVERY_RUNS === 0 && !this.#yielded) {
+        this.#yielded = true;
+        setImmediate(this.#afterYield);
+        return;
+      }
+      this.#yielded = false;
+      this.#hit = hit;
+      this.runContext.currentHit = hit;
+      index = 0;
+      this.#index = 0;
     }
+    if (index < this.#testNames.length) {
+      const deadline = this.#deadline;
+      if (!this.#stopped && (deadline === Infinity || now() < deadline)) {
+        this.#index = index + 1;
+        this.#runTest(index);
+        return;
+      }
+      this.#stopped = true;
+    }
+    // The iteration is over.
+    if (mode === MODE_ITERATION) {
+      this.#mode = MODE_NONE;
+      const resolve = this.#resolveDone;
+      this.#resolveDone = ignore;
+      this.#rejectDone = ignore;
+      resolve();
+    } else if (this.#stopped) {
+      this.#endLoop();
+    } else {
+      this.#index = NEXT_HIT;
+      this.#pending = true;
+    }
+  }
+
+  /** run() is over: closes the user unless abandoned. */
+  #endLoop(): void {
+    this.#mode = MODE_NONE;
+    this.#ownWatchdog?.stop();
+    const resolve = this.#resolveDone;
+    this.#resolveDone = ignore;
+    this.#rejectDone = ignore;
+    resolve(this.#abandoned ? undefined : this.close());
+  }
+
+  /** The sink threw: run() or runIteration() rejects with it. */
+  #fail(err: unknown): void {
+    if (this.#mode === MODE_LOOP) {
+      this.#ownWatchdog?.stop();
+    }
+    this.#mode = MODE_NONE;
+    const reject = this.#rejectDone;
+    this.#resolveDone = ignore;
+    this.#rejectDone = ignore;
+    reject(err);
+  }
+
+  /** The run in flight leaves its body behind: later runs use a new RunBody. */
+  #leaveBody(): void {
+    const instance = this.#instance;
+    if (instance !== undefined) {
+      this.#body = this.#newBody(instance);
+    }
+  }
+
+  #newBody(instance: TestCase): RunBody {
+    return new RunBody(instance, this.#methods, this.#onBodySettled);
   }
 
   /**
@@ -272,6 +563,7 @@ export class VirtualUser implements TestCaseContext, Watched {
       nowMs - this.#inFlightStart >= this.#testTimeoutMs
     ) {
       this.#bodyRun = 0; // its late outcome is dropped
+      this.#leaveBody();
       this.#endRun(this.#inFlightStart, TIMED_OUT);
     }
   }
@@ -298,12 +590,13 @@ export class VirtualUser implements TestCaseContext, Watched {
     this.#ownWatchdog?.stop();
     if (this.#state !== IDLE) {
       // The loop waiting for this run goes on, sees #stopped and ends.
+      if (this.#state === RUNNING) {
+        this.#leaveBody();
+      }
       this.#state = IDLE;
       this.#bodyRun = 0;
-      const resolve = this.#resolveRun;
-      this.#resolveRun = ignore;
-      this.#rejectRun = ignore;
-      resolve();
+      this.#endingSettled = undefined;
+      this.#advance();
     }
   }
 
@@ -343,10 +636,11 @@ export class VirtualUser implements TestCaseContext, Watched {
   }
 
   /**
-   * One test run. Its promise is settled by the body (#settleBody), by the
-   * watchdog (checkTestTimeout) or by abandon(), whichever comes first.
+   * One test run. It ends by its body (#settleBody), by the watchdog
+   * (checkTestTimeout) or by abandon(), whichever comes first; then the loop
+   * goes on (#advance).
    */
-  #runTest(index: number): Promise<void> {
+  #runTest(index: number): void {
     const test = this.#testNames[index]!;
     this.#testName = test;
     const startMs = now();
@@ -360,42 +654,12 @@ export class VirtualUser implements TestCaseContext, Watched {
     const run = ++this.#runs;
     this.#bodyRun = run;
     this.#state = RUNNING;
-    const ended = new Promise<void>(this.#armRun);
-    void this.#execute(index, run);
-    return ended;
-  }
-
-  /** setUp, the method, tearDown (always); then settles run `run` with NO_ERROR, the error thrown, or a TearDownFailure. */
-  async #execute(index: number, run: number): Promise<void> {
-    const instance = this.#instance;
-    if (instance === undefined) {
+    const body = this.#body;
+    if (body === undefined) {
       this.#settleBody(run, this.#constructError);
-      return;
+    } else {
+      body.start(index, run);
     }
-    let error: unknown = NO_ERROR;
-    try {
-      const setUp = instance.setUp();
-      if (setUp !== undefined) {
-        await setUp;
-      }
-      const result = this.#methods[index]!.call(instance);
-      if (isThenable(result)) {
-        await result;
-      }
-    } catch (err) {
-      error = err;
-    }
-    try {
-      const tearDown = instance.tearDown();
-      if (tearDown !== undefined) {
-        await tearDown;
-      }
-    } catch (err) {
-      if (error === NO_ERROR) {
-        error = new TearDownFailure(err);
-      }
-    }
-    this.#settleBody(run, error);
   }
 
   /** The body of run `run` settled: ends the run, unless it already timed out or was abandoned. */
@@ -413,11 +677,9 @@ export class VirtualUser implements TestCaseContext, Watched {
     if (this.#sockets.length === 0) {
       this.#finishRun(startMs, settled, undefined);
     } else {
-      void this.#closeSockets().then((socketError) => {
-        if (this.#state === ENDING) {
-          this.#finishRun(startMs, settled, socketError);
-        }
-      });
+      this.#endingStart = startMs;
+      this.#endingSettled = settled;
+      void this.#closeSockets().then(this.#onSocketsClosed);
     }
   }
 
@@ -425,20 +687,16 @@ export class VirtualUser implements TestCaseContext, Watched {
     this.#state = IDLE;
     this.#inFlight = false;
     this.#testName = '';
-    const resolve = this.#resolveRun;
-    const reject = this.#rejectRun;
-    this.#resolveRun = ignore;
-    this.#rejectRun = ignore;
     try {
       if (!this.#signal.aborted) {
         // Ctrl-C: runs in flight are not counted
         this.#emitOutcome(startMs, settled, socketError);
       }
     } catch (err) {
-      reject(err);
+      this.#fail(err);
       return;
     }
-    resolve();
+    this.#advance();
   }
 
   #emitOutcome(startMs: number, settled: Settled, socketError: Error | undefined): void {
@@ -561,10 +819,6 @@ function missingMethod(method: string): (this: TestCase) => unknown {
   return () => {
     throw new TypeError(`the test class has no method '${method}'`);
   };
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function ignore(): void {}
