@@ -32,6 +32,7 @@ import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
 import { createTerminal, isCI, isColorAllowed, type Terminal } from './console.ts';
 import { handleInterrupts } from './signals.ts';
+import { tuneGarbageCollector } from './gc-tuning.ts';
 
 const PROGRAM = 'loads-runner';
 
@@ -375,6 +376,7 @@ function watchStrayErrors(terminal: Terminal): {
   };
 }
 
+tuneGarbageCollector(process.execArgv);
 process.exitCode = await main(process.argv);
 // Everything is flushed by now (stdout/stderr writes are synchronous on Linux
 // pipes, files and TTYs). A test left hanging on a timer or socket of its own
