@@ -1,5 +1,6 @@
 // Reads SPEC §6 summary lines the way a user's script would.
 import assert from 'node:assert/strict';
+import type { LatencySummary, Summary } from '../../src/metrics/summary.ts';
 
 /** The number after `label:` on its own line, e.g. summaryNumber(out, 'Hits'). */
 export function summaryNumber(stdout: string, label: string): number {
@@ -12,3 +13,51 @@ export function summaryNumber(stdout: string, label: string): number {
 /** Control characters other than newline and tab (ANSI escapes, \r). */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const CONTROL_CHARS = /[\x00-\x08\x0b-\x1f\x7f]/;
+
+const NO_LATENCY: LatencySummary = { p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
+
+/**
+ * A Summary of a run where nothing happened, with `overrides` on top: tests
+ * of outputs give only the fields they are about, so a new Summary field is
+ * added here once.
+ */
+export function makeSummary(overrides: Partial<Summary> = {}): Summary {
+  return {
+    projectName: 'N/A',
+    fqn: 'm.C.t',
+    hits: 0,
+    startedAt: 0,
+    endedAt: 0,
+    durationS: 0,
+    rps: 0,
+    avgRequestTimeS: 0,
+    socketsOpened: 0,
+    wsMessages: 0,
+    wsBytesReceived: 0,
+    successes: 0,
+    errors: 0,
+    failures: 0,
+    latency: NO_LATENCY,
+    serviceTime: NO_LATENCY,
+    dropped: 0,
+    rate: null,
+    maxUsers: null,
+    steps: [],
+    hitErrors: 0,
+    hitErrorKeys: {},
+    statusCounts: {},
+    topErrors: [],
+    topFailures: [],
+    allErrors: [],
+    allFailures: [],
+    slowestUrl: null,
+    urls: [],
+    perTest: {},
+    counters: {},
+    interrupted: false,
+    generator: null,
+    thresholds: [],
+    abortedBy: null,
+    ...overrides,
+  };
+}

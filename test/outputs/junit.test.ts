@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { Summary } from '../../src/metrics/summary.ts';
+import { makeSummary } from '../helpers/summary.ts';
 import { JunitOutput, junitXml, moduleOf } from '../../src/outputs/junit.ts';
 import { LoadsError } from '../../src/errors.ts';
 
 const STARTED = Date.UTC(2026, 10, 26, 12, 15, 6);
 
 function summary(overrides: Partial<Summary> = {}): Summary {
-  return {
+  return makeSummary({
     projectName: 'N/A',
     fqn: 'loadtests.api.TestApi',
     hits: 40,
@@ -20,23 +21,11 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     durationS: 4,
     rps: 10,
     avgRequestTimeS: 0.02,
-    socketsOpened: 0,
-    wsMessages: 0,
-    wsBytesReceived: 0,
     successes: 25,
     errors: 5,
     failures: 10,
     latency: { p50: 0.01, p90: 0.02, p95: 0.0314, p99: 0.05, max: 0.08 },
     serviceTime: { p50: 0.01, p90: 0.02, p95: 0.0314, p99: 0.05, max: 0.08 },
-    dropped: 0,
-    rate: null,
-    maxUsers: null,
-    steps: [],
-    hitErrors: 0,
-    hitErrorKeys: {},
-    statusCounts: {},
-    topErrors: [],
-    topFailures: [],
     allErrors: [
       {
         count: 5,
@@ -62,22 +51,16 @@ function summary(overrides: Partial<Summary> = {}): Summary {
         stack: 'AssertionError: body\n    at test_b (api.ts:8:5)',
       },
     ],
-    slowestUrl: null,
-    urls: [],
     perTest: {
       'TestApi.test_a': { successes: 20, failures: 0, errors: 0 },
       'TestApi.test_b': { successes: 5, failures: 10, errors: 5 },
     },
-    counters: {},
-    interrupted: false,
-    generator: null,
     thresholds: [
       { expression: 'p95<300ms', passed: true, measured: 31.4, display: '0.031s' },
       { expression: 'errors<1%', passed: false, measured: 37.5, display: '37.5%' },
     ],
-    abortedBy: null,
     ...overrides,
-  };
+  });
 }
 
 const parser = new XMLParser({

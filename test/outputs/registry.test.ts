@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors.ts';
 import type { Summary } from '../../src/metrics/summary.ts';
+import { makeSummary } from '../helpers/summary.ts';
 import type { OutputContext } from '../../src/outputs/output.ts';
 import { createOutput, OUTPUT_NAMES } from '../../src/outputs/registry.ts';
 import { StdoutOutput } from '../../src/outputs/stdout/stdout-output.ts';
@@ -18,7 +19,7 @@ function context(overrides: Partial<OutputContext> = {}): OutputContext {
   };
 }
 
-const SUMMARY: Summary = {
+const SUMMARY: Summary = makeSummary({
   projectName: 'p',
   fqn: 'm.C.t',
   hits: 3,
@@ -27,34 +28,10 @@ const SUMMARY: Summary = {
   durationS: 1,
   rps: 3,
   avgRequestTimeS: 0.01,
-  socketsOpened: 0,
-  wsMessages: 0,
-  wsBytesReceived: 0,
   successes: 1,
-  errors: 0,
-  failures: 0,
   latency: { p50: 0.01, p90: 0.01, p95: 0.01, p99: 0.01, max: 0.01 },
   serviceTime: { p50: 0.01, p90: 0.01, p95: 0.01, p99: 0.01, max: 0.01 },
-  dropped: 0,
-  rate: null,
-  maxUsers: null,
-  steps: [],
-  hitErrors: 0,
-  hitErrorKeys: {},
-  statusCounts: {},
-  topErrors: [],
-  topFailures: [],
-  allErrors: [],
-  allFailures: [],
-  slowestUrl: null,
-  urls: [],
-  perTest: {},
-  counters: {},
-  interrupted: false,
-  generator: null,
-  thresholds: [],
-  abortedBy: null,
-};
+});
 
 describe('createOutput', () => {
   it('when given each known name then it returns the output of that name', () => {

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatLocalTime, formatSummary } from '../../src/outputs/stdout/summary-text.ts';
 import type { StepSummary, Summary, UrlSummary } from '../../src/metrics/summary.ts';
+import { makeSummary } from '../helpers/summary.ts';
 import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
 
 const STARTED = new Date(2026, 10, 26, 12, 15, 6).getTime(); // local time
@@ -19,7 +20,7 @@ function url(path: string, avgS: number, hits = 100): UrlSummary {
 }
 
 function summary(overrides: Partial<Summary> = {}): Summary {
-  return {
+  return makeSummary({
     projectName: 'demo',
     fqn: 'example.Foo.test_a',
     hits: 1000,
@@ -28,35 +29,13 @@ function summary(overrides: Partial<Summary> = {}): Summary {
     durationS: 2.02,
     rps: 1000 / 2.02,
     avgRequestTimeS: 0.0412,
-    socketsOpened: 0,
-    wsMessages: 0,
-    wsBytesReceived: 0,
     successes: 1000,
-    errors: 0,
-    failures: 0,
     latency: { p50: 0.04, p90: 0.051, p95: 0.06, p99: 0.09, max: 0.12 },
     serviceTime: { p50: 0.04, p90: 0.051, p95: 0.06, p99: 0.09, max: 0.12 },
-    dropped: 0,
-    rate: null,
-    maxUsers: null,
-    steps: [],
-    hitErrors: 0,
-    hitErrorKeys: {},
-    statusCounts: {},
-    topErrors: [],
-    topFailures: [],
-    allErrors: [],
-    allFailures: [],
     slowestUrl: url('http://h/', 0.0412, 1000),
     urls: [url('http://h/', 0.0412, 1000)],
-    perTest: {},
-    counters: {},
-    interrupted: false,
-    generator: null,
-    thresholds: [],
-    abortedBy: null,
     ...overrides,
-  };
+  });
 }
 
 function step(n: number, overrides: Partial<StepSummary> = {}): StepSummary {
