@@ -128,6 +128,23 @@ export class WebSocketError extends LoadsError {
   }
 }
 
+/**
+ * The test run passed --test-timeout. The run counts as an error with this
+ * message; whatever its body still awaits (a request, a socket) rejects
+ * with it, and every later call of that run's session, app or createWs too.
+ */
+export class TestTimeoutError extends LoadsError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super(
+      `test run exceeded --test-timeout of ${timeoutMs / 1000} s; its requests and sockets were aborted`,
+      'LOADS_ERR_TEST_TIMEOUT',
+      ExitCode.RUN_FAILED,
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** True for errors whose message is meant for the user as it is (no stack). */
 export function isLoadsError(value: unknown): value is LoadsError {
   return value instanceof LoadsError;

@@ -8,5 +8,11 @@ export type { Response } from './client/http/response.ts';
 export type { App, AppResponse, AppRequestOptions } from './client/http/app.ts';
 export type { WsSocket, WsOptions } from './client/ws/socket.ts';
 export type { Comparable, Container, ErrorClass } from './runner/assertions.ts';
-export { LoadsError, HttpRequestError, WebSocketError, MissingServerUrlError } from './errors.ts';
-export { HttpStatusError } from './client/http/response.ts';
+export {
+  LoadsError,
+  HttpRequestError,
+  WebSocketError,
+  MissingServerUrlError,
+  TestTimeoutError,
+} from './errors.ts';
+export { HttpStatusError, BodyDiscardedError } from './client/http/response.ts';

@@ -25,6 +25,12 @@ export const ERROR_KEYS = [
   'CONTENT_LENGTH_MISMATCH',
   'TOO_MANY_REDIRECTS',
   'INVALID_URL',
+  /** No complete response within the request's deadline (--timeout): connect, headers and body. */
+  'REQUEST_TIMEOUT',
+  /** The body was over --max-body-size: not kept, connection closed. */
+  'BODY_TOO_LARGE',
+  /** In flight when its test run passed --test-timeout: aborted with the run. */
+  'TEST_TIMEOUT',
   'ABORTED',
   'OTHER',
 ] as const;
@@ -57,6 +63,9 @@ const KEY_BY_CODE: ReadonlyMap<string, ErrorKey> = new Map<string, ErrorKey>([
   ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'CONTENT_LENGTH_MISMATCH'],
   ['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'CONTENT_LENGTH_MISMATCH'],
   ['ERR_INVALID_URL', 'INVALID_URL'],
+  ['LOADS_ERR_REQUEST_TIMEOUT', 'REQUEST_TIMEOUT'],
+  ['LOADS_ERR_BODY_TOO_LARGE', 'BODY_TOO_LARGE'],
+  ['UND_ERR_RES_EXCEEDED_MAX_SIZE', 'BODY_TOO_LARGE'],
   ['ABORT_ERR', 'ABORTED'],
   ['UND_ERR_ABORTED', 'ABORTED'],
   ['UND_ERR_ABORT', 'ABORTED'],

@@ -6,7 +6,9 @@ import type { LoadsEvent } from '../../src/metrics/events.ts';
 import {
   closedPort,
   startSilentServer,
+  startMuteWsServer,
   startWsServer,
+  type TestMuteWsServer,
   type TestWsServer,
 } from '../helpers/servers.ts';
 
@@ -269,5 +271,49 @@ describe('WsSocket', () => {
 
   it('rejects a bad URL with WebSocketError', async () => {
     await assert.rejects(openWebSocket('http://[bad', {}, record()), { name: 'WebSocketError' });
+  });
+});
+
+describe('WsSocket against a peer that never finishes the closing handshake', () => {
+  let mute: TestMuteWsServer;
+  before(async () => {
+    mute = await startMuteWsServer();
+  });
+  after(async () => {
+    await mute.close();
+  });
+
+  it('close() gives up after the timeout (not ws’s 30 s) and drops the connection', async () => {
+    const ctx = record({ timeoutMs: 300 });
+    const socket = await openWebSocket(mute.url, {}, ctx);
+    assert.equal(mute.openSockets, 1);
+    const started = performance.now();
+    await socket.close();
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 250 && tookMs < 10_000, `took ${tookMs} ms`);
+    assert.equal(socket.isOpen, false);
+    assert.equal(socket.error, undefined, 'closing by us is no error');
+    assert.equal((await ctx.closed).type, 'socket-close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(mute.openSockets, 0);
+  });
+
+  it('checks its arguments in the user’s terms', async () => {
+    const ctx = record();
+    await assert.rejects(openWebSocket(42 as unknown as string, {}, ctx), {
+      name: 'TypeError',
+      message:
+        "createWs(url): the URL must be a string such as 'ws://127.0.0.1:8080/socket', not the number 42",
+    });
+    await assert.rejects(openWebSocket(mute.url, { timeout: '1' } as never, ctx), {
+      message: `createWs: the option 'timeout' must be a number of seconds ≥ 0, not the string "1"`,
+    });
+    const socket = await openWebSocket(mute.url, {}, ctx);
+    await assert.rejects(socket.send(42 as unknown as string), {
+      message:
+        'ws.send(data): the message must be a string (text) or a Buffer (binary), not the number 42',
+    });
+    await assert.rejects(socket.receive(-1), { message: /^ws\.receive\(timeoutSeconds\)/ });
+    socket.abort(new Error('done'));
   });
 });

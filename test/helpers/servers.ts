@@ -2,7 +2,8 @@
 // its base URL and a close() that also ends kept-alive connections.
 import http from 'node:http';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface TestServer {
@@ -94,6 +95,53 @@ export async function startWsServer(
         client.terminate();
       }
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+export interface TestMuteWsServer extends TestWsServer {
+  /** TCP connections still open. */
+  readonly openSockets: number;
+}
+
+/**
+ * A WebSocket peer that completes the opening handshake and then reads and
+ * ignores every frame: it never answers a close frame (nor closes), as a
+ * hung server would. A client's close() must give up on it by itself.
+ */
+export async function startMuteWsServer(): Promise<TestMuteWsServer> {
+  const sockets = new Set<Socket>();
+  const server = http.createServer((_req, res) => res.writeHead(426).end());
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    socket.on('data', () => {}); // frames are read and ignored
+    socket.on('end', () => socket.destroy()); // the client dropped the connection
+    const key = String(req.headers['sec-websocket-key']);
+    const accept = createHash('sha1')
+      .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest('base64');
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    port,
+    get openSockets() {
+      return sockets.size;
+    },
+    async close() {
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+      server.close();
+      await once(server, 'close');
     },
   };
 }

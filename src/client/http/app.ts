@@ -6,7 +6,15 @@
 import { AssertionError } from 'node:assert';
 import { MissingServerUrlError } from '../../errors.ts';
 import { Response } from './response.ts';
-import type { RequestOptions, Session } from './session.ts';
+import {
+  checkRequestArguments,
+  REQUEST_OPTION_NAMES,
+  type RequestOptions,
+  type Session,
+} from './session.ts';
+
+const APP_OPTION_NAMES: readonly string[] = Object.freeze([...REQUEST_OPTION_NAMES, 'status']);
+const NO_OPTIONS: AppRequestOptions = Object.freeze({});
 
 /** App request options: the Session's, plus the expected status. */
 export interface AppRequestOptions extends RequestOptions {
@@ -68,31 +76,46 @@ export class App {
   }
 
   get(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('GET', path, opts);
+    return this.#checkedRequest('get', 'GET', path, opts);
   }
 
   post(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('POST', path, opts);
+    return this.#checkedRequest('post', 'POST', path, opts);
   }
 
   put(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('PUT', path, opts);
+    return this.#checkedRequest('put', 'PUT', path, opts);
   }
 
   patch(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('PATCH', path, opts);
+    return this.#checkedRequest('patch', 'PATCH', path, opts);
   }
 
   delete(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('DELETE', path, opts);
+    return this.#checkedRequest('delete', 'DELETE', path, opts);
   }
 
   head(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('HEAD', path, opts);
+    return this.#checkedRequest('head', 'HEAD', path, opts);
   }
 
   options(path: string, opts?: AppRequestOptions): Promise<AppResponse> {
-    return this.request('OPTIONS', path, opts);
+    return this.#checkedRequest('options', 'OPTIONS', path, opts);
+  }
+
+  #checkedRequest(
+    call: string,
+    method: string,
+    path: string,
+    opts: AppRequestOptions | undefined,
+  ): Promise<AppResponse> {
+    const problem =
+      checkRequestArguments(`app.${call}`, path, opts, APP_OPTION_NAMES) ??
+      checkStatusOption(`app.${call}`, opts);
+    if (problem !== undefined) {
+      return Promise.reject(problem);
+    }
+    return this.#send(method, String(path), opts ?? NO_OPTIONS);
   }
 
   /**
@@ -100,9 +123,20 @@ export class App {
    * is used as it is). Rejects with AssertionError when the status is not
    * the expected one, with MissingServerUrlError when there is no server URL.
    */
-  async request(method: string, path: string, opts: AppRequestOptions = {}): Promise<AppResponse> {
+  request(method: string, path: string, opts?: AppRequestOptions): Promise<AppResponse> {
+    if (typeof method !== 'string' || method === '') {
+      return Promise.reject(
+        new TypeError(
+          `app.request(method, path): the method must be an HTTP method such as 'GET', not ${String(method)}`,
+        ),
+      );
+    }
+    return this.#checkedRequest('request', method.toUpperCase(), path, opts);
+  }
+
+  async #send(method: string, path: string, opts: AppRequestOptions): Promise<AppResponse> {
     const url = this.#resolve(path);
-    const response = await this.#session.request(method, url, opts);
+    const response = await this.#session.send(method, url, opts);
     const status = response.status;
     const expected = opts.status;
     const ok =
@@ -138,4 +172,26 @@ export class App {
     }
     return path.startsWith('/') ? trimmed + path : `${trimmed}/${path}`;
   }
+}
+
+function checkStatusOption(
+  call: string,
+  opts: AppRequestOptions | undefined,
+): TypeError | undefined {
+  const status = opts?.status;
+  if (
+    status === undefined ||
+    status === '*' ||
+    isStatus(status) ||
+    (Array.isArray(status) && status.length > 0 && status.every(isStatus))
+  ) {
+    return undefined;
+  }
+  return new TypeError(
+    `${call}: the option 'status' must be a status code such as 404, a list such as [200, 204], or '*', not ${JSON.stringify(status) ?? String(status)}`,
+  );
+}
+
+function isStatus(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599;
 }

@@ -2,6 +2,8 @@
 // body arrives as chunks; they are joined and decoded only when the test asks
 // for `content`, `text` or `json()`, so a test that only checks the status
 // pays no copy. Headers are normalised on first access for the same reason.
+// A discarded body (`body: 'discard'`, --discard-bodies) was counted and
+// timed but not kept: `content` is empty and `text`/`json()` throw.
 import { STATUS_CODES } from 'node:http';
 import { ExitCode, LoadsError } from '../../errors.ts';
 
@@ -18,6 +20,8 @@ export interface ResponseParts {
   chunks: Buffer[];
   bytes: number;
   elapsedMs: number;
+  /** The body was counted, not kept (`body: 'discard'`); `chunks` is empty. */
+  discarded: boolean;
 }
 
 /** `raiseForStatus()` on a 4xx or 5xx response. */
@@ -35,6 +39,17 @@ export class HttpStatusError extends LoadsError {
     this.status = status;
     this.method = method;
     this.url = url;
+  }
+}
+
+/** `text` or `json()` of a response whose body was discarded. */
+export class BodyDiscardedError extends LoadsError {
+  constructor(method: string, url: string, what: string) {
+    super(
+      `the body of ${method} ${url} was discarded (body: 'discard' or --discard-bodies), so ${what} has nothing to read; drop that option for this request to read its body`,
+      'LOADS_ERR_BODY_DISCARDED',
+      ExitCode.RUN_FAILED,
+    );
   }
 }
 
@@ -58,6 +73,7 @@ export class Response {
   #bytes: number;
   #content: Buffer | undefined;
   #text: string | undefined;
+  #discarded: boolean;
 
   /** Built by Session; AppResponse passes a Response to share its body. */
   constructor(parts: ResponseParts | Response) {
@@ -73,6 +89,7 @@ export class Response {
       this.#bytes = parts.#bytes;
       this.#content = parts.#content;
       this.#text = parts.#text;
+      this.#discarded = parts.#discarded;
       return;
     }
     this.method = parts.method;
@@ -86,6 +103,7 @@ export class Response {
     this.#bytes = parts.bytes;
     this.#content = undefined;
     this.#text = undefined;
+    this.#discarded = parts.discarded;
   }
 
   /**
@@ -114,7 +132,12 @@ export class Response {
     return this.#bytes;
   }
 
-  /** The whole body. */
+  /** True when the body was counted but not kept (`body: 'discard'` or --discard-bodies). */
+  get discarded(): boolean {
+    return this.#discarded;
+  }
+
+  /** The whole body; empty when it was discarded. */
   get content(): Buffer {
     if (this.#content === undefined) {
       const chunks = this.#chunks;
@@ -129,16 +152,25 @@ export class Response {
     return this.#content;
   }
 
-  /** The body decoded as UTF-8. */
+  /** The body decoded as UTF-8. Throws BodyDiscardedError when the body was discarded. */
   get text(): string {
+    if (this.#discarded) {
+      throw new BodyDiscardedError(this.method, this.url, '`text`');
+    }
     if (this.#text === undefined) {
       this.#text = this.content.toString('utf8');
     }
     return this.#text;
   }
 
-  /** The body parsed as JSON; throws a SyntaxError when it is not JSON. */
+  /**
+   * The body parsed as JSON; throws a SyntaxError when it is not JSON, and
+   * BodyDiscardedError when the body was discarded.
+   */
   json<T = unknown>(): T {
+    if (this.#discarded) {
+      throw new BodyDiscardedError(this.method, this.url, '`json()`');
+    }
     return JSON.parse(this.text) as T;
   }
 

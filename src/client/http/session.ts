@@ -2,14 +2,20 @@
 // Session, i.e. each virtual user, has its own keep-alive connections
 // (UserConnections) and cookie jar, like a real client. Requests go through
 // undici's dispatch with a small handler: chunks are counted as they arrive and
-// every wire request (each redirect hop) emits exactly one `hit`. Timeouts
-// are undici's headersTimeout/bodyTimeout/connect timeout, so no timer is
-// created per hit. Limits: HTTP/1.1 only, no proxy, no decompression.
+// every wire request (each redirect hop) emits exactly one `hit`. The timeout
+// is a deadline for the whole exchange (connect, headers, body), checked by
+// the thread's DeadlineSweep, so no timer is created per hit. A body over
+// maxBodyBytes is not kept: the request fails and its connection is closed,
+// so memory is bounded by users × that limit. Limits: HTTP/1.1 only, no
+// proxy, no decompression.
 import type { Dispatcher } from 'undici';
 import { HttpRequestError } from '../../errors.ts';
+import { findSimilar } from '../../did-you-mean.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import { classifyError } from '../../metrics/error-key.ts';
 import type { EventSink, HitEvent, RunContext } from '../../metrics/events.ts';
+import { DeadlineSweep, type Swept } from '../deadline-sweep.ts';
+import { describeValue } from '../describe-value.ts';
 import { CookieJar } from './cookie-jar.ts';
 import { Response, type RawHeaders } from './response.ts';
 import { UserConnections, type OriginConnections } from './user-connections.ts';
@@ -28,15 +34,33 @@ export interface RequestOptions {
    */
   data?: string | Buffer | URLSearchParams | Record<string, string | number | boolean>;
   /**
-   * Seconds to wait for the response headers, and between two body chunks;
-   * 0 waits forever. Default: the session's (`--timeout`).
+   * Seconds for the whole request, each redirect hop on its own: connect,
+   * headers and the whole body; 0 waits forever. Default: `--timeout`.
    */
   timeout?: number;
   /** Follow 3xx responses (up to 10 hops, one hit each). Default true. */
   allowRedirects?: boolean;
   /** Cookies sent with this call only; they win over stored ones of the same name. */
   cookies?: Record<string, string>;
+  /**
+   * `'discard'`: the body is counted and timed but not kept (no size limit
+   * applies); `content` is empty and `text`/`json()` throw. Default: keep it,
+   * unless --discard-bodies.
+   */
+  body?: 'discard';
 }
+
+/** Every option name a request takes, for the "did you mean" of a misspelt one. */
+export const REQUEST_OPTION_NAMES: readonly string[] = Object.freeze([
+  'headers',
+  'params',
+  'json',
+  'data',
+  'timeout',
+  'allowRedirects',
+  'cookies',
+  'body',
+]);
 
 /** What a Session needs from its virtual user. */
 export interface SessionOptions {
@@ -46,8 +70,16 @@ export interface SessionOptions {
   context: RunContext;
   /** 'Class.method' of the running test, '' outside a test; called once per hit. */
   testName: () => string;
-  /** Default per-request timeout (headers, body chunks and connect), ms; 0 = none. */
+  /** Default per-request deadline (connect, headers and body), ms; 0 = none. */
   timeoutMs: number;
+  /** Response bodies longer than this fail with BODY_TOO_LARGE and are not kept; default 64 MiB. */
+  maxBodyBytes?: number;
+  /** `body: 'discard'` for every request (--discard-bodies); default false. */
+  discardBodies?: boolean;
+  /** The cookie jar to use (a virtual user's replacement session keeps its jar); default a new one. */
+  cookies?: CookieJar;
+  /** What checks the deadlines; default the thread's own. */
+  deadlines?: DeadlineSweep;
   /**
    * Run-level abort: in-flight requests reject with the signal's reason and
    * emit no hit (as abortAll). A virtual user passes none and calls
@@ -59,6 +91,37 @@ export interface SessionOptions {
 /** Redirects followed per call before failing with TOO_MANY_REDIRECTS. */
 export const MAX_REDIRECTS = 10;
 
+/** --max-body-size's default: 64 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** The deadlines of every Session of this thread that has no sweep of its own. */
+const THREAD_DEADLINES = new DeadlineSweep(now);
+
+/**
+ * A request past its deadline (the `cause` of the HttpRequestError the test
+ * gets); classified as REQUEST_TIMEOUT.
+ */
+export class RequestTimeoutError extends Error {
+  readonly code = 'LOADS_ERR_REQUEST_TIMEOUT';
+  constructor(timeoutMs: number, phase: string) {
+    super(
+      `no complete response within the ${timeoutMs / 1000} s timeout (${phase}); raise --timeout or this request's timeout option`,
+    );
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+/** A response body over the limit (the cause of the test's HttpRequestError); classified as BODY_TOO_LARGE. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'LOADS_ERR_BODY_TOO_LARGE';
+  constructor(limitBytes: number, what: string) {
+    super(
+      `${what} is over --max-body-size (${formatBytes(limitBytes)}): not kept, connection closed; raise --max-body-size, or pass body: 'discard' to count the bytes without keeping them`,
+    );
+    this.name = 'BodyTooLargeError';
+  }
+}
+
 const USER_AGENT = 'loads-runner';
 const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'user-agent': USER_AGENT,
@@ -67,18 +130,30 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 const NO_HEADERS: RawHeaders = Object.freeze({}) as RawHeaders;
 
+const NO_CHUNKS: Buffer[] = [];
+
 /**
  * One wire request: the undici handler and the promise it settles. The
- * promise resolves with nothing; the fields hold the outcome.
+ * promise resolves with nothing; the fields hold the outcome. It ends in one
+ * of three ways: the response ends (resolve), undici or fail() ends it with
+ * an error (reject; the Session emits the hit), or abort() ends it with no
+ * hit of the Session's own (reject with the reason; `aborted` is true).
  */
 class Exchange implements Dispatcher.DispatchHandler {
   status = 0;
   headers: RawHeaders = NO_HEADERS;
-  chunks: Buffer[] = [];
+  chunks: Buffer[];
   bytes = 0;
   startMs = 0;
   endMs = 0;
+  /** Monotonic ms after which the sweep fails it; Infinity for none. */
+  deadlineMs = Infinity;
+  timeoutMs = 0;
   aborted = false;
+  readonly method: string;
+  /** The hop's URL, for the hit when the run's end aborts it. */
+  readonly url: string;
+  readonly #maxBodyBytes: number;
   readonly promise: Promise<void>;
   #controller: Dispatcher.DispatchController | undefined = undefined;
   #abortReason: Error | undefined = undefined;
@@ -86,11 +161,20 @@ class Exchange implements Dispatcher.DispatchHandler {
   #resolve!: () => void;
   #reject!: (err: unknown) => void;
 
-  constructor() {
+  /** `maxBodyBytes` Infinity keeps any body; -1 keeps none (discard). */
+  constructor(method: string, url: string, maxBodyBytes: number) {
+    this.method = method;
+    this.url = url;
+    this.#maxBodyBytes = maxBodyBytes;
+    this.chunks = maxBodyBytes < 0 ? NO_CHUNKS : [];
     this.promise = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+  }
+
+  get discarded(): boolean {
+    return this.#maxBodyBytes < 0;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -110,12 +194,32 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode >= 200) {
       this.status = statusCode;
       this.headers = headers;
+      // A declared length over the limit fails before the body is sent.
+      const max = this.#maxBodyBytes;
+      if (max >= 0 && max !== Infinity && this.method !== 'HEAD') {
+        const length = headers['content-length'];
+        if (typeof length === 'string' && Number(length) > max) {
+          this.fail(new BodyTooLargeError(max, `the body (content-length ${length})`));
+        }
+      }
     }
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled) {
+      return;
+    }
+    const bytes = this.bytes + chunk.length;
+    this.bytes = bytes;
+    const max = this.#maxBodyBytes;
+    if (max < 0) {
+      return; // discarded: counted only
+    }
+    if (bytes > max) {
+      this.fail(new BodyTooLargeError(max, 'the body'));
+      return;
+    }
     this.chunks.push(chunk);
-    this.bytes += chunk.length;
   }
 
   onResponseEnd(): void {
@@ -134,20 +238,54 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** Rejects at once with `reason`, even while still connecting. */
-  abort(reason: unknown): void {
+  /** Where the exchange is, for a timeout's message. */
+  phase(): string {
+    if (this.status === 0) {
+      return this.#controller === undefined ? 'connecting' : 'waiting for the response headers';
+    }
+    return `reading the body, ${formatBytes(this.bytes)} received`;
+  }
+
+  /**
+   * Ends it now with `error`, as if undici had failed it: the connection is
+   * closed, what was kept is let go, and the Session emits the hit.
+   */
+  fail(error: Error): void {
     if (this.#settled) {
       return;
     }
     this.#settled = true;
+    this.endMs = now();
+    this.chunks = NO_CHUNKS;
+    this.#stop(error);
+    this.#reject(error);
+  }
+
+  /**
+   * Rejects at once with `reason`, even while still connecting; the Session
+   * emits no hit for it. Returns false when it had already ended.
+   */
+  abort(reason: unknown): boolean {
+    if (this.#settled) {
+      return false;
+    }
+    this.#settled = true;
     this.aborted = true;
-    const error =
+    this.endMs = now();
+    this.chunks = NO_CHUNKS;
+    this.#stop(
       reason instanceof Error
         ? reason
-        : new DOMException('This operation was aborted', 'AbortError');
+        : new DOMException('This operation was aborted', 'AbortError'),
+    );
+    this.#reject(reason);
+    return true;
+  }
+
+  /** Aborts the undici request (closing its connection), or makes sure it aborts when it starts. */
+  #stop(error: Error): void {
     this.#abortReason = error;
     this.#controller?.abort(error);
-    this.#reject(reason);
   }
 }
 
@@ -159,14 +297,17 @@ class Exchange implements Dispatcher.DispatchHandler {
  * const res = await this.session.post('http://localhost:8080/login', { data: { user: 'a' } });
  * this.assertEqual(res.status, 200);
  */
-export class Session {
+export class Session implements Swept {
   /** This session's cookie jar: cookies set by servers are sent back from here. */
-  readonly cookies: CookieJar = new CookieJar();
+  readonly cookies: CookieJar;
   readonly #connections: UserConnections;
   readonly #sink: EventSink;
   readonly #context: RunContext;
   readonly #testName: () => string;
   readonly #timeoutMs: number;
+  readonly #maxBodyBytes: number;
+  readonly #discardBodies: boolean;
+  readonly #deadlines: DeadlineSweep;
   readonly #signal: AbortSignal | undefined;
   /**
    * The request in flight. A test usually has one at a time, so it goes in
@@ -175,6 +316,8 @@ export class Session {
    */
   #inflight: Exchange | undefined = undefined;
   #moreInflight: Set<Exchange> | undefined = undefined;
+  /** In the deadline sweep's scan (it takes the session out once idle). */
+  #swept = false;
   #aborted = false;
   #abortReason: unknown = undefined;
   readonly #onAbort: (() => void) | undefined;
@@ -206,6 +349,10 @@ export class Session {
     this.#context = options.context;
     this.#testName = options.testName;
     this.#timeoutMs = options.timeoutMs;
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#discardBodies = options.discardBodies ?? false;
+    this.#deadlines = options.deadlines ?? THREAD_DEADLINES;
+    this.cookies = options.cookies ?? new CookieJar();
     this.#signal = options.signal;
     this.#connections = new UserConnections(options.timeoutMs);
     const signal = options.signal;
@@ -221,11 +368,13 @@ export class Session {
   }
 
   /**
-   * Run-level abort: the requests in flight reject at once with `reason`
-   * and emit no hit; later ones reject with `reason` before sending, and
-   * close() destroys the connections. Only the first call counts.
+   * Run-level abort: the requests in flight reject at once with `reason`,
+   * later ones reject with it before sending, and close() destroys the
+   * connections. Requests in flight emit no hit, or, given `hitErrorKey`,
+   * one status-0 hit each with that key (a timed-out run's requests count,
+   * once). Only the first call counts.
    */
-  abortAll(reason: unknown): void {
+  abortAll(reason: unknown, hitErrorKey = ''): void {
     if (this.#aborted) {
       return;
     }
@@ -233,63 +382,129 @@ export class Session {
     this.#abortReason = reason;
     const one = this.#inflight;
     this.#inflight = undefined;
-    one?.abort(reason);
+    if (one !== undefined) {
+      this.#abortExchange(one, reason, hitErrorKey);
+    }
     const more = this.#moreInflight;
     if (more !== undefined) {
       for (const exchange of more) {
-        exchange.abort(reason);
+        this.#abortExchange(exchange, reason, hitErrorKey);
       }
       more.clear();
     }
   }
 
+  #abortExchange(exchange: Exchange, reason: unknown, hitErrorKey: string): void {
+    if (exchange.abort(reason) && hitErrorKey !== '') {
+      this.#emitHit(
+        exchange.method,
+        exchange.url,
+        0,
+        hitErrorKey,
+        exchange.startMs,
+        exchange.endMs - exchange.startMs,
+        exchange.bytes,
+      );
+    }
+  }
+
+  /** Swept: fails each request in flight past its deadline; false once none is in flight. */
+  checkDeadlines(nowMs: number): boolean {
+    const one = this.#inflight;
+    if (one !== undefined && nowMs >= one.deadlineMs) {
+      one.fail(new RequestTimeoutError(one.timeoutMs, one.phase()));
+    }
+    const more = this.#moreInflight;
+    if (more !== undefined && more.size > 0) {
+      for (const exchange of more) {
+        if (nowMs >= exchange.deadlineMs) {
+          exchange.fail(new RequestTimeoutError(exchange.timeoutMs, exchange.phase()));
+        }
+      }
+      return true;
+    }
+    if (one === undefined) {
+      this.#swept = false;
+      return false;
+    }
+    return true;
+  }
+
   get(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('GET', url, opts);
+    return this.#checkedRequest('get', 'GET', url, opts);
   }
 
   post(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('POST', url, opts);
+    return this.#checkedRequest('post', 'POST', url, opts);
   }
 
   put(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('PUT', url, opts);
+    return this.#checkedRequest('put', 'PUT', url, opts);
   }
 
   patch(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('PATCH', url, opts);
+    return this.#checkedRequest('patch', 'PATCH', url, opts);
   }
 
   delete(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('DELETE', url, opts);
+    return this.#checkedRequest('delete', 'DELETE', url, opts);
   }
 
   head(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('HEAD', url, opts);
+    return this.#checkedRequest('head', 'HEAD', url, opts);
   }
 
   options(url: string, opts?: RequestOptions): Promise<Response> {
-    return this.request('OPTIONS', url, opts);
+    return this.#checkedRequest('options', 'OPTIONS', url, opts);
   }
 
   /**
    * Sends `method url` and reads the whole body. Resolves with any HTTP
    * status (a 500 is a response, not an error); rejects with
-   * HttpRequestError when no response came, after emitting a status-0 hit.
+   * HttpRequestError when no response came, after emitting a status-0 hit,
+   * and with a TypeError (no hit) for arguments that are not what it takes.
    */
-  async request(method: string, url: string, opts: RequestOptions = {}): Promise<Response> {
+  request(method: string, url: string, opts?: RequestOptions): Promise<Response> {
+    if (typeof method !== 'string' || !HTTP_TOKEN.test(method)) {
+      return Promise.reject(
+        new TypeError(
+          `session.request(method, url): the method must be an HTTP method such as 'GET', not ${describeValue(method)}`,
+        ),
+      );
+    }
+    return this.#checkedRequest('request', method.toUpperCase(), url, opts);
+  }
+
+  #checkedRequest(
+    call: string,
+    method: string,
+    url: string,
+    opts: RequestOptions | undefined,
+  ): Promise<Response> {
+    const problem = checkRequestArguments(`session.${call}`, url, opts, REQUEST_OPTION_NAMES);
+    if (problem !== undefined) {
+      return Promise.reject(problem);
+    }
+    return this.send(method, typeof url === 'string' ? url : String(url), opts ?? NO_OPTIONS);
+  }
+
+  /**
+   * request() once its arguments are known to be right (App checks its own).
+   * @internal
+   */
+  async send(method: string, url: string, opts: RequestOptions): Promise<Response> {
     if (this.#aborted) {
       throw this.#abortReason;
     }
-    let verb = method.toUpperCase();
+    let verb = method;
     const timeoutMs = opts.timeout === undefined ? this.#timeoutMs : opts.timeout * 1000;
+    const maxBodyBytes =
+      opts.body === 'discard' || this.#discardBodies ? DISCARD : this.#maxBodyBytes;
     const target = opts.params === undefined ? url : appendParams(url, opts.params);
 
     let body: string | Buffer | null = null;
     let contentType: string | undefined;
     if (opts.data !== undefined) {
-      if (opts.json !== undefined) {
-        throw new TypeError('request options `json` and `data` cannot be used together; pick one');
-      }
       const data = opts.data;
       if (typeof data === 'string' || Buffer.isBuffer(data)) {
         body = data;
@@ -342,7 +557,15 @@ export class Session {
         }
       }
       const hopUrl = current.href;
-      const exchange = await this.#send(verb, current, hopUrl, headers, body, timeoutMs);
+      const exchange = await this.#send(
+        verb,
+        current,
+        hopUrl,
+        headers,
+        body,
+        timeoutMs,
+        maxBodyBytes,
+      );
       const setCookie = exchange.headers['set-cookie'];
       if (setCookie !== undefined) {
         if (typeof setCookie === 'string') {
@@ -364,6 +587,7 @@ export class Session {
           chunks: exchange.chunks,
           bytes: exchange.bytes,
           elapsedMs: exchange.endMs - exchange.startMs,
+          discarded: exchange.discarded,
         });
       }
       if (hop === MAX_REDIRECTS) {
@@ -410,11 +634,18 @@ export class Session {
     }
   }
 
-  /** Closes the keep-alive pool; waits for requests still in flight. */
+  /**
+   * Closes the keep-alive pool; waits for requests still in flight (each
+   * bounded by its deadline), or destroys the connections after abortAll().
+   */
   close(): Promise<void> {
     if (this.#closing === undefined) {
       if (this.#onAbort !== undefined) {
         this.#signal?.removeEventListener('abort', this.#onAbort);
+      }
+      if (this.#inflight === undefined && (this.#moreInflight?.size ?? 0) === 0) {
+        this.#deadlines.delete(this);
+        this.#swept = false;
       }
       this.#closing = this.#aborted ? this.#connections.destroy() : this.#connections.close();
     }
@@ -429,11 +660,23 @@ export class Session {
     headers: Record<string, string>,
     body: string | Buffer | null,
     timeoutMs: number,
+    maxBodyBytes: number,
   ): Promise<Exchange> {
-    const exchange = new Exchange();
+    if (this.#aborted) {
+      throw this.#abortReason; // a redirect hop after abortAll()
+    }
+    const exchange = new Exchange(method, hopUrl, maxBodyBytes);
     this.#track(exchange);
     const startMs = now();
     exchange.startMs = startMs;
+    if (timeoutMs > 0) {
+      exchange.timeoutMs = timeoutMs;
+      exchange.deadlineMs = startMs + timeoutMs;
+      if (!this.#swept) {
+        this.#swept = true;
+        this.#deadlines.add(this);
+      }
+    }
     const cached = url === this.#lastUrl;
     const origin = cached ? this.#lastOrigin : url.origin;
     let connection: OriginConnections | undefined;
@@ -446,8 +689,9 @@ export class Session {
           method,
           headers,
           body,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
+          // The deadline sweep bounds the whole exchange instead.
+          headersTimeout: 0,
+          bodyTimeout: 0,
         },
         exchange,
       );
@@ -583,4 +827,125 @@ function errorMessage(err: unknown): string {
     return err.message === '' ? err.name : err.message;
   }
   return String(err);
+}
+
+const NO_OPTIONS: RequestOptions = Object.freeze({});
+/** Exchange's maxBodyBytes for a discarded body. */
+const DISCARD = -1;
+/** RFC 9110 token: what an HTTP method may be made of. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The problem with the arguments of a request call (`call` names it the way
+ * the user wrote it, e.g. 'session.get'), as a TypeError to reject with, or
+ * undefined when they are fine. Only the URL is looked at when there are no
+ * options, which is the common call.
+ */
+export function checkRequestArguments(
+  call: string,
+  url: unknown,
+  opts: unknown,
+  optionNames: readonly string[],
+): TypeError | undefined {
+  if (typeof url !== 'string' && !(url instanceof URL)) {
+    return new TypeError(
+      `${call}(url): the URL must be a string such as 'http://127.0.0.1:8080/path', not ${describeValue(url)}`,
+    );
+  }
+  if (opts === undefined) {
+    return undefined;
+  }
+  if (!isPlainObject(opts)) {
+    return new TypeError(
+      `${call}(url, options): the options must be an object such as { timeout: 5 }, not ${describeValue(opts)}`,
+    );
+  }
+  for (const name in opts) {
+    if (!optionNames.includes(name)) {
+      const similar = findSimilar(name, optionNames);
+      return new TypeError(
+        `${call}: unknown option '${name}'${similar.length > 0 ? ` (did you mean '${similar[0]}'?)` : ''}; the options are ${optionNames.join(', ')}`,
+      );
+    }
+  }
+  const o = opts as Record<string, unknown>;
+  const bad = (name: string, rule: string): TypeError =>
+    new TypeError(`${call}: the option '${name}' must be ${rule}, not ${describeValue(o[name])}`);
+  if (o['headers'] !== undefined) {
+    if (!isPlainObject(o['headers'])) {
+      return bad(
+        'headers',
+        "an object of header names and values, such as { accept: 'text/html' }",
+      );
+    }
+    for (const [name, value] of Object.entries(o['headers'])) {
+      if (typeof value !== 'string') {
+        return new TypeError(
+          `${call}: the header '${name}' must have a string value, not ${describeValue(value)}`,
+        );
+      }
+    }
+  }
+  if (
+    o['params'] !== undefined &&
+    !(o['params'] instanceof URLSearchParams) &&
+    !isPlainObject(o['params'])
+  ) {
+    return bad('params', 'an object or URLSearchParams, such as { page: 2 }');
+  }
+  const data = o['data'];
+  if (
+    data !== undefined &&
+    typeof data !== 'string' &&
+    !Buffer.isBuffer(data) &&
+    !(data instanceof URLSearchParams) &&
+    !isPlainObject(data)
+  ) {
+    return bad('data', 'a string, a Buffer, URLSearchParams or an object (sent as a form)');
+  }
+  if (data !== undefined && o['json'] !== undefined) {
+    return new TypeError(
+      `${call}: the options 'json' and 'data' cannot be used together; pick one`,
+    );
+  }
+  const timeout = o['timeout'];
+  if (
+    timeout !== undefined &&
+    (typeof timeout !== 'number' || !(timeout >= 0) || timeout === Infinity)
+  ) {
+    return bad('timeout', 'a number of seconds ≥ 0 (0 waits forever)');
+  }
+  if (o['allowRedirects'] !== undefined && typeof o['allowRedirects'] !== 'boolean') {
+    return bad('allowRedirects', 'true or false');
+  }
+  if (o['cookies'] !== undefined && !isPlainObject(o['cookies'])) {
+    return bad('cookies', 'an object of cookie names and values');
+  }
+  if (o['body'] !== undefined && o['body'] !== 'discard') {
+    return bad('body', "'discard' (or left out to keep the body)");
+  }
+  return undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return false;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** 67108864 → '64 MiB', for messages. */
+function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) {
+    return bytes === 1 ? '1 byte' : `${bytes} bytes`;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }

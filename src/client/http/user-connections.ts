@@ -20,11 +20,15 @@ export class UserConnections {
   readonly #options: Client.Options;
   readonly #origins = new Map<string, OriginConnections>();
 
-  constructor(timeoutMs: number) {
+  /**
+   * `connectTimeoutMs` bounds each new connection (0: none). Requests get no
+   * undici timers: the Session's deadline sweep bounds each whole exchange.
+   */
+  constructor(connectTimeoutMs: number) {
     this.#options = {
-      connect: { timeout: timeoutMs },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+      connect: { timeout: connectTimeoutMs },
+      headersTimeout: 0,
+      bodyTimeout: 0,
     };
   }
 
