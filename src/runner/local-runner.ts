@@ -27,6 +27,10 @@ export interface LocalRunnerOptions {
   timeoutMs: number;
   /** Bound on each test run, ms; 0 = none. */
   testTimeoutMs: number;
+  /** --max-body-size, bytes; default the Session's (64 MiB). */
+  maxBodyBytes?: number | undefined;
+  /** --discard-bodies: bodies are counted and timed, not kept. */
+  discardBodies?: boolean | undefined;
   /** --server-url: wins over the class's serverUrl field. */
   serverUrl: string | undefined;
   /**
@@ -106,6 +110,8 @@ export class LocalRunner {
         sink,
         timeoutMs: this.#options.timeoutMs,
         testTimeoutMs,
+        maxBodyBytes: this.#options.maxBodyBytes,
+        discardBodies: this.#options.discardBodies,
         serverUrl: this.#options.serverUrl,
         signal: stepAbort.signal,
         watchdog,

@@ -2,7 +2,7 @@
 // the users and times out each run older than the limit. A user only
 // records when its run started, so a test run costs no timer, promise or
 // closure of its own. The bound is coarse: a run times out between `limit`
-// and `limit + period` after it started, period = min(limit / 4, 250 ms).
+// and `limit + period` after it started, period = min(limit / 4, 100 ms).
 import { now } from '../metrics/clock.ts';
 
 /** What the watchdog scans: one virtual user. */
@@ -16,7 +16,7 @@ export interface Watched {
 }
 
 /** The longest time between two scans, ms. */
-const MAX_PERIOD_MS = 250;
+const MAX_PERIOD_MS = 100;
 
 /**
  * Bounds the test runs of a list of users by `limitMs`. The list is read

@@ -1,15 +1,18 @@
-// One virtual user: its own TestCase instance, Session and App, and a loop
-// of runs (each run calls every method of the test once). This loop is the
-// hot path of the runner, once per test run: the RunContext and the
-// test-start/test-end events are single objects refilled in place, and a run
-// makes no timer, no closure, no promise and no async frame of ours: the loop
-// is a small state machine in fields, driven by callbacks made once per user
-// (a RunBody's .then callbacks on what setUp, the method and tearDown return),
-// so that while a test method is pending we hold no suspended frame that
-// would be promoted to the old generation. --test-timeout is a RunWatchdog
-// shared by the step's users. A run that hangs cannot be cancelled, only
-// abandoned: its body goes on in a RunBody of its own, its late outcome is
-// dropped, and the runner calls abortIO() so its I/O ends.
+// One virtual user: its own TestCase instance, Session and App (its
+// UserClients), and a loop of runs (each run calls every method of the test
+// once). This loop is the hot path of the runner, once per test run: the
+// RunContext and the test-start/test-end events are single objects refilled
+// in place, and a run makes no timer, no closure, no promise and no async
+// frame of ours: the loop is a small state machine in fields, driven by
+// callbacks made once per user (a RunBody's .then callbacks on what setUp,
+// the method and tearDown return), so that while a test method is pending we
+// hold no suspended frame that would be promoted to the old generation.
+// --test-timeout is a RunWatchdog shared by the step's users. A run that
+// hangs cannot be cancelled, only left behind: at the limit its requests and
+// sockets are aborted at once (each request in flight counts as a
+// TEST_TIMEOUT hit), its late outcome is dropped, and the user goes on with
+// a new instance and new clients, so that nothing the old body does later
+// is counted or shares a connection with the next run.
 import { Outcome } from '../metrics/events.ts';
 import type {
   EventSink,
@@ -19,15 +22,11 @@ import type {
   CounterEvent,
 } from '../metrics/events.ts';
 import { now, toEpochMs } from '../metrics/clock.ts';
-import { Session } from '../client/http/session.ts';
-import { App } from '../client/http/app.ts';
-import {
-  createWebSocket,
-  type WsContext,
-  type WsOptions,
-  type WsSocket,
-} from '../client/ws/socket.ts';
-import type { TestCase, TestCaseClass, TestCaseContext } from './test-case.ts';
+import { TestTimeoutError } from '../errors.ts';
+import type { Session } from '../client/http/session.ts';
+import type { App } from '../client/http/app.ts';
+import type { TestCase, TestCaseClass } from './test-case.ts';
+import { UserClients, type UserClientsOptions } from './user-clients.ts';
 import type { CycleStep } from './cycle.ts';
 import { trimStackTrace } from './stack-trace.ts';
 import { RunWatchdog, type Watched } from './run-watchdog.ts';
@@ -41,10 +40,14 @@ export interface VirtualUserOptions {
   /** 1-based index of this user in the step. */
   currentUser: number;
   sink: EventSink;
-  /** Default per-request timeout, ms (0 = none). */
+  /** Default per-request deadline, ms (0 = none). */
   timeoutMs: number;
   /** Bound on each test run, ms; 0 = none. */
   testTimeoutMs: number;
+  /** --max-body-size in bytes; default the Session's (64 MiB). */
+  maxBodyBytes?: number | undefined;
+  /** --discard-bodies: every request's body is counted, not kept. */
+  discardBodies?: boolean | undefined;
   /** --server-url: wins over the class's serverUrl field. */
   serverUrl: string | undefined;
   /**
@@ -231,21 +234,22 @@ class RunBody {
   }
 }
 
-export class VirtualUser implements TestCaseContext, Watched {
-  readonly session: Session;
-  readonly app: App;
+export class VirtualUser implements Watched {
   readonly runContext: RunContext;
 
-  readonly #instance: TestCase | undefined;
+  readonly #testClass: TestCaseClass;
+  readonly #methodNames: readonly string[];
+  /** The instance runs call; replaced, with its clients, after a run timed out. */
+  #instance: TestCase | undefined;
   /** What `new TestClass()` threw; every run of this user is then an error. */
-  readonly #constructError: unknown;
-  readonly #methods: ((this: TestCase) => unknown)[] = [];
+  #constructError: unknown;
+  /** What the instance talks through; replaced with it. */
+  #clients: UserClients;
+  readonly #clientsOptions: UserClientsOptions;
   readonly #testNames: string[];
   readonly #sink: EventSink;
   readonly #signal: AbortSignal;
   readonly #testTimeoutMs: number;
-  readonly #wsContext: WsContext;
-  readonly #sockets: WsSocket[] = [];
   readonly #startEvent: TestStartEvent;
   readonly #endEvent: TestEndEvent;
   readonly #counterEvent: CounterEvent = { type: 'counter', name: '', value: 0 };
@@ -289,7 +293,7 @@ export class VirtualUser implements TestCaseContext, Watched {
   /** Only when no watchdog was given and testTimeoutMs > 0. */
   readonly #ownWatchdog: RunWatchdog | undefined;
   #closed: Promise<void> | undefined;
-  /** Set by abortIO: later requests and sockets fail with #ioAbortReason. */
+  /** Set by abortIO: the clients, and any made later, fail with #ioAbortReason. */
   #ioAborted = false;
   #ioAbortReason: unknown = undefined;
 
@@ -356,36 +360,59 @@ export class VirtualUser implements TestCaseContext, Watched {
       currentHit: 0,
       lagMs: 0,
     };
-    this.session = new Session({
+    const serverUrl = options.serverUrl;
+    this.#clientsOptions = {
       sink,
-      context: this.runContext,
+      runContext: this.runContext,
       testName: () => this.#testName,
       timeoutMs: options.timeoutMs,
-    });
-    this.#wsContext = { sink, timeoutMs: options.timeoutMs };
+      maxBodyBytes: options.maxBodyBytes,
+      discardBodies: options.discardBodies ?? false,
+      serverUrl: () => serverUrl ?? this.#instance?.serverUrl,
+      cookies: undefined,
+      incrCounter: (name, by) => this.#countIncrement(name, by),
+    };
+    this.#testClass = options.testClass;
+    this.#methodNames = options.methods;
+    this.#clients = new UserClients(this.#clientsOptions);
+    this.#instance = undefined;
+    this.#constructError = undefined;
+    this.#body = undefined;
+    this.#newInstance();
+  }
 
+  /** This user's current Session (a new one after a run timed out). */
+  get session(): Session {
+    return this.#clients.session;
+  }
+
+  /** This user's current App. */
+  get app(): App {
+    return this.#clients.app;
+  }
+
+  /** A new TestCase instance on the current clients, and its RunBody; a constructor that throws makes every run an error. */
+  #newInstance(): void {
     let instance: TestCase | undefined;
-    let constructError: unknown;
     try {
-      instance = new options.testClass();
-      instance.attachContext(this);
+      instance = new this.#testClass();
+      instance.attachContext(this.#clients);
     } catch (err) {
-      instance = undefined;
-      constructError = err;
+      this.#instance = undefined;
+      this.#constructError = err;
+      this.#body = undefined;
+      return;
+    }
+    const methods: ((this: TestCase) => unknown)[] = [];
+    for (const method of this.#methodNames) {
+      const fn = (instance as unknown as Record<string, unknown>)[method];
+      methods.push(
+        typeof fn === 'function' ? (fn as (this: TestCase) => unknown) : missingMethod(method),
+      );
     }
     this.#instance = instance;
-    this.#constructError = constructError;
-    this.#body = instance === undefined ? undefined : this.#newBody(instance);
-    const serverUrl = options.serverUrl;
-    this.app = new App(this.session, () => serverUrl ?? instance?.serverUrl);
-    if (instance !== undefined) {
-      for (const method of options.methods) {
-        const fn = (instance as unknown as Record<string, unknown>)[method];
-        this.#methods.push(
-          typeof fn === 'function' ? (fn as (this: TestCase) => unknown) : missingMethod(method),
-        );
-      }
-    }
+    this.#constructError = undefined;
+    this.#body = new RunBody(instance, methods, this.#onBodySettled);
   }
 
   /** Whether a test run has started and not ended (nor been abandoned). */
@@ -526,36 +553,25 @@ export class VirtualUser implements TestCaseContext, Watched {
     reject(err);
   }
 
-  /** The run in flight leaves its body behind: later runs use a new RunBody. */
-  #leaveBody(): void {
-    const instance = this.#instance;
-    if (instance !== undefined) {
-      this.#body = this.#newBody(instance);
-    }
-  }
-
-  #newBody(instance: TestCase): RunBody {
-    return new RunBody(instance, this.#methods, this.#onBodySettled);
-  }
-
   /**
    * Ends this user's requests in flight and its sockets, with `reason`;
-   * later ones fail with it at once. Only the first call counts.
+   * later ones fail with it at once. Requests in flight count as status-0
+   * hits with `hitErrorKey` ('' for none: Ctrl-C). Only the first call counts.
    */
-  abortIO(reason: unknown): void {
+  abortIO(reason: unknown, hitErrorKey = ''): void {
     if (this.#ioAborted) {
       return;
     }
     this.#ioAborted = true;
     this.#ioAbortReason = reason;
-    this.session.abortAll(reason);
-    const sockets = this.#sockets;
-    for (let i = 0; i < sockets.length; i++) {
-      sockets[i]!.abort(reason);
-    }
+    this.#clients.abort(reason, hitErrorKey);
   }
 
-  /** Watched: ends the run in flight as a TestTimeoutError once it is older than testTimeoutMs. */
+  /**
+   * Watched: at --test-timeout, the run in flight ends as an error now: its
+   * requests (each counted once, as a TEST_TIMEOUT hit) and sockets are
+   * aborted, and the next run gets a new instance and new clients.
+   */
   checkTestTimeout(nowMs: number): void {
     if (
       this.#state === RUNNING &&
@@ -563,7 +579,14 @@ export class VirtualUser implements TestCaseContext, Watched {
       nowMs - this.#inFlightStart >= this.#testTimeoutMs
     ) {
       this.#bodyRun = 0; // its late outcome is dropped
-      this.#leaveBody();
+      const left = this.#clients;
+      left.abort(new TestTimeoutError(this.#testTimeoutMs), 'TEST_TIMEOUT');
+      this.#clients = new UserClients({ ...this.#clientsOptions, cookies: left.session.cookies });
+      if (this.#ioAborted) {
+        this.#clients.abort(this.#ioAbortReason);
+      }
+      this.#newInstance();
+      void left.close();
       this.#endRun(this.#inFlightStart, TIMED_OUT);
     }
   }
@@ -580,19 +603,19 @@ export class VirtualUser implements TestCaseContext, Watched {
    */
   abandon(message: string | null): void {
     this.#stopped = true;
-    this.#abandoned = true;
     if (this.#inFlight) {
       this.#inFlight = false;
       if (message !== null && !this.#signal.aborted) {
+        // Its requests in flight count too, as the run does (ABORTED hits).
+        this.abortIO(new Error(message), 'ABORTED');
         this.#emitEnd(this.#inFlightStart, Outcome.ERROR, 'TestRunAbandonedError', message, '');
       }
     }
+    this.#abandoned = true;
     this.#ownWatchdog?.stop();
     if (this.#state !== IDLE) {
-      // The loop waiting for this run goes on, sees #stopped and ends.
-      if (this.#state === RUNNING) {
-        this.#leaveBody();
-      }
+      // The loop waiting for this run goes on, sees #stopped and ends. The
+      // body left behind settles a run number that is no longer current.
       this.#state = IDLE;
       this.#bodyRun = 0;
       this.#endingSettled = undefined;
@@ -607,25 +630,12 @@ export class VirtualUser implements TestCaseContext, Watched {
     return this.#closed;
   }
 
-  async #closeAll(): Promise<void> {
-    await this.#closeSockets();
-    await this.session.close().catch(ignore);
+  #closeAll(): Promise<void> {
+    return this.#clients.close();
   }
 
-  /** TestCaseContext: `this.createWs()`; the socket is tracked for the end of the run. */
-  async openWs(url: string, options: WsOptions): Promise<WsSocket> {
-    if (this.#ioAborted) {
-      throw this.#ioAbortReason;
-    }
-    const socket = createWebSocket(url, options, this.#wsContext);
-    // Tracked while it connects too, so that abortIO() ends the handshake.
-    this.#sockets.push(socket);
-    await socket.opened;
-    return socket;
-  }
-
-  /** TestCaseContext: `this.incrCounter()`. Dropped once the user is abandoned or aborted. */
-  incrCounter(name: string, by: number): void {
+  /** The clients' `this.incrCounter()`. Dropped once the user is abandoned or aborted. */
+  #countIncrement(name: string, by: number): void {
     if (this.#abandoned || this.#signal.aborted) {
       return;
     }
@@ -674,12 +684,12 @@ export class VirtualUser implements TestCaseContext, Watched {
   /** Closes the run's sockets, emits its test-end and settles its promise. */
   #endRun(startMs: number, settled: Settled): void {
     this.#state = ENDING;
-    if (this.#sockets.length === 0) {
+    if (!this.#clients.hasSockets) {
       this.#finishRun(startMs, settled, undefined);
     } else {
       this.#endingStart = startMs;
       this.#endingSettled = settled;
-      void this.#closeSockets().then(this.#onSocketsClosed);
+      void this.#clients.closeSockets().then(this.#onSocketsClosed);
     }
   }
 
@@ -707,11 +717,12 @@ export class VirtualUser implements TestCaseContext, Watched {
         this.#emitError(startMs, Outcome.ERROR, socketError);
       }
     } else if (settled === TIMED_OUT) {
+      // No stack: the user's code did not throw it, and ours says nothing.
       this.#emitEnd(
         startMs,
         Outcome.ERROR,
         'TestTimeoutError',
-        `test run exceeded --test-timeout of ${this.#testTimeoutMs / 1000} s`,
+        new TestTimeoutError(this.#testTimeoutMs).message,
         '',
       );
     } else if (settled instanceof TearDownFailure) {
@@ -725,24 +736,6 @@ export class VirtualUser implements TestCaseContext, Watched {
         socketError === undefined || outcome === Outcome.ERROR ? settled : socketError,
       );
     }
-  }
-
-  /** Closes the sockets opened since the last call; returns the first error any of them saw. */
-  async #closeSockets(): Promise<Error | undefined> {
-    const sockets = this.#sockets;
-    if (sockets.length === 0) {
-      return undefined;
-    }
-    let error: Error | undefined;
-    for (let i = 0; i < sockets.length; i++) {
-      const socket = sockets[i]!;
-      error ??= socket.error;
-      if (socket.isOpen) {
-        await socket.close().catch(ignore);
-      }
-    }
-    sockets.length = 0;
-    return error;
   }
 
   #emitError(startMs: number, outcome: Outcome, error: unknown): void {

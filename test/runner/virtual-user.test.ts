@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import nodeAssert from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
+import net, { type AddressInfo } from 'node:net';
 import { VirtualUser, isAssertionError } from '../../src/runner/virtual-user.ts';
 import { RunWatchdog } from '../../src/runner/run-watchdog.ts';
 import type { CycleStep } from '../../src/runner/cycle.ts';
@@ -10,6 +11,7 @@ import { TestCase, LoadsError, type WsSocket } from '../../src/index.ts';
 import { Outcome, type TestEndEvent } from '../../src/metrics/events.ts';
 import {
   startHttpServer,
+  startMuteWsServer,
   startSilentServer,
   startWsServer,
   type TestServer,
@@ -24,6 +26,7 @@ interface MakeUser {
   testTimeoutMs?: number;
   serverUrl?: string;
   watchdog?: RunWatchdog;
+  timeoutMs?: number;
 }
 
 function makeUser(testClass: TestCaseClass, options: MakeUser) {
@@ -44,7 +47,7 @@ function makeUser(testClass: TestCaseClass, options: MakeUser) {
     },
     currentUser: options.currentUser ?? 1,
     sink,
-    timeoutMs: 5000,
+    timeoutMs: options.timeoutMs ?? 5000,
     testTimeoutMs: options.testTimeoutMs ?? 0,
     serverUrl: options.serverUrl,
     signal: controller.signal,
@@ -578,7 +581,8 @@ describe('VirtualUser timeouts and abandonment', () => {
         test: 'Slow.test_slow',
         outcome: Outcome.ERROR,
         errorName: 'TestTimeoutError',
-        errorMessage: 'test run exceeded --test-timeout of 0.05 s',
+        errorMessage:
+          'test run exceeded --test-timeout of 0.05 s; its requests and sockets were aborted',
       },
       { test: 'Slow.test_slow', outcome: Outcome.SUCCESS, errorName: '', errorMessage: '' },
     ]);
@@ -775,7 +779,8 @@ describe('VirtualUser --test-timeout watchdog', () => {
         test: 'SlowFirst.test_slow',
         outcome: Outcome.ERROR,
         errorName: 'TestTimeoutError',
-        errorMessage: 'test run exceeded --test-timeout of 0.04 s',
+        errorMessage:
+          'test run exceeded --test-timeout of 0.04 s; its requests and sockets were aborted',
       },
       { test: 'SlowFirst.test_slow', outcome: Outcome.SUCCESS, errorName: '', errorMessage: '' },
     ]);
@@ -995,5 +1000,174 @@ describe('VirtualUser run loop', () => {
       ...run('test_a', 2),
       ...run('test_b', 2),
     ]);
+  });
+});
+
+describe('VirtualUser --test-timeout aborts what the run started', () => {
+  /** A server that never answers, behind a TCP proxy that counts the connections open at once. */
+  let silent: TestServer;
+  let proxy: net.Server;
+  let proxyUrl = '';
+  let open = 0;
+  let peak = 0;
+  let made = 0;
+  before(async () => {
+    silent = await startHttpServer(() => {});
+    proxy = net.createServer((client) => {
+      made++;
+      open++;
+      peak = Math.max(peak, open);
+      const upstream = net.connect(silent.port, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => {
+        open--;
+        upstream.destroy();
+      });
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((resolve) => proxy.close(resolve));
+    await silent.close();
+  });
+
+  it('counts the request in flight once, as a TEST_TIMEOUT hit, and closes its connection as the next run starts', async () => {
+    class Stuck extends TestCase {
+      async test_stuck() {
+        await this.session.get(`${proxyUrl}/never`, { timeout: 0 });
+      }
+    }
+    const { user, sink } = makeUser(Stuck, {
+      methods: ['test_stuck'],
+      step: { hits: 3 },
+      testTimeoutMs: 100,
+    });
+    await user.run();
+    assert.deepEqual(
+      ends(sink).map((e) => e.errorName),
+      ['TestTimeoutError', 'TestTimeoutError', 'TestTimeoutError'],
+    );
+    assert.deepEqual(
+      sink.ofType('hit').map((h) => [h.status, h.errorKey, h.test, h.currentHit]),
+      [1, 2, 3].map((run) => [0, 'TEST_TIMEOUT', 'Stuck.test_stuck', run]),
+    );
+    await sleep(100);
+    assert.equal(made, 3, 'a connection per run');
+    // The old one is being closed while the next run connects: never more.
+    assert.ok(peak <= 2, `${peak} connections open at once`);
+    assert.equal(open, 0, 'none left open');
+  });
+
+  it('records nothing the timed-out body does later, and runs the next run on a new instance with the same cookies', async () => {
+    const instances: TestCase[] = [];
+    const later: unknown[] = [];
+    let runs = 0;
+    class Sneaky extends TestCase {
+      async test_sneaky() {
+        instances.push(this);
+        runs++;
+        if (runs === 1) {
+          await this.session.get(`${server.url}/login`, { cookies: {} });
+          this.session.cookies.setCookie('sid=abc', new URL(server.url));
+          try {
+            await this.session.get(`${silent.url}/never`, { timeout: 0 });
+          } catch (err) {
+            later.push(err);
+          }
+          // After the timeout: none of this may count.
+          later.push(await this.session.get(`${server.url}/after`).catch((err: unknown) => err));
+          later.push(await this.createWs(wsServer.url).catch((err: unknown) => err));
+          this.incrCounter('late');
+          return;
+        }
+        const res = await this.session.get(`${server.url}/second`);
+        this.assertEqual(res.status, 200);
+        this.assertEqual(this.session.cookies.cookieHeader(new URL(server.url)), 'sid=abc');
+      }
+    }
+    const { user, sink } = makeUser(Sneaky, {
+      methods: ['test_sneaky'],
+      step: { hits: 2 },
+      testTimeoutMs: 150,
+    });
+    await user.run();
+    await sleep(50);
+    assert.deepEqual(
+      ends(sink).map((e) => [e.outcome, e.errorName]),
+      [
+        [Outcome.ERROR, 'TestTimeoutError'],
+        [Outcome.SUCCESS, ''],
+      ],
+    );
+    assert.deepEqual(
+      sink.ofType('hit').map((h) => [new URL(h.url).pathname, h.status, h.errorKey]),
+      [
+        ['/login', 200, ''],
+        ['/never', 0, 'TEST_TIMEOUT'],
+        ['/second', 200, ''],
+      ],
+    );
+    assert.equal(sink.ofType('counter').length, 0);
+    assert.equal(later.length, 3);
+    for (const err of later) {
+      assert.equal((err as Error).name, 'TestTimeoutError');
+    }
+    assert.equal(instances.length, 2);
+    assert.notEqual(instances[0], instances[1]);
+  });
+
+  it('terminates the sockets of a timed-out run', async () => {
+    let closedOnServer = 0;
+    const ws = await startWsServer((socket) => {
+      socket.on('close', () => closedOnServer++);
+    });
+    class Waits extends TestCase {
+      async test_waits() {
+        const socket = await this.createWs(ws.url);
+        await socket.receive(0); // the server never sends
+      }
+    }
+    try {
+      const { user, sink } = makeUser(Waits, {
+        methods: ['test_waits'],
+        testTimeoutMs: 100,
+      });
+      await user.run();
+      await sleep(100);
+      assert.deepEqual(
+        ends(sink).map((e) => e.errorName),
+        ['TestTimeoutError'],
+      );
+      assert.equal(closedOnServer, 1);
+      assert.equal(sink.ofType('socket-close').length, 1);
+    } finally {
+      await ws.close();
+    }
+  });
+});
+
+describe('VirtualUser closing leftover sockets', () => {
+  it('closes every socket left open at the end of a run at once, each waiting at most --timeout for its peer', async () => {
+    const mute = await startMuteWsServer();
+    class Leaves extends TestCase {
+      async test_leaves() {
+        for (let i = 0; i < 3; i++) {
+          await this.createWs(mute.url);
+        }
+      }
+    }
+    try {
+      const { user, sink } = makeUser(Leaves, { methods: ['test_leaves'], timeoutMs: 300 });
+      await user.run();
+      const [end] = sink.ofType('test-end');
+      assert.equal(end!.outcome, Outcome.SUCCESS);
+      // One --timeout for all three (in parallel), not 3 × ws's own 30 s.
+      assert.ok(end!.elapsedMs >= 300 && end!.elapsedMs < 5000, `took ${end!.elapsedMs} ms`);
+      assert.equal(sink.ofType('socket-close').length, 3);
+    } finally {
+      await mute.close();
+    }
   });
 });
