@@ -24,6 +24,7 @@ const STRING_KEYS = {
   server_url: 'serverUrl',
   timeout: 'timeout',
   test_timeout: 'testTimeout',
+  max_body_size: 'maxBodySize',
   output_file_filename: 'outputFileFilename',
   output_funkload_filename: 'outputFunkloadFilename',
   output_json_filename: 'outputJsonFilename',
@@ -32,7 +33,12 @@ const STRING_KEYS = {
   workers: 'workers',
   status_interval: 'statusInterval',
 } as const;
-const BOOLEAN_KEYS = { quiet: 'quiet', no_color: 'noColor', abort_on_fail: 'abortOnFail' } as const;
+const BOOLEAN_KEYS = {
+  quiet: 'quiet',
+  no_color: 'noColor',
+  abort_on_fail: 'abortOnFail',
+  discard_bodies: 'discardBodies',
+} as const;
 const KNOWN_KEYS = [
   ...Object.keys(STRING_KEYS),
   ...Object.keys(BOOLEAN_KEYS),

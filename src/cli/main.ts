@@ -155,6 +155,8 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       signal: controller.signal,
       timeoutMs: options.timeoutMs,
       testTimeoutMs: options.testTimeoutMs,
+      maxBodyBytes: options.maxBodyBytes,
+      discardBodies: options.discardBodies,
       serverUrl: options.serverUrl,
       onStrayError: (text, workerIndex) => strays.report(`${text} (worker ${workerIndex})`),
     });
@@ -256,6 +258,8 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
         signal: controller.signal,
         timeoutMs: options.timeoutMs,
         testTimeoutMs: options.testTimeoutMs,
+        maxBodyBytes: options.maxBodyBytes,
+        discardBodies: options.discardBodies,
         serverUrl: options.serverUrl,
       }).run();
     } else {

@@ -15,6 +15,8 @@ export interface RawOptions {
   serverUrl?: string;
   timeout?: string;
   testTimeout?: string;
+  maxBodySize?: string;
+  discardBodies?: boolean;
   output?: string[];
   outputFileFilename?: string;
   outputFunkloadFilename?: string;
@@ -59,10 +61,21 @@ export function createProgram(version: string): Command {
       'in each cycle step, users (or the rate) rise linearly from 0 over this long; shorter than --duration (default: 0)',
     )
     .option('--server-url <url>', 'base URL for this.app (wins over the class serverUrl)')
-    .option('--timeout <seconds>', 'timeout of each request (default: 30)')
+    .option(
+      '--timeout <seconds>',
+      'deadline of each request: connect, headers and the whole body (default: 30)',
+    )
     .option(
       '--test-timeout <seconds>',
-      'longest a single test run may take before it counts as an error; 0 for none (default: 60)',
+      'longest a single test run may take before it counts as an error and its requests and sockets are aborted; 0 for none (default: 60)',
+    )
+    .option(
+      '--max-body-size <size>',
+      'largest response body kept, e.g. 64MB or 500k (binary units); a larger one fails with BODY_TOO_LARGE and its connection is closed (default: 64MB)',
+    )
+    .option(
+      '--discard-bodies',
+      "count and time every response body without keeping it, as body: 'discard' does for one request",
     )
     .addOption(
       new Option(

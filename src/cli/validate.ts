@@ -24,6 +24,10 @@ export interface RunOptions {
   timeoutMs: number;
   /** 0 means no limit. */
   testTimeoutMs: number;
+  /** --max-body-size in bytes. */
+  maxBodyBytes: number;
+  /** --discard-bodies: no body is kept. */
+  discardBodies: boolean;
   outputs: string[];
   /** Output settings by their INI key (output_file_filename, …). */
   outputOptions: Record<string, string | undefined>;
@@ -44,6 +48,7 @@ export const DEFAULT_TIMEOUT_S = 30;
 export const DEFAULT_TEST_TIMEOUT_S = 60;
 export const DEFAULT_STATUS_INTERVAL_S = 10;
 export const DEFAULT_MAX_USERS = 1000;
+export const DEFAULT_MAX_BODY_SIZE = '64MB';
 
 export function validateOptions(
   fqnArg: string | undefined,
@@ -150,6 +155,13 @@ export function validateOptions(
     true,
   );
 
+  const maxBodyBytes = parseSize(
+    cli.maxBodySize ?? config.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+    '--max-body-size',
+    problems,
+  );
+  const discardBodies = cli.discardBodies ?? config.discardBodies ?? false;
+
   const serverUrl = cli.serverUrl ?? config.serverUrl;
   if (serverUrl !== undefined && !isHttpUrl(serverUrl)) {
     problems.push(
@@ -220,6 +232,8 @@ export function validateOptions(
     serverUrl,
     timeoutMs: Math.round(timeoutS! * 1000),
     testTimeoutMs: Math.round(testTimeoutS! * 1000),
+    maxBodyBytes: maxBodyBytes!,
+    discardBodies,
     outputs: [...new Set(outputs)],
     outputOptions: {
       output_file_filename: cli.outputFileFilename ?? config.outputFileFilename,
@@ -326,6 +340,27 @@ function parseSeconds(
     return null;
   }
   return value;
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]?)(i?b)?$/i;
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** '64MB', '500k', '1.5GiB', '1048576': bytes, binary units (as wrk and curl count); at least 1. */
+function parseSize(text: string, option: string, problems: UsageError[]): number | null {
+  const match = SIZE.exec(text.trim());
+  const bytes =
+    match === null
+      ? Number.NaN
+      : Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    problems.push(
+      new UsageError(
+        `${option} '${text}' is not a size of at least 1 byte; use e.g. ${option} 64MB, 500k or 1048576`,
+      ),
+    );
+    return null;
+  }
+  return bytes;
 }
 
 function isHttpUrl(text: string): boolean {

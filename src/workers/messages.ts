@@ -27,6 +27,9 @@ export interface WorkerSetup extends Envelope {
   cwd: string;
   timeoutMs: number;
   testTimeoutMs: number;
+  /** --max-body-size, bytes; null for the default. */
+  maxBodyBytes: number | null;
+  discardBodies: boolean;
   serverUrl: string | null;
   /** Batch copies of every event and send them (an output such as file needs them). */
   forwardEvents: boolean;

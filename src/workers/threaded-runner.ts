@@ -47,6 +47,10 @@ export interface ThreadedRunnerOptions {
   signal: AbortSignal;
   timeoutMs: number;
   testTimeoutMs: number;
+  /** --max-body-size, bytes; default the Session's. */
+  maxBodyBytes?: number | undefined;
+  /** --discard-bodies. */
+  discardBodies?: boolean | undefined;
   serverUrl: string | undefined;
   /** An error escaped a test run in a worker (the first few per worker). */
   onStrayError?: (text: string, workerIndex: number) => void;
@@ -237,6 +241,8 @@ export class ThreadedRunner {
       cwd: this.#options.cwd,
       timeoutMs: this.#options.timeoutMs,
       testTimeoutMs: this.#options.testTimeoutMs,
+      maxBodyBytes: this.#options.maxBodyBytes ?? null,
+      discardBodies: this.#options.discardBodies ?? false,
       serverUrl: this.#options.serverUrl ?? null,
       forwardEvents: this.#options.eventSink !== undefined,
     });

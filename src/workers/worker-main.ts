@@ -112,6 +112,8 @@ async function runStep(message: Extract<ToWorkerMessage, { type: 'run-step' }>):
     signal: controller.signal,
     timeoutMs: setup.timeoutMs,
     testTimeoutMs: setup.testTimeoutMs,
+    maxBodyBytes: setup.maxBodyBytes ?? undefined,
+    discardBodies: setup.discardBodies,
     serverUrl: setup.serverUrl ?? undefined,
     userShare: { offset: message.userOffset, count: message.userCount },
     // Runs in proportion to this worker's share of the pool (see RunShare).

@@ -174,7 +174,7 @@ export class TestTargets extends TestCase {
   assert.equal(summaryNumber(result.stdout, 'Errors'), 8, result.stdout);
   assert.equal(summaryNumber(result.stdout, 'Failures'), 4, result.stdout);
   assert.match(result.stdout, /ECONNREFUSED/);
-  assert.match(result.stdout, /UND_ERR_HEADERS_TIMEOUT/);
+  assert.match(result.stdout, /REQUEST_TIMEOUT/);
   assert.match(result.stdout, /500/);
 });
 

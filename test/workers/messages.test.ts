@@ -161,6 +161,8 @@ describe('worker messages', () => {
           cwd: '/',
           timeoutMs: 1,
           testTimeoutMs: 0,
+          maxBodyBytes: null,
+          discardBodies: false,
           serverUrl: null,
           forwardEvents: false,
         }),
