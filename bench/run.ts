@@ -4,6 +4,7 @@
 //   npm run bench -- memory             peak RSS of 1,000 and 10,000 idle virtual users
 //   npm run bench -- soak --minutes 10  one long run, RSS every 30 s
 //   npm run bench -- profile            a --cpu-prof run of loads-runner, top self-time functions
+//   npm run bench -- hostile            peak RSS with 200 MB and endless response bodies
 //
 // Every generator runs as its own child process (pinned with taskset to core
 // 1, the target to core 0, when there are 2+ cores), measured by
@@ -25,12 +26,13 @@ import {
   runChild,
   wrap,
 } from './proc.ts';
-import { startTarget, type Target, type TargetKind } from './target.ts';
+import { startHostileTarget, startTarget, type Target, type TargetKind } from './target.ts';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(benchDir);
-const examplesDir = path.join(root, 'examples');
-const loadsBin = path.join(root, 'bin', 'loads-runner.js');
+/** The bin and examples of the loads-runner checkout in `dir` (this one, or --baseline). */
+const binOf = (dir: string): string => path.join(dir, 'bin', 'loads-runner.js');
+const examplesOf = (dir: string): string => path.join(dir, 'examples');
 const reporter = pathToFileURL(path.join(benchDir, 'usage-reporter.mjs')).href;
 const require = createRequire(import.meta.url);
 const autocannonBin = path.join(
@@ -53,6 +55,12 @@ Modes:
   soak                  one long loads-runner run at full speed; its RSS every 30 s
   profile               one loads-runner run under --cpu-prof against the node target;
                         the top self-time functions (bench/profile-summary.ts)
+  hostile               peak RSS of loads-runner with 20 users (TestBench.test_get, which
+                        reads only the status) against bench/hostile-target.mjs: 200 MB
+                        bodies with a content-length, chunked, chunked with --discard-bodies,
+                        and an endless chunked body for --duration; each must stay under
+                        1.5 GB (--max-body-size bounds memory by users × its 64 MiB).
+                        VmRSS is also sampled, and a run over --rss-cap MB is killed
 
 Options:
   --duration S       seconds per run (default: 10; memory: 15; profile: 10)
@@ -66,6 +74,10 @@ Options:
                      (default: on with 2+ cores and taskset installed)
   --prof-dir DIR     profile: where the .cpuprofile goes (default: a new temp folder)
   --top N            profile: rows to print (default: 15)
+  --rss-cap MB       hostile: kill a run whose RSS passes this (default: 8192)
+  --baseline DIR     throughput, hostile: also run the loads-runner built in DIR (another
+                     checkout, e.g. a git worktree of main, with npm ci done), interleaved,
+                     and print loads-runner ÷ baseline: a change's before and after in one run
   -h, --help         this help
 
 The target is on 127.0.0.1 only; nothing is downloaded. Benchmarks are not tests: they
@@ -73,7 +85,7 @@ never run in npm test.
 `;
 
 interface Options {
-  mode: 'throughput' | 'memory' | 'soak' | 'profile';
+  mode: 'throughput' | 'memory' | 'soak' | 'profile' | 'hostile';
   duration: number | undefined;
   connections: number;
   reps: number;
@@ -84,6 +96,9 @@ interface Options {
   pin: boolean;
   profDir: string | undefined;
   top: number;
+  rssCapMb: number;
+  /** --baseline: another loads-runner checkout to compare with. */
+  baseline: string | undefined;
 }
 
 function positiveNumber(name: string, text: string | undefined, fallback: number): number {
@@ -113,6 +128,8 @@ function parseOptions(argv: string[]): Options | undefined {
       'no-pin': { type: 'boolean' },
       'prof-dir': { type: 'string' },
       top: { type: 'string' },
+      'rss-cap': { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -121,7 +138,13 @@ function parseOptions(argv: string[]): Options | undefined {
     return undefined;
   }
   const mode = positionals[0] ?? 'throughput';
-  if (mode !== 'throughput' && mode !== 'memory' && mode !== 'soak' && mode !== 'profile') {
+  if (
+    mode !== 'throughput' &&
+    mode !== 'memory' &&
+    mode !== 'soak' &&
+    mode !== 'profile' &&
+    mode !== 'hostile'
+  ) {
     throw new Error(`unknown mode ${JSON.stringify(mode)}`);
   }
   const target = values.target ?? 'auto';
@@ -148,7 +171,19 @@ function parseOptions(argv: string[]): Options | undefined {
     pin,
     profDir: values['prof-dir'],
     top: Math.round(positiveNumber('--top', values.top, 15)),
+    rssCapMb: positiveNumber('--rss-cap', values['rss-cap'], 8192),
+    baseline: values.baseline === undefined ? undefined : checkBaseline(values.baseline),
   };
+}
+
+function checkBaseline(dir: string): string {
+  const absolute = path.resolve(dir);
+  if (!existsSync(binOf(absolute)) || !existsSync(path.join(absolute, 'dist'))) {
+    throw new Error(
+      `--baseline ${dir}: no built loads-runner there (bin/loads-runner.js and dist/); run npm ci in it`,
+    );
+  }
+  return absolute;
 }
 
 function commandExists(name: string): boolean {
@@ -159,13 +194,13 @@ function commandExists(name: string): boolean {
 const cores = (pin: boolean): { target: number | undefined; generator: number | undefined } =>
   pin ? { target: 0, generator: 1 } : { target: undefined, generator: undefined };
 
-function loadsRunnerHasWorkers(): boolean {
-  return loadsRunnerHasOption('--workers');
+function loadsRunnerHasWorkers(dir = root): boolean {
+  return loadsRunnerHasOption('--workers', dir);
 }
 
 /** Whether the loads-runner under test has this option (the bench also runs older builds). */
-function loadsRunnerHasOption(option: string): boolean {
-  const help = spawnSync(process.execPath, [loadsBin, '--help'], { encoding: 'utf8' });
+function loadsRunnerHasOption(option: string, dir = root): boolean {
+  const help = spawnSync(process.execPath, [binOf(dir), '--help'], { encoding: 'utf8' });
   return new RegExp(`${option}\\b`).test(help.stdout);
 }
 
@@ -239,6 +274,7 @@ function loadsRunner(
   load: Load,
   workers: boolean,
   jsonFile?: string,
+  dir = root,
 ): Generator {
   const outputs =
     jsonFile === undefined
@@ -257,10 +293,10 @@ function loadsRunner(
             : ['--ramp-up', String(load.rampUpS)]),
         ];
   return {
-    name: 'loads-runner',
-    cwd: examplesDir,
+    name: dir === root ? 'loads-runner' : 'baseline',
+    cwd: examplesOf(dir),
     args: [
-      loadsBin,
+      binOf(dir),
       test,
       ...amount,
       '--server-url',
@@ -417,8 +453,22 @@ async function throughput(options: Options): Promise<void> {
       `loads-runner: examples/bench.ts TestBench.test_get, -o json${workers ? ', --workers 1' : ' (no --workers option yet: one thread)'}`,
     ]);
     const load = { users: options.connections, durationS };
+    const baseline = options.baseline;
     const makers = [
       (l: Load) => loadsRunner('bench.TestBench.test_get', target.url, l, workers),
+      ...(baseline === undefined
+        ? []
+        : [
+            (l: Load) =>
+              loadsRunner(
+                'bench.TestBench.test_get',
+                target.url,
+                l,
+                loadsRunnerHasWorkers(baseline),
+                undefined,
+                baseline,
+              ),
+          ]),
       (l: Load) => autocannon(target.url, l),
       (l: Load) => bareUndici(target.url, l),
     ];
@@ -476,7 +526,11 @@ async function throughput(options: Options): Promise<void> {
     process.stdout.write(
       `\n${'ratios (medians)'.padEnd(30)}${['req/CPU-s', 'req/s', 'net req/CPU-s'].map((h) => h.padStart(15)).join('')}\n`,
     );
-    for (const peer of ['autocannon', 'bare undici']) {
+    for (const peer of [
+      ...(baseline === undefined ? [] : ['baseline']),
+      'autocannon',
+      'bare undici',
+    ]) {
       const p = rates.get(peer)!;
       const ratios = [lr.perCpu / p.perCpu, lr.rps / p.rps, lr.perNetCpu / p.perNetCpu];
       process.stdout.write(
@@ -484,7 +538,8 @@ async function throughput(options: Options): Promise<void> {
       );
     }
     process.stdout.write(
-      '\nreq/CPU-s: requests ÷ CPU time (user+sys, all threads) of the whole generator process;' +
+      (baseline === undefined ? '' : `\nbaseline: the loads-runner built in ${baseline}`) +
+        '\nreq/CPU-s: requests ÷ CPU time (user+sys, all threads) of the whole generator process;' +
         '\nnet req/CPU-s: the same without the startup CPU measured above.\n',
     );
   } finally {
@@ -669,6 +724,176 @@ async function profile(options: Options): Promise<void> {
   process.stdout.write(`${formatSummary(await summarise([dir]), options.top)}\n`);
 }
 
+/** The memory bound the issue sets for each hostile case. */
+const HOSTILE_LIMIT_KB = 1.5 * 1024 * 1024;
+const HOSTILE_USERS = 20;
+
+async function hostile(options: Options): Promise<void> {
+  const durationS = options.duration ?? 10;
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const canDiscard = loadsRunnerHasOption('--discard-bodies');
+  const target = await startHostileTarget(core.target);
+  const base = target.url.replace(/\/$/, '');
+  try {
+    printHeader(target, options, [
+      `load: ${HOSTILE_USERS} virtual users, TestBench.test_get (reads only the status), -o json${workers ? ', --workers 1' : ''}; VmRSS sampled every 100 ms, a run over ${int(options.rssCapMb)} MB is killed`,
+    ]);
+    const cases: { label: string; path: string; args: string[] }[] = [
+      { label: '200 MB, content-length', path: '/big?mb=200', args: ['--hits', '2'] },
+      { label: '200 MB, chunked', path: '/big?mb=200&chunked=1', args: ['--hits', '2'] },
+      ...(canDiscard
+        ? [
+            {
+              label: '200 MB chunked, discard',
+              path: '/big?mb=200&chunked=1',
+              args: ['--hits', '2', '--discard-bodies'],
+            },
+          ]
+        : []),
+      { label: `endless, -d ${durationS}`, path: '/endless', args: ['-d', String(durationS)] },
+    ];
+    process.stdout.write(
+      `${row('case', ['peak RSS', 'time s', 'hits', 'runs ok', 'errors'])}   under 1.5 GB   hit errors
+`,
+    );
+    let failed = 0;
+    const builds = [root, ...(options.baseline === undefined ? [] : [options.baseline])];
+    for (const c of cases) {
+      for (const dir of builds) {
+        if (
+          dir !== root &&
+          c.args.includes('--discard-bodies') &&
+          !loadsRunnerHasOption('--discard-bodies', dir)
+        ) {
+          continue;
+        }
+        const m = await measureHostile(
+          [
+            binOf(dir),
+            'bench.TestBench.test_get',
+            '-u',
+            String(HOSTILE_USERS),
+            ...c.args,
+            '--server-url',
+            base + c.path,
+            '-o',
+            'json',
+            ...(workers ? ['--workers', '1'] : []),
+          ],
+          {
+            core: core.generator,
+            timeoutMs: (durationS + 120) * 1000,
+            rssCapKb: options.rssCapMb * 1024,
+            cwd: examplesOf(dir),
+          },
+        );
+        const under = m.peakKb < HOSTILE_LIMIT_KB && !m.killed;
+        if (dir === root) {
+          failed += under ? 0 : 1;
+        }
+        process.stdout.write(
+          `${row(dir === root ? c.label : '  baseline', [
+            `${m.killed ? '> ' : ''}${mb(m.peakKb)}`,
+            m.seconds.toFixed(1),
+            m.summary === undefined ? '?' : int(m.summary.hits),
+            m.summary === undefined ? '?' : int(m.summary.successes),
+            m.summary === undefined ? '?' : int(m.summary.errors + m.summary.failures),
+          ])}   ${(under ? 'yes' : 'NO').padEnd(12)}   ${m.note}\n`,
+        );
+      }
+    }
+    process.stdout.write(
+      `\npeak RSS: the larger of getrusage's maxRSS and the VmRSS samples.${failed > 0 ? `\n${failed} case(s) went over 1.5 GB.` : ''}\n`,
+    );
+    if (failed > 0) {
+      process.exitCode = 1;
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+interface HostileSummary {
+  hits: number;
+  successes: number;
+  errors: number;
+  failures: number;
+  hitErrorKeys?: Record<string, number>;
+}
+
+/** One loads-runner run, its RSS sampled from /proc while it runs and killed past the cap. */
+async function measureHostile(
+  args: string[],
+  options: { core: number | undefined; timeoutMs: number; rssCapKb: number; cwd: string },
+): Promise<{
+  peakKb: number;
+  seconds: number;
+  killed: boolean;
+  summary: HostileSummary | undefined;
+  note: string;
+}> {
+  const dir = await makeTempDir('loads-bench-hostile-');
+  const usageFile = path.join(dir, 'usage.json');
+  let pid = 0;
+  let sampledKb = 0;
+  let killed = false;
+  const sampler = setInterval(() => {
+    void readRssKb(pid).then((kb) => {
+      if (kb === undefined) {
+        return;
+      }
+      sampledKb = Math.max(sampledKb, kb);
+      if (kb > options.rssCapKb && !killed) {
+        killed = true;
+        process.kill(pid, 'SIGKILL');
+      }
+    });
+  }, 100);
+  const started = performance.now();
+  try {
+    const result = await runChild(
+      wrap([process.execPath, '--import', reporter, ...args], {
+        core: options.core,
+        raiseNofile: false,
+      }),
+      {
+        cwd: options.cwd,
+        env: { ...process.env, LOADS_BENCH_USAGE_FILE: usageFile, NO_COLOR: '1' },
+        timeoutMs: options.timeoutMs,
+        onStart: (child) => (pid = child.pid ?? 0),
+      },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const usage = existsSync(usageFile)
+      ? (JSON.parse(await readFile(usageFile, 'utf8')) as Usage)
+      : undefined;
+    let summary: HostileSummary | undefined;
+    try {
+      summary = JSON.parse(result.stdout) as HostileSummary;
+    } catch {
+      summary = undefined;
+    }
+    const keys = Object.entries(summary?.hitErrorKeys ?? {})
+      .map(([key, count]) => `${key} ${int(count)}`)
+      .join(', ');
+    return {
+      peakKb: Math.max(sampledKb, usage?.maxRssKb ?? 0),
+      seconds,
+      killed: killed || result.timedOut,
+      summary,
+      note: killed
+        ? `killed at ${mb(sampledKb)}`
+        : result.timedOut
+          ? `timed out after ${seconds.toFixed(0)} s`
+          : keys,
+    };
+  } finally {
+    clearInterval(sampler);
+    await removeTempDir(dir);
+  }
+}
+
 // ----------------------------------------------------------------------- main
 
 let options: Options | undefined;
@@ -680,7 +905,7 @@ try {
 }
 if (options !== undefined) {
   installCleanup();
-  const modes = { throughput, memory, soak, profile };
+  const modes = { throughput, memory, soak, profile, hostile };
   try {
     await modes[options.mode](options);
   } catch (err) {

@@ -50,8 +50,16 @@ export async function startTarget(options: TargetOptions): Promise<Target> {
 const pinned = (core: number | undefined): string =>
   core === undefined ? 'not pinned' : `pinned to core ${core}`;
 
-async function startNodeTarget(core: number | undefined): Promise<Target> {
-  const script = path.join(benchDir, 'node-target.mjs');
+/** bench/hostile-target.mjs: huge and endless bodies, for `npm run bench -- hostile`. */
+export function startHostileTarget(core: number | undefined): Promise<Target> {
+  return startNodeTarget(core, 'hostile-target.mjs');
+}
+
+async function startNodeTarget(
+  core: number | undefined,
+  file = 'node-target.mjs',
+): Promise<Target> {
+  const script = path.join(benchDir, file);
   const child = spawnTracked(wrap([process.execPath, script], { core, raiseNofile: true }), {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -75,7 +83,7 @@ async function startNodeTarget(core: number | undefined): Promise<Target> {
     kind: 'node',
     url: `http://127.0.0.1:${port}/`,
     pid: child.pid ?? 0,
-    description: `node:http ${process.version} in its own process (bench/node-target.mjs), ${pinned(core)}`,
+    description: `node:http ${process.version} in its own process (bench/${file}), ${pinned(core)}`,
     close: () => stop(child, 'SIGTERM'),
   };
 }
