@@ -176,14 +176,42 @@ describe('buildSummary', () => {
 
   it('when a generator load is given then the summary carries it unchanged', () => {
     const generator = assessGeneratorLoad([
-      { thread: 'main', delayP99Ms: 2, delayMaxMs: 8, utilization: 0.4 },
-      { thread: 'worker 1', delayP99Ms: 70, delayMaxMs: 90, utilization: 0.95 },
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 2,
+        delayMaxMs: 8,
+        utilization: 0.4,
+      },
+      {
+        thread: 'worker 1',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 70,
+        delayMaxMs: 90,
+        utilization: 0.95,
+      },
     ]);
     const s = buildSummary(aggregatorWithRun().snapshot(), INFO, T0 + 2000, false, generator);
     assert.deepEqual(s.generator, {
       threads: [
-        { thread: 'main', delayP99Ms: 2, delayMaxMs: 8, utilization: 0.4 },
-        { thread: 'worker 1', delayP99Ms: 70, delayMaxMs: 90, utilization: 0.95 },
+        {
+          thread: 'main',
+          monitoredMs: 3000,
+          judgedMs: 2500,
+          delayP99Ms: 2,
+          delayMaxMs: 8,
+          utilization: 0.4,
+        },
+        {
+          thread: 'worker 1',
+          monitoredMs: 3000,
+          judgedMs: 2500,
+          delayP99Ms: 70,
+          delayMaxMs: 90,
+          utilization: 0.95,
+        },
       ],
       saturated: true,
       reason: 'event-loop delay p99 70 ms on worker 1; worker 1 busy 95% of the time',

@@ -18,7 +18,14 @@ import { createTmpProject } from '../helpers/tmp-project.ts';
 const T0 = 1_800_000_000_000;
 
 const GENERATOR = assessGeneratorLoad([
-  { thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 },
+  {
+    thread: 'main',
+    monitoredMs: 3000,
+    judgedMs: 2500,
+    delayP99Ms: 61.5,
+    delayMaxMs: 140,
+    utilization: 0.62,
+  },
 ]);
 
 function runSummary(): Summary {
@@ -116,7 +123,16 @@ describe('JsonOutput', () => {
       },
     ]);
     assert.deepEqual(parsed.generator, {
-      threads: [{ thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 }],
+      threads: [
+        {
+          thread: 'main',
+          monitoredMs: 3000,
+          judgedMs: 2500,
+          delayP99Ms: 61.5,
+          delayMaxMs: 140,
+          utilization: 0.62,
+        },
+      ],
       saturated: true,
       reason: 'event-loop delay p99 62 ms on main',
     });

@@ -250,7 +250,14 @@ describe('formatSummary', () => {
 
   it('when the generator was saturated then a plain warning follows the Failures line, labels unchanged', () => {
     const generator = assessGeneratorLoad([
-      { thread: 'main', delayP99Ms: 83.2, delayMaxMs: 120, utilization: 0.5 },
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 83.2,
+        delayMaxMs: 120,
+        utilization: 0.5,
+      },
     ]);
     const text = formatSummary(summary({ generator }), false);
     assert.doesNotMatch(text, ANSI);
@@ -277,7 +284,14 @@ describe('formatSummary', () => {
 
   it('when the generator was saturated and color is true then only the warning is coloured, labels stay plain', () => {
     const generator = assessGeneratorLoad([
-      { thread: 'worker 2', delayP99Ms: 3, delayMaxMs: 9, utilization: 0.97 },
+      {
+        thread: 'worker 2',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 3,
+        delayMaxMs: 9,
+        utilization: 0.97,
+      },
     ]);
     const text = formatSummary(summary({ generator }), true);
     assert.match(text, /^Failures: 0$/m);
@@ -291,7 +305,14 @@ describe('formatSummary', () => {
 
   it('when the generator had slack or was not measured then the summary says nothing of it', () => {
     const calm = assessGeneratorLoad([
-      { thread: 'main', delayP99Ms: 4, delayMaxMs: 12, utilization: 0.3 },
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 4,
+        delayMaxMs: 12,
+        utilization: 0.3,
+      },
     ]);
     const expected = formatSummary(summary(), false);
     assert.equal(formatSummary(summary({ generator: calm }), false), expected);
