@@ -2,8 +2,11 @@
 // labels exactly, since scripts parse them (`^Hits: \d+$`); labels are never
 // coloured, only some values and section titles, and only when `color` is
 // true (a Chalk instance with an explicit level: the CLI decides, chalk's
-// own detection is not used). Built once per run, so clarity beats speed.
+// own detection is not used). Every duration, the Duration line included,
+// follows one rule (metrics/format-seconds.ts), as the threshold lines do.
+// Built once per run, so clarity beats speed.
 import { Chalk } from 'chalk';
+import { formatSeconds } from '../../metrics/format-seconds.ts';
 import type {
   ErrorSummary,
   LatencySummary,
@@ -26,11 +29,6 @@ export function formatLocalTime(epochMs: number): string {
     `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
     `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
   );
-}
-
-/** Seconds with a unit; sub-10 ms values keep a fourth decimal. */
-function formatSeconds(s: number): string {
-  return `${s > 0 && s < 0.01 ? s.toFixed(4) : s.toFixed(3)}s`;
 }
 
 function indent(text: string, spaces: number): string {
@@ -144,9 +142,9 @@ export function formatSummary(summary: Summary, color: boolean): string {
   const lines: string[] = [
     `Hits: ${summary.hits}`,
     `Started: ${formatLocalTime(summary.startedAt)}`,
-    `Duration: ${summary.durationS.toFixed(2)} seconds`,
+    `Duration: ${formatSeconds(summary.durationS, ' seconds')}`,
     `Approximate Average RPS: ${Math.round(summary.rps)}`,
-    `Average request time: ${summary.avgRequestTimeS.toFixed(2)}s`,
+    `Average request time: ${formatSeconds(summary.avgRequestTimeS)}`,
     `Opened web sockets: ${summary.socketsOpened}`,
     `Bytes received via web sockets : ${summary.wsBytesReceived}`,
     '',
