@@ -425,6 +425,81 @@ describe('formatSummary', () => {
   });
 });
 
+describe('dropped runs in the open model', () => {
+  const DROPPED_WARNING =
+    'Warning: 86 of 100 scheduled test runs were dropped because every virtual user was busy (--max-users 2); raise --max-users or lower --rate';
+
+  it('when runs were dropped then a warning after Dropped gives the real counts and the knob', () => {
+    const text = formatSummary(
+      summary({ rate: [50], maxUsers: 2, successes: 10, failures: 3, errors: 1, dropped: 86 }),
+      false,
+    );
+    const lines = text.split('\n');
+    assert.deepEqual(lines.slice(8, 16), [
+      'Success: 10',
+      'Errors: 1',
+      'Failures: 3',
+      'Dropped: 86',
+      '',
+      DROPPED_WARNING,
+      '',
+      'Latency percentiles (all hits)',
+    ]);
+    assert.equal(text.match(/^Warning:/gm)?.length, 1);
+  });
+
+  it('when one run of one user was dropped then the warning is in the singular', () => {
+    const text = formatSummary(
+      summary({ rate: [5], maxUsers: 1, successes: 49, dropped: 1 }),
+      false,
+    );
+    assert.match(
+      text,
+      /^Warning: 1 of 50 scheduled test runs was dropped because every virtual user was busy \(--max-users 1\); raise --max-users or lower --rate$/m,
+    );
+  });
+
+  it('when the generator was saturated too then both warnings share one block, saturation first', () => {
+    const generator = assessGeneratorLoad([
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 3,
+        delayMaxMs: 9,
+        utilization: 0.97,
+      },
+    ]);
+    const text = formatSummary(
+      summary({
+        rate: [50],
+        maxUsers: 2,
+        successes: 10,
+        failures: 3,
+        errors: 1,
+        dropped: 86,
+        generator,
+      }),
+      true,
+    );
+    assert.ok(
+      text.includes(
+        '\nDropped: \u001b[31m86\u001b[39m\n\n\u001b[33mWarning: the load generator was saturated (main busy 97% of the time): latencies include its own delay\u001b[39m\n' +
+          `\u001b[33m${DROPPED_WARNING}\u001b[39m\n\n`,
+      ),
+      text,
+    );
+  });
+
+  it('when nothing was dropped, or the model is closed, then there is no dropped warning', () => {
+    assert.doesNotMatch(
+      formatSummary(summary({ rate: [50], maxUsers: 2, dropped: 0 }), false),
+      /Warning/,
+    );
+    assert.doesNotMatch(formatSummary(summary({ dropped: 0 }), false), /Warning|Dropped/);
+  });
+});
+
 describe('one precision rule for every duration (SPEC §6)', () => {
   const info: RunInfo = {
     startedAt: STARTED,

@@ -124,6 +124,20 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
   );
 }
 
+/**
+ * Open model: runs are dropped only when no pool user is free (a run waits
+ * for one at most --timeout, and not past its step's end), so the knob is
+ * --max-users, or the rate. In test runs, as Success/Errors/Failures count.
+ */
+function droppedWarning(summary: Summary): string {
+  const scheduled = summary.successes + summary.errors + summary.failures + summary.dropped;
+  const pool = summary.maxUsers === null ? '' : ` (--max-users ${summary.maxUsers})`;
+  return (
+    `Warning: ${summary.dropped} of ${scheduled} scheduled test runs ${summary.dropped === 1 ? 'was' : 'were'} dropped ` +
+    `because every virtual user was busy${pool}; raise --max-users or lower --rate`
+  );
+}
+
 function percentileLine(l: LatencySummary): string {
   return [
     `p50 ${formatSeconds(l.p50)}`,
@@ -158,14 +172,19 @@ export function formatSummary(summary: Summary, color: boolean): string {
   }
 
   // Right under the outcome counts, before any latency figure, so nobody
-  // reads the percentiles without it; nothing at all when the loops had slack.
+  // reads the percentiles without them; nothing at all when the loops had
+  // slack and no run was dropped.
+  const warnings: string[] = [];
   if (summary.generator?.saturated === true) {
-    lines.push(
-      '',
-      chalk.yellow(
-        `Warning: the load generator was saturated (${summary.generator.reason}): latencies include its own delay`,
-      ),
+    warnings.push(
+      `Warning: the load generator was saturated (${summary.generator.reason}): latencies include its own delay`,
     );
+  }
+  if (open && summary.dropped > 0) {
+    warnings.push(droppedWarning(summary));
+  }
+  if (warnings.length > 0) {
+    lines.push('', ...warnings.map((warning) => chalk.yellow(warning)));
   }
 
   const section = (heading: string, body: string[]): void => {
