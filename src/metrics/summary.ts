@@ -66,8 +66,8 @@ export interface StepSummary {
   users: number;
   /** Runs per user (closed model, hits mode); 0 otherwise. */
   runsPerUser: number;
-  /** Open model: test runs started per second; 0 in the closed model. */
-  rate: number;
+  /** Open model: test runs started per second; null in the closed model (as Summary.rate). */
+  rate: number | null;
   /** How long the step lasted, seconds; 0 if unknown. */
   durationS: number;
   /** Test runs finished: successes + failures + errors. */
@@ -196,6 +196,7 @@ function stepSummary(
   endedAt: number,
   runDurationMs: number,
   single: boolean,
+  open: boolean,
 ): StepSummary {
   let durationMs = step.elapsedMs;
   if (durationMs <= 0) {
@@ -211,7 +212,7 @@ function stepSummary(
     step: step.cycleIndex + 1,
     users: step.users,
     runsPerUser: step.runsPerUser,
-    rate: step.rate,
+    rate: open ? step.rate : null,
     durationS,
     runs: step.successes + step.failures + step.errors,
     successes: step.successes,
@@ -278,7 +279,7 @@ export function buildSummary(
     rate: info.rate === null ? null : [...info.rate],
     maxUsers: info.maxUsers,
     steps: snapshot.steps.map((step) =>
-      stepSummary(step, endedAt, durationMs, snapshot.steps.length === 1),
+      stepSummary(step, endedAt, durationMs, snapshot.steps.length === 1, info.rate !== null),
     ),
     hitErrors: snapshot.hitErrors,
     hitErrorKeys: { ...snapshot.hitErrorKeys },

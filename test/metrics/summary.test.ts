@@ -313,7 +313,7 @@ describe('buildSummary steps', () => {
       step: 1,
       users: 10,
       runsPerUser: 20,
-      rate: 0,
+      rate: null,
       durationS: 2,
       runs: 200,
       successes: 200,
@@ -444,8 +444,17 @@ describe('buildSummary steps', () => {
     assert.ok(Math.abs(s.avgRequestTimeS - 0.02) < 0.0001, `avg ${s.avgRequestTimeS}`);
   });
 
-  it('when the model is closed then rate and max users are null', () => {
+  it('when the model is closed then rate and max users are null, and each step rate too', () => {
     const s = buildSummary(aggregatorWithRun().snapshot(), INFO, T0 + 2000, false);
+    assert.ok(s.steps.length >= 1);
+    for (const step of s.steps) {
+      assert.equal(step.rate, null, 'like the top-level rate, not 0');
+    }
+    const cycle = buildSummary(snapshotOf(steps), INFO, T0 + 3000, false);
+    assert.deepEqual(
+      cycle.steps.map((step) => step.rate),
+      steps.map(() => null),
+    );
     assert.equal(s.rate, null);
     assert.equal(s.maxUsers, null);
     assert.equal(s.dropped, 0);

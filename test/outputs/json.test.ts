@@ -200,6 +200,11 @@ describe('json output end to end', () => {
     assert.equal(summary.hits, 9);
     assert.equal(summary.dropped, 0);
     assert.equal(summary.rate, null);
+    assert.deepEqual(
+      summary.steps.map((s) => s.rate),
+      [null, null],
+      'closed model: each step rate is null, like the top-level rate',
+    );
     assert.equal(typeof summary.serviceTime.p99, 'number');
     assert.deepEqual(
       summary.steps.map((s) => [s.step, s.users, s.runsPerUser, s.runs, s.hits, s.errors]),

@@ -47,7 +47,7 @@ function step(n: number, overrides: Partial<StepSummary> = {}): StepSummary {
     step: n,
     users: 10 * n,
     runsPerUser: 20,
-    rate: 0,
+    rate: null,
     durationS: 2,
     runs: 200 * n,
     successes: 200 * n,

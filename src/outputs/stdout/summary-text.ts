@@ -103,7 +103,8 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
     ...(open ? ['Dropped'] : []),
   ];
   const rows = steps.map((row) => {
-    const rate = row.rate > 0 ? row.rate : (rates?.[row.step - 1] ?? 0);
+    // A step whose cycle-start was never seen has no rate of its own: the plan's.
+    const rate = row.rate !== null && row.rate > 0 ? row.rate : (rates?.[row.step - 1] ?? 0);
     const failed = row.errors + row.failures;
     return [
       String(row.step),
