@@ -14,6 +14,8 @@ export interface RunInfo {
   startedAt: number;
   fqn: string;
   projectName: string;
+  /** loads-runner's version (package.json), e.g. '0.1.0': reports name the tool that made them. */
+  version: string;
   /** Users per cycle step, e.g. [10, 20, 30]. */
   users: number[];
   /** Runs per user per step, or null in duration mode. */

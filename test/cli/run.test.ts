@@ -308,6 +308,15 @@ test('outputs: file, json, funkload, null, quiet', async () => {
   const xml = await readFile(funkload, 'utf8');
   assert.match(xml, /^<funkload version=/);
   assert.match(xml.trimEnd(), /<\/funkload>$/);
+  const { version } = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  assert.ok(
+    xml.includes(
+      `<config key="class_description" value="Loads Funkload export loads-runner-${version}"/>`,
+    ),
+    'the funkload export names the package version',
+  );
   assert.equal(xml.match(/<response /g)?.length, 24);
 
   const toStdout = await runCli([...args, '-o', 'json'], { cwd: EXAMPLES });

@@ -15,6 +15,7 @@ const INFO: RunInfo = {
   startedAt: T0,
   fqn: 'example.Foo.test_a',
   projectName: 'demo',
+  version: '0.1.0',
   users: [2],
   hits: [5],
   durationMs: null,

@@ -66,6 +66,7 @@ function runSummary(): Summary {
     startedAt: T0,
     fqn: 'm.C.t',
     projectName: 'p',
+    version: '0.1.0',
     users: [1],
     hits: [1],
     durationMs: null,

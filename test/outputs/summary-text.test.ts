@@ -505,6 +505,7 @@ describe('one precision rule for every duration (SPEC §6)', () => {
     startedAt: STARTED,
     fqn: 'example.Foo.test_a',
     projectName: 'demo',
+    version: '0.1.0',
     users: [1],
     hits: [100],
     durationMs: null,
