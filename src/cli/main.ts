@@ -174,6 +174,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     startedAt: Date.now(),
     fqn: options.fqn,
     projectName: options.projectName,
+    version: readVersion(),
     // Open model: the pool bound of each rate step, as users per step.
     users: options.rate === null ? options.users : plan.map((step) => step.users),
     hits: options.hits,

@@ -14,6 +14,8 @@ export interface RunInfo {
   startedAt: number;
   fqn: string;
   projectName: string;
+  /** loads-runner's version (package.json), e.g. '0.1.0': reports name the tool that made them. */
+  version: string;
   /** Users per cycle step, e.g. [10, 20, 30]. */
   users: number[];
   /** Runs per user per step, or null in duration mode. */
@@ -66,8 +68,8 @@ export interface StepSummary {
   users: number;
   /** Runs per user (closed model, hits mode); 0 otherwise. */
   runsPerUser: number;
-  /** Open model: test runs started per second; 0 in the closed model. */
-  rate: number;
+  /** Open model: test runs started per second; null in the closed model (as Summary.rate). */
+  rate: number | null;
   /** How long the step lasted, seconds; 0 if unknown. */
   durationS: number;
   /** Test runs finished: successes + failures + errors. */
@@ -196,6 +198,7 @@ function stepSummary(
   endedAt: number,
   runDurationMs: number,
   single: boolean,
+  open: boolean,
 ): StepSummary {
   let durationMs = step.elapsedMs;
   if (durationMs <= 0) {
@@ -211,7 +214,7 @@ function stepSummary(
     step: step.cycleIndex + 1,
     users: step.users,
     runsPerUser: step.runsPerUser,
-    rate: step.rate,
+    rate: open ? step.rate : null,
     durationS,
     runs: step.successes + step.failures + step.errors,
     successes: step.successes,
@@ -278,7 +281,7 @@ export function buildSummary(
     rate: info.rate === null ? null : [...info.rate],
     maxUsers: info.maxUsers,
     steps: snapshot.steps.map((step) =>
-      stepSummary(step, endedAt, durationMs, snapshot.steps.length === 1),
+      stepSummary(step, endedAt, durationMs, snapshot.steps.length === 1, info.rate !== null),
     ),
     hitErrors: snapshot.hitErrors,
     hitErrorKeys: { ...snapshot.hitErrorKeys },

@@ -14,6 +14,7 @@
 // there are hit errors / hits) or `step:2 p95<200ms` (the 1-based cycle step).
 import { UsageError } from '../errors.ts';
 import type { ProgressCounts, Snapshot, StepSnapshot, UrlSnapshot } from './aggregator.ts';
+import { formatSeconds } from './format-seconds.ts';
 import { LatencyHistogram } from './histogram.ts';
 
 export type ThresholdOperator = '<' | '<=' | '>' | '>=';
@@ -49,7 +50,7 @@ export interface ThresholdResult {
    * no data (a URL or step that never appeared, or a latency without hits).
    */
   measured: number | null;
-  /** For people: '0.231s', '0.42%', '512/s', '3' or 'no data'. */
+  /** For people: '0.231s' (formatSeconds), '0.42%', '512/s', '3' or 'no data'. */
   display: string;
 }
 
@@ -271,7 +272,8 @@ function measure(
             : stat === 'min'
               ? histogram.percentile(0)
               : histogram.percentile(stat ?? 50);
-      return { measured: ms, display: `${(ms / 1000).toFixed(3)}s` };
+      // The summary's rule, so this reads exactly as the p99 line it is measured on.
+      return { measured: ms, display: formatSeconds(ms / 1000) };
     }
     case 'rps': {
       if (data.durationS <= 0) {

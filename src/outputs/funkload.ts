@@ -17,7 +17,6 @@ import type { Output, OutputContext } from './output.ts';
 export const DEFAULT_FUNKLOAD_FILENAME = 'funkload-report.xml';
 /** The Funkload version Loads wrote this format for. */
 const FUNKLOAD_VERSION = '1.17.0';
-const LOADS_EXPORT_VERSION = 'loads-runner-0.2';
 
 /** Escapes an attribute value; drops the control characters XML 1.0 forbids. */
 export function escapeXmlAttr(value: string): string {
@@ -98,7 +97,8 @@ export class FunkloadOutput implements Output {
     const config: [string, string][] = [
       ['id', method],
       ['class', className],
-      ['class_description', `Loads Funkload export ${LOADS_EXPORT_VERSION}`],
+      // Loads wrote its own version here ('Loads Funkload export 0.2'): ours is the package's.
+      ['class_description', `Loads Funkload export loads-runner-${info.version}`],
       ['cycle_time', '0'],
       ['cycles', `[${this.#users.join(', ')}]`],
       ['description', 'No test description'],

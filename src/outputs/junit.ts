@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { ExitCode, LoadsError } from '../errors.ts';
+import { formatSeconds } from '../metrics/format-seconds.ts';
 import type { ErrorSummary, Summary } from '../metrics/summary.ts';
 import { checkWritablePath } from './writable-path.ts';
 import type { Output, OutputContext } from './output.ts';
@@ -47,6 +48,7 @@ export function xmlAttr(value: string): string {
     .replaceAll('\r', '&#13;');
 }
 
+/** A time attribute: JUnit readers want a plain number of seconds, not the summary's figures. */
 function seconds(s: number): string {
   return s.toFixed(3);
 }
@@ -143,9 +145,10 @@ export function junitXml(summary: Summary): string {
 
   const totals = [
     `Hits: ${summary.hits}`,
-    `Duration: ${summary.durationS.toFixed(2)} seconds`,
+    // The text summary's lines, figures included (one rule for every duration).
+    `Duration: ${formatSeconds(summary.durationS, ' seconds')}`,
     `Approximate Average RPS: ${Math.round(summary.rps)}`,
-    `p95: ${summary.latency.p95.toFixed(3)}s`,
+    `p95: ${formatSeconds(summary.latency.p95)}`,
     `Success: ${summary.successes}`,
     `Errors: ${summary.errors}`,
     `Failures: ${summary.failures}`,

@@ -176,6 +176,56 @@ describe('open model and ramp-up', { concurrency: 3 }, () => {
     );
   });
 
+  test('an exhausted pool: the summary warns with the real counts and names --max-users', async () => {
+    const summaryFile = path.join(project.dir, 'dropped-warning.json');
+    const result = await runCli(
+      [
+        'load.TestSlow.test_get',
+        '--rate',
+        '50',
+        '-d',
+        '2',
+        '--max-users',
+        '2',
+        '--workers',
+        '1',
+        '-o',
+        'stdout',
+        '-o',
+        'json',
+        '--output-json-filename',
+        summaryFile,
+      ],
+      { cwd: project.dir, timeoutMs: 90_000 },
+    );
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as {
+      successes: number;
+      failures: number;
+      errors: number;
+      dropped: number;
+      maxUsers: number;
+    };
+    const runs = summary.successes + summary.failures + summary.errors;
+    assert.ok(summary.dropped > 0, `${summary.dropped} dropped`);
+    assert.equal(runs + summary.dropped, 100, 'the schedule: 50/s for 2 s');
+    assert.equal(summary.maxUsers, 2);
+    const lines = result.stdout.split('\n');
+    const dropped = lines.indexOf(`Dropped: ${summary.dropped}`);
+    assert.ok(dropped > 0, result.stdout);
+    assert.equal(lines[dropped + 1], '');
+    // The warnings block after the counts (a loaded machine may add the saturation warning first).
+    const end = lines.indexOf('', dropped + 2);
+    const warnings = lines.slice(dropped + 2, end);
+    assert.ok(
+      warnings.includes(
+        `Warning: ${summary.dropped} of 100 scheduled test runs were dropped because every virtual user was busy (--max-users 2); raise --max-users or lower --rate`,
+      ),
+      result.stdout,
+    );
+    assert.equal(warnings.filter((line) => /runs were dropped/.test(line)).length, 1);
+  });
+
   test('with workers, each takes runs in proportion to its share of --max-users', async () => {
     // 3 users split 2 + 1 over two workers, 300 ms a run: capacity 6.7 and 3.3 runs/s. Runs
     // split evenly (4/s each) would overload the one-user worker and drop runs after 1 s.

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { runCli } from '../helpers/cli.ts';
 import { createTmpProject, REPO_ROOT, type TmpProject } from '../helpers/tmp-project.ts';
 import { startHttpServer, closedPort, type TestServer } from '../helpers/servers.ts';
-import { summaryNumber, CONTROL_CHARS } from '../helpers/summary.ts';
+import { summaryNumber, CONTROL_CHARS, FIGURE } from '../helpers/summary.ts';
 import { startExampleServer, type ExampleServer } from '../../examples/server.ts';
 
 const EXAMPLES = path.join(REPO_ROOT, 'examples');
@@ -35,9 +35,13 @@ test('users × hits: exact counts, SPEC §6 labels, exit 0, no control character
   const out = result.stdout;
   assert.match(out, /^Hits: 20$/m);
   assert.match(out, /^Started: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
-  assert.match(out, /^Duration: \d+\.\d\d seconds$/m);
+  assert.match(out, new RegExp(`^Duration: ${FIGURE} seconds$`, 'm'));
   assert.match(out, /^Approximate Average RPS: \d+$/m);
-  assert.match(out, /^Average request time: \d+\.\d\ds$/m);
+  assert.match(out, new RegExp(`^Average request time: ${FIGURE}s$`, 'm'));
+  for (const stat of ['p50', 'p90', 'p95', 'p99', 'max']) {
+    assert.match(out, new RegExp(`^  ${stat}: ${FIGURE}s$`, 'm'));
+  }
+  assert.match(out, new RegExp(`^Slowest URL: GET \\S+ \\(average ${FIGURE}s\\)$`, 'm'));
   assert.match(out, /^Opened web sockets: 0$/m);
   assert.match(out, /^Bytes received via web sockets : 0$/m);
   assert.match(out, /^Success: 20$/m);
@@ -304,6 +308,15 @@ test('outputs: file, json, funkload, null, quiet', async () => {
   const xml = await readFile(funkload, 'utf8');
   assert.match(xml, /^<funkload version=/);
   assert.match(xml.trimEnd(), /<\/funkload>$/);
+  const { version } = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  assert.ok(
+    xml.includes(
+      `<config key="class_description" value="Loads Funkload export loads-runner-${version}"/>`,
+    ),
+    'the funkload export names the package version',
+  );
   assert.equal(xml.match(/<response /g)?.length, 24);
 
   const toStdout = await runCli([...args, '-o', 'json'], { cwd: EXAMPLES });

@@ -126,6 +126,8 @@ test('p95 under a bound the server meets: PASS, exit 0; json carries the results
   assert.equal(line.passed, true);
   const measuredS = Number(line.display.replace(/s$/, ''));
   assert.ok(measuredS >= SLOW_MS / 1000 && measuredS < 2, line.display);
+  // One rule for every duration: the threshold reads exactly as the p95 line.
+  assert.equal(line.display, /^ {2}p95: (.+)$/m.exec(result.stdout)?.[1]);
   const summary = JSON.parse(await readFile(json, 'utf8')) as {
     thresholds: { expression: string; passed: boolean; measured: number }[];
   };

@@ -10,6 +10,12 @@ export function summaryNumber(stdout: string, label: string): number {
   return Number(match[1]);
 }
 
+/**
+ * A duration figure as the summary writes it (SPEC §6): three significant
+ * digits, plain decimals, whole seconds from 100 s, 0 alone; a RegExp source.
+ */
+export const FIGURE = String.raw`(?:0|0\.0*[1-9]\d\d|[1-9]\.\d\d|[1-9]\d\.\d|[1-9]\d{2,})`;
+
 /** Control characters other than newline and tab (ANSI escapes, \r). */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const CONTROL_CHARS = /[\x00-\x08\x0b-\x1f\x7f]/;

@@ -15,6 +15,7 @@ const INFO: RunInfo = {
   startedAt: T0,
   fqn: 'example.Foo.test_a',
   projectName: 'demo',
+  version: '0.1.0',
   users: [2],
   hits: [5],
   durationMs: null,
@@ -176,14 +177,42 @@ describe('buildSummary', () => {
 
   it('when a generator load is given then the summary carries it unchanged', () => {
     const generator = assessGeneratorLoad([
-      { thread: 'main', delayP99Ms: 2, delayMaxMs: 8, utilization: 0.4 },
-      { thread: 'worker 1', delayP99Ms: 70, delayMaxMs: 90, utilization: 0.95 },
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 2,
+        delayMaxMs: 8,
+        utilization: 0.4,
+      },
+      {
+        thread: 'worker 1',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 70,
+        delayMaxMs: 90,
+        utilization: 0.95,
+      },
     ]);
     const s = buildSummary(aggregatorWithRun().snapshot(), INFO, T0 + 2000, false, generator);
     assert.deepEqual(s.generator, {
       threads: [
-        { thread: 'main', delayP99Ms: 2, delayMaxMs: 8, utilization: 0.4 },
-        { thread: 'worker 1', delayP99Ms: 70, delayMaxMs: 90, utilization: 0.95 },
+        {
+          thread: 'main',
+          monitoredMs: 3000,
+          judgedMs: 2500,
+          delayP99Ms: 2,
+          delayMaxMs: 8,
+          utilization: 0.4,
+        },
+        {
+          thread: 'worker 1',
+          monitoredMs: 3000,
+          judgedMs: 2500,
+          delayP99Ms: 70,
+          delayMaxMs: 90,
+          utilization: 0.95,
+        },
       ],
       saturated: true,
       reason: 'event-loop delay p99 70 ms on worker 1; worker 1 busy 95% of the time',
@@ -285,7 +314,7 @@ describe('buildSummary steps', () => {
       step: 1,
       users: 10,
       runsPerUser: 20,
-      rate: 0,
+      rate: null,
       durationS: 2,
       runs: 200,
       successes: 200,
@@ -416,8 +445,17 @@ describe('buildSummary steps', () => {
     assert.ok(Math.abs(s.avgRequestTimeS - 0.02) < 0.0001, `avg ${s.avgRequestTimeS}`);
   });
 
-  it('when the model is closed then rate and max users are null', () => {
+  it('when the model is closed then rate and max users are null, and each step rate too', () => {
     const s = buildSummary(aggregatorWithRun().snapshot(), INFO, T0 + 2000, false);
+    assert.ok(s.steps.length >= 1);
+    for (const step of s.steps) {
+      assert.equal(step.rate, null, 'like the top-level rate, not 0');
+    }
+    const cycle = buildSummary(snapshotOf(steps), INFO, T0 + 3000, false);
+    assert.deepEqual(
+      cycle.steps.map((step) => step.rate),
+      steps.map(() => null),
+    );
     assert.equal(s.rate, null);
     assert.equal(s.maxUsers, null);
     assert.equal(s.dropped, 0);

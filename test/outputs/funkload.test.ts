@@ -62,6 +62,7 @@ const INFO: RunInfo = {
   startedAt: T0,
   fqn: 'project.tests.Foo.test_a',
   projectName: 'p',
+  version: '9.8.7',
   users: [2, 4],
   hits: [3],
   durationMs: null,
@@ -191,6 +192,11 @@ describe('FunkloadOutput', () => {
     assert.match(xml, /<config key="method" value="test_a"\/>/);
     assert.match(xml, /<config key="server_url" value="http:\/\/h\?a=1&amp;b=2"\/>/);
     assert.match(xml, /<config key="log_xml" value="[^"]*report\.xml"\/>/);
+    // Loads wrote its own version here; this is the package's, from RunInfo.
+    assert.match(
+      xml,
+      /<config key="class_description" value="Loads Funkload export loads-runner-9\.8\.7"\/>/,
+    );
 
     const responses = xml.match(/<response [^>]*\/>/g) ?? [];
     assert.equal(

@@ -18,7 +18,14 @@ import { createTmpProject } from '../helpers/tmp-project.ts';
 const T0 = 1_800_000_000_000;
 
 const GENERATOR = assessGeneratorLoad([
-  { thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 },
+  {
+    thread: 'main',
+    monitoredMs: 3000,
+    judgedMs: 2500,
+    delayP99Ms: 61.5,
+    delayMaxMs: 140,
+    utilization: 0.62,
+  },
 ]);
 
 function runSummary(): Summary {
@@ -59,6 +66,7 @@ function runSummary(): Summary {
     startedAt: T0,
     fqn: 'm.C.t',
     projectName: 'p',
+    version: '0.1.0',
     users: [1],
     hits: [1],
     durationMs: null,
@@ -116,7 +124,16 @@ describe('JsonOutput', () => {
       },
     ]);
     assert.deepEqual(parsed.generator, {
-      threads: [{ thread: 'main', delayP99Ms: 61.5, delayMaxMs: 140, utilization: 0.62 }],
+      threads: [
+        {
+          thread: 'main',
+          monitoredMs: 3000,
+          judgedMs: 2500,
+          delayP99Ms: 61.5,
+          delayMaxMs: 140,
+          utilization: 0.62,
+        },
+      ],
       saturated: true,
       reason: 'event-loop delay p99 62 ms on main',
     });
@@ -184,6 +201,11 @@ describe('json output end to end', () => {
     assert.equal(summary.hits, 9);
     assert.equal(summary.dropped, 0);
     assert.equal(summary.rate, null);
+    assert.deepEqual(
+      summary.steps.map((s) => s.rate),
+      [null, null],
+      'closed model: each step rate is null, like the top-level rate',
+    );
     assert.equal(typeof summary.serviceTime.p99, 'number');
     assert.deepEqual(
       summary.steps.map((s) => [s.step, s.users, s.runsPerUser, s.runs, s.hits, s.errors]),

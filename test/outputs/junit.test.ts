@@ -140,7 +140,7 @@ describe('junitXml', () => {
     assert.match(error['#text'], /\n\n3x AssertionError: body /);
     assert.equal(
       suite['system-out'],
-      'Hits: 40\nDuration: 4.00 seconds\nApproximate Average RPS: 10\np95: 0.031s\nSuccess: 25\nErrors: 5\nFailures: 10',
+      'Hits: 40\nDuration: 4.00 seconds\nApproximate Average RPS: 10\np95: 0.0314s\nSuccess: 25\nErrors: 5\nFailures: 10',
     );
   });
 

@@ -4,6 +4,10 @@ import { formatLocalTime, formatSummary } from '../../src/outputs/stdout/summary
 import type { StepSummary, Summary, UrlSummary } from '../../src/metrics/summary.ts';
 import { makeSummary } from '../helpers/summary.ts';
 import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { buildSummary, type RunInfo } from '../../src/metrics/summary.ts';
+import { parseThreshold } from '../../src/metrics/thresholds.ts';
+import type { HitEvent } from '../../src/metrics/events.ts';
 
 const STARTED = new Date(2026, 10, 26, 12, 15, 6).getTime(); // local time
 
@@ -43,7 +47,7 @@ function step(n: number, overrides: Partial<StepSummary> = {}): StepSummary {
     step: n,
     users: 10 * n,
     runsPerUser: 20,
-    rate: 0,
+    rate: null,
     durationS: 2,
     runs: 200 * n,
     successes: 200 * n,
@@ -81,7 +85,7 @@ describe('formatSummary', () => {
       'Started: 2026-11-26 12:15:06',
       'Duration: 2.02 seconds',
       'Approximate Average RPS: 495',
-      'Average request time: 0.04s',
+      'Average request time: 0.0412s',
       'Opened web sockets: 0',
       'Bytes received via web sockets : 0',
       '',
@@ -95,7 +99,7 @@ describe('formatSummary', () => {
     assert.match(text, /^Started: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
     assert.match(text, /^Duration: 2\.02 seconds$/m);
     assert.match(text, /^Approximate Average RPS: 495$/m);
-    assert.match(text, /^Average request time: 0\.04s$/m);
+    assert.match(text, /^Average request time: 0\.0412s$/m);
     assert.match(text, /^Opened web sockets: 0$/m);
     assert.match(text, /^Bytes received via web sockets : 0$/m);
     assert.match(text, /^Success: 1000$/m);
@@ -109,18 +113,18 @@ describe('formatSummary', () => {
     const at = lines.indexOf('Latency percentiles (all hits)');
     assert.deepEqual(lines.slice(at, at + 6), [
       'Latency percentiles (all hits)',
-      '  p50: 0.040s',
-      '  p90: 0.051s',
-      '  p95: 0.060s',
-      '  p99: 0.090s',
+      '  p50: 0.0400s',
+      '  p90: 0.0510s',
+      '  p95: 0.0600s',
+      '  p99: 0.0900s',
       '  max: 0.120s',
     ]);
-    assert.ok(lines.includes('Slowest URL: GET http://h/ (average 0.041s)'));
+    assert.ok(lines.includes('Slowest URL: GET http://h/ (average 0.0412s)'));
     const table = lines.indexOf('URLs');
     assert.deepEqual(lines.slice(table, table + 3), [
       'URLs',
-      '  Hits  Average  p95     Success  URL',
-      '  1000  0.041s   0.082s  100.0%   GET http://h/',
+      '  Hits  Average  p95      Success  URL',
+      '  1000  0.0412s  0.0824s  100.0%   GET http://h/',
     ]);
   });
 
@@ -250,7 +254,14 @@ describe('formatSummary', () => {
 
   it('when the generator was saturated then a plain warning follows the Failures line, labels unchanged', () => {
     const generator = assessGeneratorLoad([
-      { thread: 'main', delayP99Ms: 83.2, delayMaxMs: 120, utilization: 0.5 },
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 83.2,
+        delayMaxMs: 120,
+        utilization: 0.5,
+      },
     ]);
     const text = formatSummary(summary({ generator }), false);
     assert.doesNotMatch(text, ANSI);
@@ -260,7 +271,7 @@ describe('formatSummary', () => {
       'Started: 2026-11-26 12:15:06',
       'Duration: 2.02 seconds',
       'Approximate Average RPS: 495',
-      'Average request time: 0.04s',
+      'Average request time: 0.0412s',
       'Opened web sockets: 0',
       'Bytes received via web sockets : 0',
       '',
@@ -277,7 +288,14 @@ describe('formatSummary', () => {
 
   it('when the generator was saturated and color is true then only the warning is coloured, labels stay plain', () => {
     const generator = assessGeneratorLoad([
-      { thread: 'worker 2', delayP99Ms: 3, delayMaxMs: 9, utilization: 0.97 },
+      {
+        thread: 'worker 2',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 3,
+        delayMaxMs: 9,
+        utilization: 0.97,
+      },
     ]);
     const text = formatSummary(summary({ generator }), true);
     assert.match(text, /^Failures: 0$/m);
@@ -291,7 +309,14 @@ describe('formatSummary', () => {
 
   it('when the generator had slack or was not measured then the summary says nothing of it', () => {
     const calm = assessGeneratorLoad([
-      { thread: 'main', delayP99Ms: 4, delayMaxMs: 12, utilization: 0.3 },
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 4,
+        delayMaxMs: 12,
+        utilization: 0.3,
+      },
     ]);
     const expected = formatSummary(summary(), false);
     assert.equal(formatSummary(summary({ generator: calm }), false), expected);
@@ -320,10 +345,10 @@ describe('formatSummary', () => {
     const text = formatSummary(summary({ steps }), false);
     assert.deepEqual(sectionLines(text, 'Steps'), [
       'Steps',
-      '  Step  Users  Runs  RPS     p50     p95     p99      Errors',
-      '     1     10   200  200  0.010s  0.020s  0.030s    0 (0.0%)',
-      '     2     20   400  400  0.020s  0.040s  0.060s    0 (0.0%)',
-      '     3     30   600  612  0.250s  1.500s  2.750s  60 (10.0%)',
+      '  Step  Users  Runs  RPS      p50      p95      p99      Errors',
+      '     1     10   200  200  0.0100s  0.0200s  0.0300s    0 (0.0%)',
+      '     2     20   400  400  0.0200s  0.0400s  0.0600s    0 (0.0%)',
+      '     3     30   600  612   0.250s    1.50s    2.75s  60 (10.0%)',
     ]);
     // After the latency percentiles, before the URLs.
     assert.ok(text.indexOf('\nLatency percentiles') < text.indexOf('\nSteps\n'));
@@ -343,10 +368,10 @@ describe('formatSummary', () => {
     );
     assert.deepEqual(sectionLines(text, 'Latency percentiles (all hits)'), [
       'Latency percentiles (all hits)',
-      '  p50: 0.040s',
-      '  p90: 0.051s',
-      '  p95: 0.060s',
-      '  p99: 0.090s',
+      '  p50: 0.0400s',
+      '  p90: 0.0510s',
+      '  p95: 0.0600s',
+      '  p99: 0.0900s',
       '  max: 0.120s',
     ]);
     assert.doesNotMatch(text, /Service time|Response time/);
@@ -380,15 +405,15 @@ describe('formatSummary', () => {
       '  p90: 0.450s',
       '  p95: 0.500s',
       '  p99: 0.900s',
-      '  max: 1.200s',
+      '  max: 1.20s',
       "  (response time, from each run's intended start)",
-      "  Service time, from the request's actual start: p50 0.020s  p90 0.030s  p95 0.040s  p99 0.050s  max 0.200s",
+      "  Service time, from the request's actual start: p50 0.0200s  p90 0.0300s  p95 0.0400s  p99 0.0500s  max 0.200s",
     ]);
     assert.deepEqual(sectionLines(text, 'Steps'), [
       'Steps',
-      '  Step   Rate  Runs  RPS     p50     p95     p99    Errors  Dropped',
-      '     1   50/s   200   50  0.010s  0.020s  0.030s  0 (0.0%)        0',
-      '     2  100/s   193   97  0.020s  0.040s  0.060s  2 (1.0%)        7',
+      '  Step   Rate  Runs  RPS      p50      p95      p99    Errors  Dropped',
+      '     1   50/s   200   50  0.0100s  0.0200s  0.0300s  0 (0.0%)        0',
+      '     2  100/s   193   97  0.0200s  0.0400s  0.0600s  2 (1.0%)        7',
     ]);
   });
 
@@ -397,5 +422,190 @@ describe('formatSummary', () => {
     assert.ok(text.includes('\nDropped: \u001b[31m3\u001b[39m\n'), text);
     const none = formatSummary(summary({ rate: [50], maxUsers: 10, dropped: 0 }), true);
     assert.match(none, /^Dropped: 0$/m);
+  });
+});
+
+describe('dropped runs in the open model', () => {
+  const DROPPED_WARNING =
+    'Warning: 86 of 100 scheduled test runs were dropped because every virtual user was busy (--max-users 2); raise --max-users or lower --rate';
+
+  it('when runs were dropped then a warning after Dropped gives the real counts and the knob', () => {
+    const text = formatSummary(
+      summary({ rate: [50], maxUsers: 2, successes: 10, failures: 3, errors: 1, dropped: 86 }),
+      false,
+    );
+    const lines = text.split('\n');
+    assert.deepEqual(lines.slice(8, 16), [
+      'Success: 10',
+      'Errors: 1',
+      'Failures: 3',
+      'Dropped: 86',
+      '',
+      DROPPED_WARNING,
+      '',
+      'Latency percentiles (all hits)',
+    ]);
+    assert.equal(text.match(/^Warning:/gm)?.length, 1);
+  });
+
+  it('when one run of one user was dropped then the warning is in the singular', () => {
+    const text = formatSummary(
+      summary({ rate: [5], maxUsers: 1, successes: 49, dropped: 1 }),
+      false,
+    );
+    assert.match(
+      text,
+      /^Warning: 1 of 50 scheduled test runs was dropped because every virtual user was busy \(--max-users 1\); raise --max-users or lower --rate$/m,
+    );
+  });
+
+  it('when the generator was saturated too then both warnings share one block, saturation first', () => {
+    const generator = assessGeneratorLoad([
+      {
+        thread: 'main',
+        monitoredMs: 3000,
+        judgedMs: 2500,
+        delayP99Ms: 3,
+        delayMaxMs: 9,
+        utilization: 0.97,
+      },
+    ]);
+    const text = formatSummary(
+      summary({
+        rate: [50],
+        maxUsers: 2,
+        successes: 10,
+        failures: 3,
+        errors: 1,
+        dropped: 86,
+        generator,
+      }),
+      true,
+    );
+    assert.ok(
+      text.includes(
+        '\nDropped: \u001b[31m86\u001b[39m\n\n\u001b[33mWarning: the load generator was saturated (main busy 97% of the time): latencies include its own delay\u001b[39m\n' +
+          `\u001b[33m${DROPPED_WARNING}\u001b[39m\n\n`,
+      ),
+      text,
+    );
+  });
+
+  it('when nothing was dropped, or the model is closed, then there is no dropped warning', () => {
+    assert.doesNotMatch(
+      formatSummary(summary({ rate: [50], maxUsers: 2, dropped: 0 }), false),
+      /Warning/,
+    );
+    assert.doesNotMatch(formatSummary(summary({ dropped: 0 }), false), /Warning|Dropped/);
+  });
+});
+
+describe('one precision rule for every duration (SPEC §6)', () => {
+  const info: RunInfo = {
+    startedAt: STARTED,
+    fqn: 'example.Foo.test_a',
+    projectName: 'demo',
+    version: '0.1.0',
+    users: [1],
+    hits: [100],
+    durationMs: null,
+    rate: null,
+    maxUsers: null,
+    rampUpMs: 0,
+  };
+
+  function hit(elapsedMs: number): HitEvent {
+    return {
+      type: 'hit',
+      method: 'GET',
+      url: 'http://h/a',
+      status: 200,
+      errorKey: '',
+      startedAt: STARTED,
+      elapsedMs,
+      bytes: 0,
+      test: 'Foo.test_a',
+      cycleIndex: 0,
+      currentUser: 1,
+      currentHit: 1,
+      lagMs: 0,
+    };
+  }
+
+  /** The text after `label` on its line. */
+  function valueAfter(text: string, label: string): string {
+    const line = text.split('\n').find((l) => l.startsWith(label));
+    assert.ok(line !== undefined, `no line starting with '${label}' in:\n${text}`);
+    return line.slice(label.length);
+  }
+
+  function measured(text: string, expression: string): string {
+    const match = new RegExp(
+      `  ${expression.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}  \\(measured (.+)\\)$`,
+      'm',
+    ).exec(text);
+    assert.ok(match, `no threshold line for ${expression} in:\n${text}`);
+    return match[1]!;
+  }
+
+  it('when the p99 is 9.6 ms then the p99 line and the threshold measured on it read the same', () => {
+    const aggregator = new Aggregator();
+    for (let i = 0; i < 100; i++) {
+      aggregator.emit(hit(9.6));
+    }
+    const thresholds = ['p99<10ms', 'max<10ms', 'p95<10ms', 'avg<10ms'].map(parseThreshold);
+    const text = formatSummary(
+      buildSummary(aggregator.snapshot(), info, STARTED + 2000, false, null, thresholds),
+      false,
+    );
+    // Before one rule: "p99: 0.0096s" beside "p99<10ms  (measured 0.010s)".
+    assert.equal(valueAfter(text, '  p99: '), '0.00961s');
+    assert.equal(measured(text, 'p99<10ms'), valueAfter(text, '  p99: '));
+    assert.equal(measured(text, 'max<10ms'), valueAfter(text, '  max: '));
+    assert.equal(measured(text, 'p95<10ms'), valueAfter(text, '  p95: '));
+    // Closed model: the average response time is the average request time.
+    assert.equal(measured(text, 'avg<10ms'), valueAfter(text, 'Average request time: '));
+    assert.equal(
+      valueAfter(text, 'Slowest URL: GET http://h/a (average '),
+      `${valueAfter(text, 'Average request time: ')})`,
+    );
+  });
+
+  it('when hits take half a millisecond then the average shows it as the percentiles do, not 0.00s', () => {
+    const aggregator = new Aggregator();
+    for (let i = 0; i < 10; i++) {
+      aggregator.emit(hit(0.5));
+    }
+    const text = formatSummary(
+      buildSummary(aggregator.snapshot(), info, STARTED + 2000, false),
+      false,
+    );
+    assert.match(text, /^Average request time: 0\.000500s$/m);
+    assert.match(text, /^ {2}p50: 0\.000500s$/m);
+    assert.match(text, /^Duration: 2\.00 seconds$/m);
+  });
+
+  it('when the run is long or short then Duration follows the same rule, label unchanged', () => {
+    assert.match(formatSummary(summary({ durationS: 3725.4 }), false), /^Duration: 3725 seconds$/m);
+    assert.match(
+      formatSummary(summary({ durationS: 0.0483 }), false),
+      /^Duration: 0\.0483 seconds$/m,
+    );
+    assert.match(
+      formatSummary(summary({ durationS: 12.345 }), false),
+      /^Duration: 12\.3 seconds$/m,
+    );
+  });
+
+  it('when a figure is zero then it reads 0s everywhere', () => {
+    const text = formatSummary(
+      summary({
+        avgRequestTimeS: 0,
+        steps: [step(1), step(2, { hits: 0, p50S: 0, p95S: 0, p99S: 0 })],
+      }),
+      false,
+    );
+    assert.match(text, /^Average request time: 0s$/m);
+    assert.match(sectionLines(text, 'Steps').at(-1)!, / {2}0s {2,}0s {2,}0s {2}/);
   });
 });

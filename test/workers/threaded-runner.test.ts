@@ -149,6 +149,7 @@ const INFO: RunInfo = {
   startedAt: 0,
   fqn: 'mix.TestMix',
   projectName: 'N/A',
+  version: '0.1.0',
   users: [],
   hits: [],
   durationMs: null,

@@ -2,8 +2,11 @@
 // labels exactly, since scripts parse them (`^Hits: \d+$`); labels are never
 // coloured, only some values and section titles, and only when `color` is
 // true (a Chalk instance with an explicit level: the CLI decides, chalk's
-// own detection is not used). Built once per run, so clarity beats speed.
+// own detection is not used). Every duration, the Duration line included,
+// follows one rule (metrics/format-seconds.ts), as the threshold lines do.
+// Built once per run, so clarity beats speed.
 import { Chalk } from 'chalk';
+import { formatSeconds } from '../../metrics/format-seconds.ts';
 import type {
   ErrorSummary,
   LatencySummary,
@@ -26,11 +29,6 @@ export function formatLocalTime(epochMs: number): string {
     `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
     `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
   );
-}
-
-/** Seconds with a unit; sub-10 ms values keep a fourth decimal. */
-function formatSeconds(s: number): string {
-  return `${s > 0 && s < 0.01 ? s.toFixed(4) : s.toFixed(3)}s`;
 }
 
 function indent(text: string, spaces: number): string {
@@ -105,7 +103,8 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
     ...(open ? ['Dropped'] : []),
   ];
   const rows = steps.map((row) => {
-    const rate = row.rate > 0 ? row.rate : (rates?.[row.step - 1] ?? 0);
+    // A step whose cycle-start was never seen has no rate of its own: the plan's.
+    const rate = row.rate !== null && row.rate > 0 ? row.rate : (rates?.[row.step - 1] ?? 0);
     const failed = row.errors + row.failures;
     return [
       String(row.step),
@@ -123,6 +122,20 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
     head,
     rows,
     head.map(() => true),
+  );
+}
+
+/**
+ * Open model: runs are dropped only when no pool user is free (a run waits
+ * for one at most --timeout, and not past its step's end), so the knob is
+ * --max-users, or the rate. In test runs, as Success/Errors/Failures count.
+ */
+function droppedWarning(summary: Summary): string {
+  const scheduled = summary.successes + summary.errors + summary.failures + summary.dropped;
+  const pool = summary.maxUsers === null ? '' : ` (--max-users ${summary.maxUsers})`;
+  return (
+    `Warning: ${summary.dropped} of ${scheduled} scheduled test runs ${summary.dropped === 1 ? 'was' : 'were'} dropped ` +
+    `because every virtual user was busy${pool}; raise --max-users or lower --rate`
   );
 }
 
@@ -144,9 +157,9 @@ export function formatSummary(summary: Summary, color: boolean): string {
   const lines: string[] = [
     `Hits: ${summary.hits}`,
     `Started: ${formatLocalTime(summary.startedAt)}`,
-    `Duration: ${summary.durationS.toFixed(2)} seconds`,
+    `Duration: ${formatSeconds(summary.durationS, ' seconds')}`,
     `Approximate Average RPS: ${Math.round(summary.rps)}`,
-    `Average request time: ${summary.avgRequestTimeS.toFixed(2)}s`,
+    `Average request time: ${formatSeconds(summary.avgRequestTimeS)}`,
     `Opened web sockets: ${summary.socketsOpened}`,
     `Bytes received via web sockets : ${summary.wsBytesReceived}`,
     '',
@@ -160,14 +173,19 @@ export function formatSummary(summary: Summary, color: boolean): string {
   }
 
   // Right under the outcome counts, before any latency figure, so nobody
-  // reads the percentiles without it; nothing at all when the loops had slack.
+  // reads the percentiles without them; nothing at all when the loops had
+  // slack and no run was dropped.
+  const warnings: string[] = [];
   if (summary.generator?.saturated === true) {
-    lines.push(
-      '',
-      chalk.yellow(
-        `Warning: the load generator was saturated (${summary.generator.reason}): latencies include its own delay`,
-      ),
+    warnings.push(
+      `Warning: the load generator was saturated (${summary.generator.reason}): latencies include its own delay`,
     );
+  }
+  if (open && summary.dropped > 0) {
+    warnings.push(droppedWarning(summary));
+  }
+  if (warnings.length > 0) {
+    lines.push('', ...warnings.map((warning) => chalk.yellow(warning)));
   }
 
   const section = (heading: string, body: string[]): void => {
