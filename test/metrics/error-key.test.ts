@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { errors } from 'undici';
 import { classifyError, ERROR_KEYS } from '../../src/metrics/error-key.ts';
 import { HttpRequestError } from '../../src/errors.ts';
+import { BodyTooLargeError, RequestTimeoutError } from '../../src/client/http/session.ts';
 import { closedPort } from '../helpers/servers.ts';
 
 function withCode(code: string, message = code): Error {
@@ -115,6 +116,12 @@ describe('classifyError', () => {
   it('only ever returns keys from ERROR_KEYS', () => {
     assert.equal(new Set(ERROR_KEYS).size, ERROR_KEYS.length);
     assert.equal(ERROR_KEYS.includes('OTHER'), true);
-    assert.equal(ERROR_KEYS.length, 20);
+    assert.equal(ERROR_KEYS.length, 23);
+  });
+
+  it("classifies the runner's own deadline and body limit, and undici's size limit", () => {
+    assert.equal(classifyError(new RequestTimeoutError(1000, 'connecting')), 'REQUEST_TIMEOUT');
+    assert.equal(classifyError(new BodyTooLargeError(1024, 'the body')), 'BODY_TOO_LARGE');
+    assert.equal(classifyError(new errors.ResponseExceededMaxSizeError()), 'BODY_TOO_LARGE');
   });
 });
