@@ -117,16 +117,19 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
       : buildRatePlan(options.rate, options.durationMs!, options.maxUsers!, options.rampUpMs);
   checkThresholdSteps(options.thresholds, plan.length);
-  const outputs: Output[] = options.outputs.map((name) =>
-    createOutput(name, {
+  // The text summary goes to stderr when json holds stdout (see RunOptions.summaryStream).
+  const summaryToStderr = options.summaryStream === 'stderr';
+  const outputs: Output[] = options.outputs.map((name) => {
+    const toStderr = name === 'stdout' && summaryToStderr;
+    return createOutput(name, {
       projectName: options.projectName,
       fqn: options.fqn,
-      write: terminal.writeOut,
+      write: toStderr ? terminal.writeErr : terminal.writeOut,
       options: options.outputOptions,
-      color: terminal.stdoutColor,
+      color: toStderr ? terminal.stderrColor : terminal.stdoutColor,
       quiet: options.quiet,
-    }),
-  );
+    });
+  });
 
   const aggregator = new Aggregator();
   const outputListeners: EventSink[] = [];
@@ -184,21 +187,21 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     output.onRunStart?.(info);
   }
 
-  const progress =
-    options.quiet || !options.outputs.includes('stdout')
-      ? undefined
-      : new Progress({
-          stream: terminal.stderr,
-          isTTY: terminal.progressBar,
-          color: terminal.stderrColor,
-          plainIntervalMs: options.statusIntervalMs,
-          showDropped: options.rate !== null,
-          total:
-            options.durationMs === null
-              ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }
-              : { kind: 'duration', durationMs: options.durationMs * plan.length },
-          read: () => aggregator.progress(),
-        });
+  // On stderr whatever the outputs are; --quiet is the one way to silence it.
+  const progress = options.quiet
+    ? undefined
+    : new Progress({
+        stream: terminal.stderr,
+        isTTY: terminal.progressBar,
+        color: terminal.stderrColor,
+        plainIntervalMs: options.statusIntervalMs,
+        showDropped: options.rate !== null,
+        total:
+          options.durationMs === null
+            ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }
+            : { kind: 'duration', durationMs: options.durationMs * plan.length },
+        read: () => aggregator.progress(),
+      });
 
   const removeInterruptHandlers = handleInterrupts({
     controller,

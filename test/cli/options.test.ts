@@ -1,6 +1,6 @@
 // In-process checks of option validation and the INI merge: faster than the
 // spawned tests and precise about each rule.
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateOptions } from '../../src/cli/validate.ts';
 import { isCI } from '../../src/cli/console.ts';
@@ -67,8 +67,69 @@ test('the command line wins over the config file, also --duration over hits', ()
   assert.equal(options.hits, null);
   assert.equal(options.durationMs, 4000);
   assert.equal(options.serverUrl, 'http://127.0.0.1:1');
-  assert.deepEqual(options.outputs, ['stdout', 'json']);
+  // --quiet (from the file) turns the text summary off.
+  assert.deepEqual(options.outputs, ['json']);
   assert.equal(options.quiet, true);
+});
+
+describe('output selection (SPEC §8)', () => {
+  const select = (
+    cli: Parameters<typeof validateOptions>[1],
+    config: Parameters<typeof validateOptions>[2] = {},
+  ): [string[], string] => {
+    const options = validateOptions('m.C.t', cli, config, OUTPUTS);
+    return [options.outputs, options.summaryStream];
+  };
+
+  it('when other outputs are given then the text summary stays on stdout beside them', () => {
+    assert.deepEqual(select({}), [['stdout'], 'stdout']);
+    assert.deepEqual(select({ output: ['file'] }), [['stdout', 'file'], 'stdout']);
+    assert.deepEqual(select({ output: ['funkload', 'stdout', 'file', 'file'] }), [
+      ['stdout', 'funkload', 'file'],
+      'stdout',
+    ]);
+    assert.deepEqual(select({ output: ['json'], outputJsonFilename: 'x.json' }), [
+      ['stdout', 'json'],
+      'stdout',
+    ]);
+  });
+
+  it('when json is written to stdout then stdout holds it alone', () => {
+    assert.deepEqual(select({ output: ['json'] }), [['json'], 'stderr']);
+    assert.deepEqual(select({ output: ['json', 'file'], outputJsonFilename: '-' }), [
+      ['json', 'file'],
+      'stderr',
+    ]);
+  });
+
+  it('when json goes to stdout and stdout is asked for too then the text summary goes to stderr', () => {
+    assert.deepEqual(select({ output: ['json', 'stdout'] }), [['stdout', 'json'], 'stderr']);
+  });
+
+  it('when --quiet or -o null is given then there is no text summary', () => {
+    assert.deepEqual(select({ output: ['null'] }), [[], 'stdout']);
+    assert.deepEqual(select({ output: ['null', 'file'] }), [['file'], 'stdout']);
+    assert.deepEqual(select({ quiet: true }), [[], 'stdout']);
+    assert.deepEqual(select({ quiet: true, output: ['stdout', 'file'] }), [['file'], 'stdout']);
+  });
+
+  it('when the config file gives the outputs then the same rules apply', () => {
+    const config = parseConfig('[loads]\noutput = json\n', 'x.ini');
+    assert.deepEqual(select({}, config), [['json'], 'stderr']);
+    const toFile = parseConfig(
+      '[loads]\noutput = json, file\noutput_json_filename = s.json\n',
+      'x.ini',
+    );
+    assert.deepEqual(select({}, toFile), [['stdout', 'json', 'file'], 'stdout']);
+    assert.deepEqual(select({ output: ['null'] }, toFile), [[], 'stdout']);
+  });
+
+  it('when null and stdout are both given then it is a usage error', () => {
+    assert.throws(
+      () => select({ output: ['null', 'stdout'] }),
+      /--output null turns the text summary off and --output stdout asks for it; drop one/,
+    );
+  });
 });
 
 test('hits and duration both in the file are a usage error', () => {
