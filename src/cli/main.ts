@@ -11,7 +11,12 @@ import { CommanderError } from 'commander';
 import { ExitCode, LoadsError, UsageErrors } from '../errors.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
-import { buildSummary, type RunInfo, type Summary } from '../metrics/summary.ts';
+import {
+  buildSummary,
+  type InterruptSignal,
+  type RunInfo,
+  type Summary,
+} from '../metrics/summary.ts';
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import {
   canCrossEarly,
@@ -31,7 +36,7 @@ import { createProgram, type RawOptions } from './options.ts';
 import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
 import { createTerminal, isCI, isColorAllowed, type Terminal } from './console.ts';
-import { handleInterrupts } from './signals.ts';
+import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
 
 const PROGRAM = 'loads-runner';
@@ -203,14 +208,33 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
         read: () => aggregator.progress(),
       });
 
+  // The first signal decides the exit status (130 or 143), unless
+  // --abort-on-fail was already stopping the run (exit 1).
+  let interruptedBy: InterruptSignal | null = null;
+  let abortedBy: string | null = null;
   const removeInterruptHandlers = handleInterrupts({
     controller,
-    onFirst: () => {
+    onFirst: (signal) => {
       progress?.stop();
-      terminal.writeErr(`\n${PROGRAM}: stopping; the summary follows (Ctrl-C again to exit now)\n`);
+      if (abortedBy === null) {
+        interruptedBy = signal;
+      }
+      const again = signal === 'SIGINT' ? 'Ctrl-C again' : 'a second SIGTERM or Ctrl-C';
+      terminal.writeErr(
+        `\n${PROGRAM}: stopped by ${signal}; the summary follows (${again} to exit now)\n`,
+      );
     },
-    onSecond: () => {
-      process.exit(ExitCode.INTERRUPTED);
+    onSecond: (signal) => {
+      // Exit now: what the file outputs have buffered goes out synchronously first.
+      for (const output of outputs) {
+        try {
+          output.onExitNow?.();
+        } catch {
+          // The contract says never throw; exiting matters more than a report now.
+        }
+      }
+      terminal.writeErr(`\n${PROGRAM}: ${signal} again; exiting now\n`);
+      process.exit(signalExitCode(signal));
     },
   });
   // A test awaiting a promise that nothing will settle leaves the event loop
@@ -218,7 +242,6 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   // the process alive until the runner returns.
   const keepAlive = setInterval(() => {}, 1 << 30);
 
-  let abortedBy: string | null = null;
   // Known in advance in hits mode and in the open model (its schedule); not in closed duration runs.
   const plannedRuns =
     options.durationMs === null || options.rate !== null
@@ -284,6 +307,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     generator,
     options.thresholds,
     abortedBy,
+    interruptedBy,
   );
   let outputError: unknown;
   for (const output of outputs) {
@@ -301,7 +325,14 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   if (outputError !== undefined) {
     throw outputError;
   }
-  const thresholdCrossed = abortedBy !== null || summary.thresholds.some((t) => !t.passed);
+  if (abortedBy !== null) {
+    return ExitCode.RUN_FAILED;
+  }
+  // An interrupted run never reads as a pass, however well what ran went (SPEC §7).
+  if (interruptedBy !== null) {
+    return ExitCode[interruptedBy];
+  }
+  const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
   return summary.errors + summary.failures > 0 || thresholdCrossed
     ? ExitCode.RUN_FAILED
     : ExitCode.OK;

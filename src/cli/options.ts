@@ -125,6 +125,8 @@ or json written to stdout (-o json without --output-json-filename): stdout then 
 JSON document alone, and -o stdout given as well sends the text summary to stderr.
 
 Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or errored
-or a threshold was crossed, 2 bad usage or input.`,
+or a threshold was crossed, 2 bad usage or input, 130 stopped by SIGINT (Ctrl-C), 143
+stopped by SIGTERM: the summary and outputs then cover what ran before the signal, and a
+second signal exits at once with 128 + its number.`,
     );
 }
