@@ -35,7 +35,14 @@ import { ThreadedRunner } from '../workers/threaded-runner.ts';
 import { createProgram, type RawOptions } from './options.ts';
 import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
-import { createTerminal, isCI, isColorAllowed, type Terminal } from './console.ts';
+import {
+  createTerminal,
+  guardClosedStream,
+  isCI,
+  isColorAllowed,
+  writeTo,
+  type Terminal,
+} from './console.ts';
 import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
 
@@ -52,6 +59,8 @@ function readVersion(): string {
 /** Runs the command and resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   const stderr = process.stderr;
+  guardClosedStream(process.stdout);
+  guardClosedStream(stderr);
   try {
     const parsed = parseArguments(argv);
     if (typeof parsed === 'number') {
@@ -70,15 +79,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageErrors) {
       for (const problem of err.errors) {
-        stderr.write(`${PROGRAM}: ${problem.message}\n`);
+        writeTo(stderr, `${PROGRAM}: ${problem.message}\n`);
       }
       return ExitCode.USAGE;
     }
     if (err instanceof LoadsError) {
-      stderr.write(`${PROGRAM}: ${err.message}\n`);
+      writeTo(stderr, `${PROGRAM}: ${err.message}\n`);
       return err.exitCode;
     }
-    stderr.write(
+    writeTo(
+      stderr,
       `${PROGRAM}: internal error (a bug in loads-runner, please report it):\n${
         err instanceof Error ? (err.stack ?? err.message) : String(err)
       }\n`,
@@ -93,8 +103,8 @@ function parseArguments(
   const program = createProgram(readVersion());
   program.exitOverride();
   program.configureOutput({
-    writeOut: (text) => process.stdout.write(text),
-    writeErr: (text) => process.stderr.write(text),
+    writeOut: (text) => writeTo(process.stdout, text),
+    writeErr: (text) => writeTo(process.stderr, text),
     // Our own one-line message is printed below, with exit status 2.
     outputError: () => {},
   });
@@ -106,7 +116,7 @@ function parseArguments(
         return ExitCode.OK; // --help, --version
       }
       const message = err.message.replace(/^error: /, '');
-      process.stderr.write(`${PROGRAM}: ${message}; see ${PROGRAM} --help\n`);
+      writeTo(process.stderr, `${PROGRAM}: ${message}; see ${PROGRAM} --help\n`);
       return ExitCode.USAGE;
     }
     throw err;
