@@ -45,6 +45,7 @@ import {
 } from './console.ts';
 import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
+import { emfileHint, readOpenFilesLimit } from './open-files.ts';
 
 const PROGRAM = 'loads-runner';
 
@@ -326,6 +327,10 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     } catch (err) {
       outputError ??= err;
     }
+  }
+  const emfile = summary.hitErrorKeys['EMFILE'] ?? 0;
+  if (emfile > 0) {
+    terminal.writeErr(`${PROGRAM}: ${emfileHint(emfile, readOpenFilesLimit())}\n`);
   }
   strays.stop();
   removeInterruptHandlers();
