@@ -53,10 +53,10 @@ export class UsageError extends LoadsError {
   }
 }
 
-/** Several usage problems found at once; the CLI prints one line each. Exit 2. */
+/** Several usage or config problems found at once; the CLI prints one line each. Exit 2. */
 export class UsageErrors extends LoadsError {
-  readonly errors: readonly UsageError[];
-  constructor(errors: readonly UsageError[]) {
+  readonly errors: readonly (UsageError | ConfigError)[];
+  constructor(errors: readonly (UsageError | ConfigError)[]) {
     super(errors.map((e) => e.message).join('\n'), 'LOADS_ERR_USAGE', ExitCode.USAGE);
     this.errors = errors;
   }

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { register as registerEsm } from 'tsx/esm/api';
 import { register as registerCjs } from 'tsx/cjs/api';
 import { FqnError } from '../errors.ts';
+import { findSimilar } from './find-similar.ts';
 import { parseFqn, type FqnTarget } from './fqn.ts';
 import { isTestCaseBase, isTestCaseClass, type TestCaseClass } from './test-case.ts';
 
@@ -226,53 +227,6 @@ function suggestion(
     return ` (did you mean ${similar.join(' or ')}?)`;
   }
   return fallbackList.length > 0 ? `; ${listLabel}: ${fallbackList.join(', ')}` : '';
-}
-
-/** The closest names by edit distance (case-insensitive), if close enough to be a typo. */
-export function findSimilar(wanted: string, candidates: readonly string[]): string[] {
-  const maxDistance = Math.max(1, Math.floor(wanted.length / 3));
-  let best = Infinity;
-  let found: string[] = [];
-  for (const candidate of candidates) {
-    const distance = editDistance(wanted.toLowerCase(), candidate.toLowerCase());
-    if (distance > maxDistance || distance > best) {
-      continue;
-    }
-    if (distance < best) {
-      best = distance;
-      found = [];
-    }
-    found.push(candidate);
-  }
-  return found;
-}
-
-/** Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps. */
-function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[] = new Array<number>(rows * cols).fill(0);
-  for (let i = 0; i < rows; i++) {
-    d[i * cols] = i;
-  }
-  for (let j = 0; j < cols; j++) {
-    d[j] = j;
-  }
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let value = Math.min(
-        d[(i - 1) * cols + j]! + 1,
-        d[i * cols + j - 1]! + 1,
-        d[(i - 1) * cols + j - 1]! + cost,
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        value = Math.min(value, d[(i - 2) * cols + j - 2]! + 1);
-      }
-      d[i * cols + j] = value;
-    }
-  }
-  return d[rows * cols - 1]!;
 }
 
 /** The prototypes from the base-most user class down to `testClass` (TestCase itself excluded). */

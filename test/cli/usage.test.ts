@@ -153,6 +153,18 @@ test('config errors', async () => {
     await runCli(['--config', 'bad.ini'], { cwd: project.dir }),
     /unknown key 'userz'/,
   );
+  await project.write(
+    'typos.ini',
+    '[loads]\nfqn = mod.TestSite.test_get\nuser = 3\nabort_on_fail = sure\nhits = 2\nhits = 4\n',
+  );
+  const typos = await runCli(['--config', 'typos.ini'], { cwd: project.dir });
+  assert.equal(typos.code, 2, typos.stderr);
+  assert.equal(typos.stdout, '');
+  assert.deepEqual(typos.stderr.trimEnd().split('\n'), [
+    "loads-runner: config file 'typos.ini': 'hits' is set twice in [loads] (lines 5 and 6); keep one",
+    "loads-runner: config file 'typos.ini': unknown key 'user' in [loads] (line 3); did you mean 'users'?",
+    "loads-runner: config file 'typos.ini': 'abort_on_fail' (line 4) must be true or false, not 'sure'",
+  ]);
   await project.write('nosection.ini', 'fqn = mod.TestSite.test_get\n');
   assertUsageError(
     await runCli(['--config', 'nosection.ini'], { cwd: project.dir }),
