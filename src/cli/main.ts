@@ -7,6 +7,7 @@
 // its stack.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { CommanderError } from 'commander';
 import { ExitCode, LoadsError, UsageErrors } from '../errors.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
@@ -29,6 +30,7 @@ import type { Output } from '../outputs/output.ts';
 import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { loadTest } from '../runner/loader.ts';
+import { filterModuleTypeWarnings } from '../runner/module-type-warning.ts';
 import { buildPlan, buildRatePlan, countRuns } from '../runner/cycle.ts';
 import { LocalRunner, type RunResult } from '../runner/local-runner.ts';
 import { ThreadedRunner } from '../workers/threaded-runner.ts';
@@ -62,6 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const stderr = process.stderr;
   guardClosedStream(process.stdout);
   guardClosedStream(stderr);
+  sayTypelessModulesOnce(stderr);
   try {
     const parsed = parseArguments(argv);
     if (typeof parsed === 'number') {
@@ -388,6 +391,31 @@ function watchThresholds(
   }, COUNTS_CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * Node's multi-line warning for a .js ES module in a folder whose
+ * package.json has no "type": "module" becomes one line of ours, once (see
+ * runner/module-type-warning.ts; worker threads drop theirs).
+ */
+function sayTypelessModulesOnce(stderr: NodeJS.WritableStream): void {
+  let said = false;
+  filterModuleTypeWarnings(process, ({ file, packageJson }) => {
+    if (said) {
+      return;
+    }
+    said = true;
+    const shown = (absolute: string): string => {
+      const relative = path.relative(process.cwd(), absolute);
+      return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : `./${relative}`;
+    };
+    const where = packageJson === null ? 'the package.json of its folder' : shown(packageJson);
+    const renamed = path.basename(file).replace(/\.js$/, '.mjs');
+    writeTo(
+      stderr,
+      `${PROGRAM}: warning: ${shown(file)} is an ES module but ${where} has no "type": "module", so Node parses it twice; add "type": "module" there, or rename it to ${renamed}\n`,
+    );
+  });
 }
 
 const MAX_STRAY_REPORTS = 3;
