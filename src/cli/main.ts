@@ -247,7 +247,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
           // The contract says never throw; exiting matters more than a report now.
         }
       }
-      terminal.writeErr(`\n${PROGRAM}: ${signal} again; exiting now\n`);
+      terminal.writeErr(`\n${PROGRAM}: a second signal (${signal}); exiting now\n`);
       process.exit(signalExitCode(signal));
     },
   });
