@@ -1,5 +1,8 @@
-// "Did you mean …?" for a near-miss name: an unknown option key, export,
-// method or config key. A leaf module, like errors.ts, so that every layer
+// "Did you mean …?" for a near-miss name: an export, a method, a config key,
+// a request option. The closest candidates by optimal string alignment
+// distance (insertions, deletions, substitutions and adjacent swaps, as
+// commander's suggestSimilar for options), case-insensitive, within a third
+// of the name's length. A leaf module, like errors.ts, so that every layer
 // can suggest the name the user meant.
 
 /** The closest names by edit distance (case-insensitive), if close enough to be a typo. */

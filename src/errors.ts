@@ -4,14 +4,20 @@
 
 /** Exit statuses of `loads-runner` (SPEC §7). */
 export const ExitCode = {
-  /** Every test run succeeded. */
+  /** Every test run succeeded and every threshold passed. */
   OK: 0,
   /** A test run failed or errored, or the tool hit an internal bug. */
   RUN_FAILED: 1,
   /** Bad usage or input: options, FQN, config. Nothing was sent. */
   USAGE: 2,
-  /** A second Ctrl-C: exit at once (128 + SIGINT). */
-  INTERRUPTED: 130,
+  /**
+   * Stopped by SIGINT (Ctrl-C), 128 + 2: the summary and outputs cover what
+   * ran before it; an interrupted run never reads as a pass. A second
+   * signal exits at once with 128 + its own number.
+   */
+  SIGINT: 130,
+  /** Stopped by SIGTERM, 128 + 15, as SIGINT: the summary and outputs cover what ran before. */
+  SIGTERM: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -47,10 +53,10 @@ export class UsageError extends LoadsError {
   }
 }
 
-/** Several usage problems found at once; the CLI prints one line each. Exit 2. */
+/** Several usage or config problems found at once; the CLI prints one line each. Exit 2. */
 export class UsageErrors extends LoadsError {
-  readonly errors: readonly UsageError[];
-  constructor(errors: readonly UsageError[]) {
+  readonly errors: readonly (UsageError | ConfigError)[];
+  constructor(errors: readonly (UsageError | ConfigError)[]) {
     super(errors.map((e) => e.message).join('\n'), 'LOADS_ERR_USAGE', ExitCode.USAGE);
     this.errors = errors;
   }

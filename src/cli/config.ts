@@ -1,10 +1,13 @@
 // --config FILE: an INI file whose [loads] section takes the long option
 // names (SPEC §8), spelled with underscores or dashes (server_url or
 // server-url). Unknown keys are an error, so a typo does not silently run
-// the wrong load. Parsing is the ini package's; this file only maps keys.
+// the wrong load, with "did you mean" for a near miss. Every problem of the
+// file is reported at once, one line each (UsageErrors of ConfigErrors,
+// exit 2). Parsing is the ini package's; this file only maps keys.
 import { readFileSync } from 'node:fs';
 import ini from 'ini';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UsageErrors } from '../errors.ts';
+import { findSimilar } from '../did-you-mean.ts';
 import type { RawOptions } from './options.ts';
 
 /** Values from the file, by the same keys as the command line's options. */
@@ -70,12 +73,17 @@ const KEY_LINE = /^(\s*)([A-Za-z0-9_-]+)\s*(\[\])?\s*=/;
 /**
  * The ini package keeps only the last of repeated keys, silently. In
  * [loads], repeated list keys (`threshold = …` twice) become `threshold[]`
- * lines so that every value counts, and any other repeated key is an error
- * rather than a setting quietly lost.
+ * lines so that every value counts, and any other repeated key is a
+ * problem rather than a setting quietly lost. Also returns the line of each
+ * key in [loads] (its first), for the messages.
  */
-function normaliseRepeatedKeys(text: string, file: string): string {
+function normaliseRepeatedKeys(
+  text: string,
+  file: string,
+  problems: ConfigError[],
+): { text: string; lineOf: Map<string, number> } {
   let inLoads = false;
-  const seen = new Set<string>();
+  const lineOf = new Map<string, number>();
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -94,19 +102,32 @@ function normaliseRepeatedKeys(text: string, file: string): string {
         const keyEnd = match[1]!.length + match[2]!.length;
         lines[i] = `${line.slice(0, keyEnd)}[]${line.slice(keyEnd)}`;
       }
-    } else if (seen.has(key)) {
-      throw new ConfigError(
-        `config file '${file}': '${match[2]}' is set twice in [loads] (line ${i + 1}); keep one`,
+    } else if (lineOf.has(key)) {
+      problems.push(
+        new ConfigError(
+          `config file '${file}': '${match[2]}' is set twice in [loads] (lines ${lineOf.get(key)} and ${i + 1}); keep one`,
+        ),
       );
-    } else {
-      seen.add(key);
+      // The first value is kept below; the repeat is reported once.
+      lines[i] = '';
+      continue;
+    }
+    if (!lineOf.has(key)) {
+      lineOf.set(key, i + 1);
     }
   }
-  return lines.join('\n');
+  return { text: lines.join('\n'), lineOf };
 }
 
+/**
+ * The options in the [loads] section. Throws UsageErrors with one
+ * ConfigError per problem: every unknown key (with "did you mean" for a near
+ * miss), bad boolean, repeated key and list given to a single-value key.
+ */
 export function parseConfig(text: string, file: string): ConfigValues {
-  const parsed: Record<string, unknown> = ini.parse(normaliseRepeatedKeys(text, file));
+  const problems: ConfigError[] = [];
+  const normalised = normaliseRepeatedKeys(text, file, problems);
+  const parsed: Record<string, unknown> = ini.parse(normalised.text);
   const section = parsed['loads'];
   if (section === undefined || typeof section !== 'object' || section === null) {
     throw new ConfigError(
@@ -116,32 +137,48 @@ export function parseConfig(text: string, file: string): ConfigValues {
   const values: ConfigValues = {};
   for (const [rawKey, rawValue] of Object.entries(section as Record<string, unknown>)) {
     const key = rawKey.trim().replaceAll('-', '_');
-    if (key === 'output') {
-      values.output = toList(rawValue);
-    } else if (key === 'threshold') {
-      // `threshold[] = …` lines, or one value; validate.ts splits each on commas.
-      values.threshold = Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)];
-    } else if (key in STRING_KEYS) {
-      values[STRING_KEYS[key as keyof typeof STRING_KEYS]] = toText(rawValue, key, file);
-    } else if (key in BOOLEAN_KEYS) {
-      values[BOOLEAN_KEYS[key as keyof typeof BOOLEAN_KEYS]] = toBoolean(rawValue, key, file);
-    } else {
-      throw new ConfigError(
-        `config file '${file}': unknown key '${rawKey}' in [loads]; known keys: ${KNOWN_KEYS.join(', ')}`,
-      );
+    const at = normalised.lineOf.has(key) ? ` (line ${normalised.lineOf.get(key)})` : '';
+    try {
+      if (key === 'output') {
+        values.output = toList(rawValue);
+      } else if (key === 'threshold') {
+        // `threshold[] = …` lines, or one value; validate.ts splits each on commas.
+        values.threshold = Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)];
+      } else if (key in STRING_KEYS) {
+        values[STRING_KEYS[key as keyof typeof STRING_KEYS]] = toText(rawValue, key, file, at);
+      } else if (key in BOOLEAN_KEYS) {
+        values[BOOLEAN_KEYS[key as keyof typeof BOOLEAN_KEYS]] = toBoolean(rawValue, key, file, at);
+      } else {
+        const similar = findSimilar(key, KNOWN_KEYS);
+        const hint =
+          similar.length > 0
+            ? `did you mean ${similar.map((k) => `'${k}'`).join(' or ')}?`
+            : `known keys: ${KNOWN_KEYS.join(', ')}`;
+        throw new ConfigError(
+          `config file '${file}': unknown key '${rawKey}' in [loads]${at}; ${hint}`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof ConfigError)) {
+        throw err;
+      }
+      problems.push(err);
     }
+  }
+  if (problems.length > 0) {
+    throw new UsageErrors(problems);
   }
   return values;
 }
 
-function toText(value: unknown, key: string, file: string): string {
+function toText(value: unknown, key: string, file: string, at: string): string {
   if (typeof value === 'string' || typeof value === 'number') {
     return String(value).trim();
   }
-  throw new ConfigError(`config file '${file}': '${key}' needs a single value`);
+  throw new ConfigError(`config file '${file}': '${key}'${at} needs a single value`);
 }
 
-function toBoolean(value: unknown, key: string, file: string): boolean {
+function toBoolean(value: unknown, key: string, file: string, at: string): boolean {
   if (typeof value === 'boolean') {
     return value;
   }
@@ -153,7 +190,7 @@ function toBoolean(value: unknown, key: string, file: string): boolean {
     return false;
   }
   throw new ConfigError(
-    `config file '${file}': '${key}' must be true or false, not '${String(value)}'`,
+    `config file '${file}': '${key}'${at} must be true or false, not '${String(value)}'`,
   );
 }
 

@@ -22,6 +22,38 @@ export interface Terminal {
   writeErr(text: string): void;
 }
 
+/** Streams that failed once (their reader went away): later writes to them are dropped. */
+const closedStreams = new WeakSet<NodeJS.WritableStream>();
+const guardedStreams = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * A closed stdout or stderr (`loads-runner --help | head -1`, a log reader
+ * that went away, a terminal that closed) must not crash the run or read as
+ * an internal error: the stream's first error (EPIPE, EIO…) marks it
+ * closed, and the run goes on, still writing its file outputs.
+ */
+export function guardClosedStream(stream: NodeJS.WritableStream): void {
+  if (guardedStreams.has(stream) || typeof stream.on !== 'function') {
+    return;
+  }
+  guardedStreams.add(stream);
+  stream.on('error', () => {
+    closedStreams.add(stream);
+  });
+}
+
+/** Writes text unless the stream is closed; never throws (a stdout file on a full disk throws). */
+export function writeTo(stream: NodeJS.WritableStream, text: string): void {
+  if (closedStreams.has(stream)) {
+    return;
+  }
+  try {
+    stream.write(text);
+  } catch {
+    closedStreams.add(stream);
+  }
+}
+
 export function isColorAllowed(
   env: Record<string, string | undefined>,
   noColorFlag: boolean,
@@ -47,6 +79,8 @@ export function createTerminal(
   colorAllowed: boolean,
   ci = false,
 ): Terminal {
+  guardClosedStream(stdout);
+  guardClosedStream(stderr);
   const stdoutIsTTY = stdout.isTTY === true;
   const stderrIsTTY = stderr.isTTY === true;
   return {
@@ -57,11 +91,7 @@ export function createTerminal(
     stdoutColor: colorAllowed && stdoutIsTTY,
     stderrColor: colorAllowed && stderrIsTTY,
     progressBar: stdoutIsTTY && stderrIsTTY && !ci,
-    writeOut: (text) => {
-      stdout.write(text);
-    },
-    writeErr: (text) => {
-      stderr.write(text);
-    },
+    writeOut: (text) => writeTo(stdout, text),
+    writeErr: (text) => writeTo(stderr, text),
   };
 }

@@ -7,11 +7,17 @@
 // its stack.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { CommanderError } from 'commander';
 import { ExitCode, LoadsError, UsageErrors } from '../errors.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
-import { buildSummary, type RunInfo, type Summary } from '../metrics/summary.ts';
+import {
+  buildSummary,
+  type InterruptSignal,
+  type RunInfo,
+  type Summary,
+} from '../metrics/summary.ts';
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import {
   canCrossEarly,
@@ -24,15 +30,24 @@ import type { Output } from '../outputs/output.ts';
 import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { loadTest } from '../runner/loader.ts';
+import { filterModuleTypeWarnings } from '../runner/module-type-warning.ts';
 import { buildPlan, buildRatePlan, countRuns } from '../runner/cycle.ts';
 import { LocalRunner, type RunResult } from '../runner/local-runner.ts';
 import { ThreadedRunner } from '../workers/threaded-runner.ts';
 import { createProgram, type RawOptions } from './options.ts';
 import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
-import { createTerminal, isCI, isColorAllowed, type Terminal } from './console.ts';
-import { handleInterrupts } from './signals.ts';
+import {
+  createTerminal,
+  guardClosedStream,
+  isCI,
+  isColorAllowed,
+  writeTo,
+  type Terminal,
+} from './console.ts';
+import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
+import { emfileHint, readOpenFilesLimit } from './open-files.ts';
 
 const PROGRAM = 'loads-runner';
 
@@ -47,6 +62,9 @@ function readVersion(): string {
 /** Runs the command and resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   const stderr = process.stderr;
+  guardClosedStream(process.stdout);
+  guardClosedStream(stderr);
+  sayTypelessModulesOnce(stderr);
   try {
     const parsed = parseArguments(argv);
     if (typeof parsed === 'number') {
@@ -65,15 +83,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageErrors) {
       for (const problem of err.errors) {
-        stderr.write(`${PROGRAM}: ${problem.message}\n`);
+        writeTo(stderr, `${PROGRAM}: ${problem.message}\n`);
       }
       return ExitCode.USAGE;
     }
     if (err instanceof LoadsError) {
-      stderr.write(`${PROGRAM}: ${err.message}\n`);
+      writeTo(stderr, `${PROGRAM}: ${err.message}\n`);
       return err.exitCode;
     }
-    stderr.write(
+    writeTo(
+      stderr,
       `${PROGRAM}: internal error (a bug in loads-runner, please report it):\n${
         err instanceof Error ? (err.stack ?? err.message) : String(err)
       }\n`,
@@ -88,8 +107,8 @@ function parseArguments(
   const program = createProgram(readVersion());
   program.exitOverride();
   program.configureOutput({
-    writeOut: (text) => process.stdout.write(text),
-    writeErr: (text) => process.stderr.write(text),
+    writeOut: (text) => writeTo(process.stdout, text),
+    writeErr: (text) => writeTo(process.stderr, text),
     // Our own one-line message is printed below, with exit status 2.
     outputError: () => {},
   });
@@ -101,7 +120,7 @@ function parseArguments(
         return ExitCode.OK; // --help, --version
       }
       const message = err.message.replace(/^error: /, '');
-      process.stderr.write(`${PROGRAM}: ${message}; see ${PROGRAM} --help\n`);
+      writeTo(process.stderr, `${PROGRAM}: ${message}; see ${PROGRAM} --help\n`);
       return ExitCode.USAGE;
     }
     throw err;
@@ -117,16 +136,19 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
       : buildRatePlan(options.rate, options.durationMs!, options.maxUsers!, options.rampUpMs);
   checkThresholdSteps(options.thresholds, plan.length);
-  const outputs: Output[] = options.outputs.map((name) =>
-    createOutput(name, {
+  // The text summary goes to stderr when json holds stdout (see RunOptions.summaryStream).
+  const summaryToStderr = options.summaryStream === 'stderr';
+  const outputs: Output[] = options.outputs.map((name) => {
+    const toStderr = name === 'stdout' && summaryToStderr;
+    return createOutput(name, {
       projectName: options.projectName,
       fqn: options.fqn,
-      write: terminal.writeOut,
+      write: toStderr ? terminal.writeErr : terminal.writeOut,
       options: options.outputOptions,
-      color: terminal.stdoutColor,
+      color: toStderr ? terminal.stderrColor : terminal.stdoutColor,
       quiet: options.quiet,
-    }),
-  );
+    });
+  });
 
   const aggregator = new Aggregator();
   const outputListeners: EventSink[] = [];
@@ -187,30 +209,49 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     output.onRunStart?.(info);
   }
 
-  const progress =
-    options.quiet || !options.outputs.includes('stdout')
-      ? undefined
-      : new Progress({
-          stream: terminal.stderr,
-          isTTY: terminal.progressBar,
-          color: terminal.stderrColor,
-          plainIntervalMs: options.statusIntervalMs,
-          showDropped: options.rate !== null,
-          total:
-            options.durationMs === null
-              ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }
-              : { kind: 'duration', durationMs: options.durationMs * plan.length },
-          read: () => aggregator.progress(),
-        });
+  // On stderr whatever the outputs are; --quiet is the one way to silence it.
+  const progress = options.quiet
+    ? undefined
+    : new Progress({
+        stream: terminal.stderr,
+        isTTY: terminal.progressBar,
+        color: terminal.stderrColor,
+        plainIntervalMs: options.statusIntervalMs,
+        showDropped: options.rate !== null,
+        total:
+          options.durationMs === null
+            ? { kind: 'runs', runs: countRuns(plan, test.methods.length) }
+            : { kind: 'duration', durationMs: options.durationMs * plan.length },
+        read: () => aggregator.progress(),
+      });
 
+  // The first signal decides the exit status (130 or 143), unless
+  // --abort-on-fail was already stopping the run (exit 1).
+  let interruptedBy: InterruptSignal | null = null;
+  let abortedBy: string | null = null;
   const removeInterruptHandlers = handleInterrupts({
     controller,
-    onFirst: () => {
+    onFirst: (signal) => {
       progress?.stop();
-      terminal.writeErr(`\n${PROGRAM}: stopping; the summary follows (Ctrl-C again to exit now)\n`);
+      if (abortedBy === null) {
+        interruptedBy = signal;
+      }
+      const again = signal === 'SIGINT' ? 'Ctrl-C again' : 'a second SIGTERM or Ctrl-C';
+      terminal.writeErr(
+        `\n${PROGRAM}: stopped by ${signal}; the summary follows (${again} to exit now)\n`,
+      );
     },
-    onSecond: () => {
-      process.exit(ExitCode.INTERRUPTED);
+    onSecond: (signal) => {
+      // Exit now: what the file outputs have buffered goes out synchronously first.
+      for (const output of outputs) {
+        try {
+          output.onExitNow?.();
+        } catch {
+          // The contract says never throw; exiting matters more than a report now.
+        }
+      }
+      terminal.writeErr(`\n${PROGRAM}: a second signal (${signal}); exiting now\n`);
+      process.exit(signalExitCode(signal));
     },
   });
   // A test awaiting a promise that nothing will settle leaves the event loop
@@ -218,7 +259,6 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   // the process alive until the runner returns.
   const keepAlive = setInterval(() => {}, 1 << 30);
 
-  let abortedBy: string | null = null;
   // Known in advance in hits mode and in the open model (its schedule); not in closed duration runs.
   const plannedRuns =
     options.durationMs === null || options.rate !== null
@@ -286,6 +326,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     generator,
     options.thresholds,
     abortedBy,
+    interruptedBy,
   );
   let outputError: unknown;
   for (const output of outputs) {
@@ -295,6 +336,10 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       outputError ??= err;
     }
   }
+  const emfile = summary.hitErrorKeys['EMFILE'] ?? 0;
+  if (emfile > 0) {
+    terminal.writeErr(`${PROGRAM}: ${emfileHint(emfile, readOpenFilesLimit())}\n`);
+  }
   strays.stop();
   removeInterruptHandlers();
   if (runnerError !== undefined) {
@@ -303,7 +348,14 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   if (outputError !== undefined) {
     throw outputError;
   }
-  const thresholdCrossed = abortedBy !== null || summary.thresholds.some((t) => !t.passed);
+  if (abortedBy !== null) {
+    return ExitCode.RUN_FAILED;
+  }
+  // An interrupted run never reads as a pass, however well what ran went (SPEC §7).
+  if (interruptedBy !== null) {
+    return ExitCode[interruptedBy];
+  }
+  const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
   return summary.errors + summary.failures > 0 || thresholdCrossed
     ? ExitCode.RUN_FAILED
     : ExitCode.OK;
@@ -344,6 +396,31 @@ function watchThresholds(
   }, COUNTS_CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * Node's multi-line warning for a .js ES module in a folder whose
+ * package.json has no "type": "module" becomes one line of ours, once (see
+ * runner/module-type-warning.ts; worker threads drop theirs).
+ */
+function sayTypelessModulesOnce(stderr: NodeJS.WritableStream): void {
+  let said = false;
+  filterModuleTypeWarnings(process, ({ file, packageJson }) => {
+    if (said) {
+      return;
+    }
+    said = true;
+    const shown = (absolute: string): string => {
+      const relative = path.relative(process.cwd(), absolute);
+      return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : `./${relative}`;
+    };
+    const where = packageJson === null ? 'the package.json of its folder' : shown(packageJson);
+    const renamed = path.basename(file).replace(/\.js$/, '.mjs');
+    writeTo(
+      stderr,
+      `${PROGRAM}: warning: ${shown(file)} is an ES module but ${where} has no "type": "module", so Node parses it twice; add "type": "module" there, or rename it to ${renamed}\n`,
+    );
+  });
 }
 
 const MAX_STRAY_REPORTS = 3;

@@ -80,7 +80,7 @@ export function createProgram(version: string): Command {
     .addOption(
       new Option(
         '-o, --output <name>',
-        'where results go, repeatable: stdout, null, file, json, funkload, junit (default: stdout)',
+        'where results go, repeatable: stdout, null, file, json, funkload, junit (default: stdout; see Outputs below)',
       ).argParser(collect),
     )
     .option(
@@ -130,9 +130,16 @@ Examples:
   $ loads-runner example.TestWebSite -u 10:20:30 --hits 20
   $ loads-runner tests/load.ts:TestApi.test_login -d 30 --server-url http://127.0.0.1:8080
   $ loads-runner example.TestWebSite --rate 50:100:200 -d 60 --max-users 500 --ramp-up 10
-  $ loads-runner example.TestWebSite -u 20 --hits 50 --threshold 'p95<300ms' --threshold 'errors<1%' -o stdout -o junit
+  $ loads-runner example.TestWebSite -u 20 --hits 50 --threshold 'p95<300ms' --threshold 'errors<1%' -o junit
+  $ loads-runner example.TestWebSite -u 20 --hits 50 -o json | jq .latency
+
+Outputs: the text summary (stdout) stays on beside the other outputs unless --quiet, -o null,
+or json written to stdout (-o json without --output-json-filename): stdout then holds the
+JSON document alone, and -o stdout given as well sends the text summary to stderr.
 
 Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or errored
-or a threshold was crossed, 2 bad usage or input.`,
+or a threshold was crossed, 2 bad usage or input, 130 stopped by SIGINT (Ctrl-C), 143
+stopped by SIGTERM: the summary and outputs then cover what ran before the signal, and a
+second signal exits at once with 128 + its number.`,
     );
 }

@@ -28,7 +28,16 @@ export interface RunOptions {
   maxBodyBytes: number;
   /** --discard-bodies: no body is kept. */
   discardBodies: boolean;
+  /**
+   * The outputs to create, each once: 'stdout' (the text summary) first
+   * when it is on, never 'null' (it only turns the text summary off).
+   */
   outputs: string[];
+  /**
+   * Where the text summary goes: stdout, or stderr when the json output
+   * holds stdout and the text summary was asked for as well (-o json -o stdout).
+   */
+  summaryStream: 'stdout' | 'stderr';
   /** Output settings by their INI key (output_file_filename, …). */
   outputOptions: Record<string, string | undefined>;
   quiet: boolean;
@@ -171,24 +180,44 @@ export function validateOptions(
     );
   }
 
-  const outputs = cli.output ?? config.output ?? ['stdout'];
-  for (const name of outputs) {
+  // SPEC §8: the text summary (stdout) stays on unless --quiet, -o null, or
+  // json written to stdout; the other outputs add to it. Asked for next to
+  // json on stdout, it goes to stderr, so that stdout holds the JSON alone.
+  const requested = cli.output ?? config.output ?? [];
+  for (const name of requested) {
     if (!outputNames.includes(name)) {
       problems.push(
         new UsageError(`unknown output '${name}'; choose from: ${outputNames.join(', ')}`),
       );
     }
   }
+  if (requested.includes('null') && requested.includes('stdout')) {
+    problems.push(
+      new UsageError(
+        '--output null turns the text summary off and --output stdout asks for it; drop one',
+      ),
+    );
+  }
 
   const quiet = cli.quiet ?? config.quiet ?? false;
   const jsonFilename = cli.outputJsonFilename ?? config.outputJsonFilename;
-  if (quiet && outputs.includes('json') && (jsonFilename === undefined || jsonFilename === '-')) {
+  const jsonToStdout =
+    requested.includes('json') && (jsonFilename === undefined || jsonFilename === '-');
+  if (quiet && jsonToStdout) {
     problems.push(
       new UsageError(
         '--quiet prints nothing on stdout, so --output json needs --output-json-filename FILE',
       ),
     );
   }
+  const textSummary =
+    !quiet && !requested.includes('null') && (!jsonToStdout || requested.includes('stdout'));
+  const outputs = [
+    ...new Set([
+      ...(textSummary ? ['stdout'] : []),
+      ...requested.filter((name) => name !== 'stdout' && name !== 'null'),
+    ]),
+  ];
 
   const workersText = cli.workers ?? config.workers;
   const workers =
@@ -234,7 +263,8 @@ export function validateOptions(
     testTimeoutMs: Math.round(testTimeoutS! * 1000),
     maxBodyBytes: maxBodyBytes!,
     discardBodies,
-    outputs: [...new Set(outputs)],
+    outputs,
+    summaryStream: jsonToStdout ? 'stderr' : 'stdout',
     outputOptions: {
       output_file_filename: cli.outputFileFilename ?? config.outputFileFilename,
       output_funkload_filename: cli.outputFunkloadFilename ?? config.outputFunkloadFilename,

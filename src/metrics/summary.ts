@@ -8,6 +8,9 @@ import { LatencyHistogram } from './histogram.ts';
 import type { GeneratorLoad } from './loop-monitor.ts';
 import { evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds.ts';
 
+/** The signals that stop a run early (SPEC §7). */
+export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+
 /** What the run was, known before it starts. */
 export interface RunInfo {
   /** Epoch ms when the load started. */
@@ -151,6 +154,8 @@ export interface Summary {
   counters: Record<string, number>;
   /** True when Ctrl-C stopped the run: the numbers cover what ran before. */
   interrupted: boolean;
+  /** The signal that stopped the run (the first one received), or null. */
+  interruptedBy: InterruptSignal | null;
   /** How busy the generator's own event loops were, or null when not measured. */
   generator: GeneratorLoad | null;
   /** Each --threshold, in the order given, with its measured value; empty without thresholds. */
@@ -239,6 +244,7 @@ export function buildSummary(
   generator: GeneratorLoad | null = null,
   thresholds: readonly Threshold[] = [],
   abortedBy: string | null = null,
+  interruptedBy: InterruptSignal | null = null,
 ): Summary {
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
@@ -299,7 +305,8 @@ export function buildSummary(
       ]),
     ),
     counters: { ...snapshot.counters },
-    interrupted,
+    interrupted: interrupted || interruptedBy !== null,
+    interruptedBy,
     generator,
     thresholds: evaluateThresholds(thresholds, snapshot, durationS),
     abortedBy,

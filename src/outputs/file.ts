@@ -27,4 +27,9 @@ export class FileOutput implements Output {
   async onRunEnd(): Promise<void> {
     await this.#file.close();
   }
+
+  /** Every event buffered so far reaches the file, each a whole line. */
+  onExitNow(): void {
+    this.#file.flushSync();
+  }
 }

@@ -81,6 +81,8 @@ export class FunkloadOutput implements Output {
   #stepsPerUsers = 1;
   /** Hits sent in the current test run, per virtual user (1-based index). */
   readonly #requests: number[] = [];
+  /** The footer is appended (at the end, or on exit-now). */
+  #ended = false;
 
   constructor(context: OutputContext, flushIntervalMs?: number) {
     const path = context.options['output_funkload_filename'] ?? DEFAULT_FUNKLOAD_FILENAME;
@@ -178,7 +180,19 @@ export class FunkloadOutput implements Output {
   }
 
   async onRunEnd(): Promise<void> {
-    this.#file.append('</funkload>\n');
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#file.append('</funkload>\n');
+    }
     await this.#file.close();
+  }
+
+  /** What was recorded, closed by the footer, so the report stays well-formed XML. */
+  onExitNow(): void {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#file.append('</funkload>\n');
+    }
+    this.#file.flushSync();
   }
 }

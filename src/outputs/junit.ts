@@ -8,6 +8,8 @@
 //                                      count, the most frequent message, and every
 //                                      distinct one with its count and stack
 //       <system-out>                   the run's totals (hits, RPS, p95)
+//       <testcase name="interrupted by SIGINT"> with an <error type="Interrupted">
+//                                      when a signal stopped the run (SPEC §7: never a pass)
 //     <testsuite name="thresholds">    one <testcase> per --threshold, failing when crossed
 // A testcase's time is its share of the run: the run's duration × its runs /
 // all runs. Methods run interleaved throughout the run, so no method has a
@@ -20,6 +22,7 @@ import { formatSeconds } from '../metrics/format-seconds.ts';
 import type { ErrorSummary, Summary } from '../metrics/summary.ts';
 import { checkWritablePath } from './writable-path.ts';
 import type { Output, OutputContext } from './output.ts';
+import { interruptionLabel } from './stdout/summary-text.ts';
 
 export const DEFAULT_JUNIT_FILENAME = 'junit.xml';
 
@@ -69,6 +72,30 @@ export function moduleOf(fqn: string): string {
   return parts.slice(0, classIndex === -1 ? Math.max(1, parts.length - 2) : classIndex).join('.');
 }
 
+/** The classname the testcases of `fqn` get: 'pkg.mod.Class' (module, then class). */
+function classnameOf(fqn: string): string {
+  const module = moduleOf(fqn);
+  const colon = fqn.lastIndexOf(':');
+  const rest = colon !== -1 ? fqn.slice(colon + 1) : fqn.slice(module.length + 1);
+  const className = rest.split('.')[0] ?? '';
+  return module === '' ? className : className === '' ? module : `${module}.${className}`;
+}
+
+/**
+ * The testcase that marks a run a signal stopped: an <error>, so that CI
+ * servers show the build red even when every run that finished succeeded.
+ */
+function interruptedCase(summary: Summary): string {
+  const signal = summary.interruptedBy ?? 'a signal';
+  const runs = summary.successes + summary.failures + summary.errors;
+  const message = `the run was stopped by ${signal} before the end of its plan; the results cover the ${runs} runs that finished`;
+  return (
+    `    <testcase classname="${xmlAttr(classnameOf(summary.fqn))}" name="${xmlAttr(`interrupted by ${signal}`)}" time="0.000">\n` +
+    `      <error message="${xmlAttr(message)}" type="Interrupted">${xmlText(message)}</error>\n` +
+    '    </testcase>\n'
+  );
+}
+
 /** '3x AssertionError: expected 200, got 500' then the stack, one block per distinct one. */
 function details(list: readonly ErrorSummary[]): string {
   return list
@@ -113,11 +140,13 @@ export function junitXml(summary: Summary): string {
   const host = xmlAttr(hostname());
 
   let cases = '';
+  let suiteTests = 0;
   let suiteFailures = 0;
   let suiteErrors = 0;
   const names = Object.keys(summary.perTest);
   for (const name of names) {
     const counts = summary.perTest[name]!;
+    suiteTests++;
     const runs = counts.successes + counts.failures + counts.errors;
     const dot = name.lastIndexOf('.');
     const className = dot === -1 ? name : name.slice(0, dot);
@@ -159,18 +188,21 @@ export function junitXml(summary: Summary): string {
   if (summary.abortedBy !== null) {
     totals.push(`Aborted: threshold '${summary.abortedBy}' crossed (--abort-on-fail)`);
   } else if (summary.interrupted) {
-    totals.push('Interrupted: the results cover what ran before Ctrl-C');
+    totals.push(`${interruptionLabel(summary)}: the results cover what ran before`);
+    cases += interruptedCase(summary);
+    suiteErrors++;
+    suiteTests++;
   }
 
   const suiteName = summary.fqn;
   let xml =
-    `  <testsuite name="${xmlAttr(suiteName)}" tests="${names.length}" failures="${suiteFailures}" ` +
+    `  <testsuite name="${xmlAttr(suiteName)}" tests="${suiteTests}" failures="${suiteFailures}" ` +
     `errors="${suiteErrors}" skipped="0" time="${seconds(summary.durationS)}" timestamp="${timestamp}" hostname="${host}">\n` +
     cases +
     `    <system-out>${xmlText(totals.join('\n'))}</system-out>\n` +
     '  </testsuite>\n';
 
-  let tests = names.length;
+  let tests = suiteTests;
   let failures = suiteFailures;
   if (summary.thresholds.length > 0) {
     const crossed = summary.thresholds.filter((t) => !t.passed).length;

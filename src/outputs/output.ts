@@ -47,4 +47,14 @@ export interface Output {
    * change it. Called only if onRunStart was called (when defined).
    */
   onRunEnd?(summary: Summary): Promise<void> | void;
+  /**
+   * Called at most once, when the user asks to exit at once (a second
+   * Ctrl-C or SIGTERM), right before the process exits: onRunEnd may be
+   * pending or may never be called, and no hook is called after this one.
+   * Write what is buffered with synchronous I/O only (nothing asynchronous
+   * gets to run after it), keep what is written well-formed where it
+   * can be, and return; never throw. Outputs that write at the end only
+   * (json, junit) need not define it.
+   */
+  onExitNow?(): void;
 }

@@ -68,7 +68,7 @@ export async function loadTest(fqn: string, cwd: string): Promise<LoadedTest> {
     namespace = (await importModule(file)) as Record<string, unknown>;
   } catch (err) {
     const fix = loadedAsCommonJs(err, file)
-      ? `it was loaded as CommonJS: add "type": "module" to the package.json of its folder, or rename it to ${path.basename(file).replace(/\.[^.]+$/, '.mts')}`
+      ? commonJsFix(cwd, file)
       : `fix the error in ${displayPath(cwd, file)}`;
     throw new FqnError(
       `module ${label} failed to load: ${firstLine(err)}; ${fix}`,
@@ -275,9 +275,43 @@ function displayPath(cwd: string, file: string): string {
 }
 
 /**
+ * What to do about a module that Node ran as CommonJS: name the package.json
+ * that decides (the nearest one up from the module), or say to add one, and
+ * the ES module extension (.mjs for .js, .mts for .ts).
+ */
+function commonJsFix(cwd: string, file: string): string {
+  const renamed = path.basename(file).replace(/\.(m?)([jt])s$/, '.m$2s');
+  const packageJson = nearestPackageJson(path.dirname(file));
+  const where =
+    packageJson === undefined
+      ? `add a package.json with "type": "module" to ${displayPath(cwd, path.dirname(file))}`
+      : `add "type": "module" to ${displayPath(cwd, packageJson)}`;
+  return `it is an ES module but Node loaded it as CommonJS: ${where}, or rename it to ${renamed}`;
+}
+
+/** The package.json that decides the module type of files in `dir`: the nearest one up. */
+function nearestPackageJson(dir: string): string | undefined {
+  for (let current = dir; ; current = path.dirname(current)) {
+    const candidate = path.join(current, 'package.json');
+    if (statSync(candidate, { throwIfNoEntry: false })?.isFile() === true) {
+      return candidate;
+    }
+    if (path.dirname(current) === current) {
+      return undefined;
+    }
+  }
+}
+
+/** V8's SyntaxErrors for import/export and top-level await in a script (CommonJS). */
+const ESM_ONLY_SYNTAX =
+  /^(Cannot use import statement outside a module|Unexpected token 'export'|await is only valid in async functions and the top level bodies of modules)/;
+
+/**
  * Whether a .ts/.js module failed because Node ran it as CommonJS (its
- * package.json has no "type": "module"): `require('loads-runner')` then
- * finds no require condition, or top-level await cannot be compiled.
+ * package.json has no "type": "module"): its import/export statements do
+ * not parse (a .js file, or any with "type": "commonjs" or Node < 20.19),
+ * `require('loads-runner')` finds no require condition, or top-level await
+ * cannot be compiled.
  */
 function loadedAsCommonJs(err: unknown, file: string): boolean {
   if (!/\.(ts|js)$/.test(file) || typeof err !== 'object' || err === null) {
@@ -286,6 +320,7 @@ function loadedAsCommonJs(err: unknown, file: string): boolean {
   const { code, message } = err as { code?: unknown; message?: unknown };
   const text = typeof message === 'string' ? message : '';
   return (
+    (err instanceof SyntaxError && ESM_ONLY_SYNTAX.test(text)) ||
     code === 'ERR_REQUIRE_ESM' ||
     code === 'ERR_REQUIRE_ASYNC_MODULE' ||
     (code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' && text.includes('No "exports" main')) ||

@@ -4,14 +4,17 @@
 // every FLUSH_INTERVAL_MS and at each step end (plus event copies when an
 // output needs every event). After its last message nothing more is counted,
 // so what the main thread merged and what the outputs got always agree.
-// process is used for one thing: an error escaping a test run must not end
-// the thread (as in cli/main.ts), so it is reported instead.
+// process is used for two things: an error escaping a test run must not end
+// the thread (as in cli/main.ts), so it is reported instead; and Node's
+// warning about a .js test module's type, which the main thread already
+// said once in its own words, is not printed again by every worker.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Aggregator } from '../metrics/aggregator.ts';
 import type { EventSink, LoadsEvent } from '../metrics/events.ts';
 import { LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import { loadTest, type LoadedTest } from '../runner/loader.ts';
 import { LocalRunner } from '../runner/local-runner.ts';
+import { filterModuleTypeWarnings } from '../runner/module-type-warning.ts';
 import {
   envelope,
   isToWorkerMessage,
@@ -96,6 +99,8 @@ const onStray = (reason: unknown): void => {
   }
 };
 // eslint-disable-next-line no-restricted-globals -- see the header: a worker entry is a composition root
+filterModuleTypeWarnings(process, () => {});
+// eslint-disable-next-line no-restricted-globals -- as above
 process.on('unhandledRejection', onStray);
 // eslint-disable-next-line no-restricted-globals -- as above
 process.on('uncaughtException', onStray);

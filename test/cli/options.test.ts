@@ -1,6 +1,6 @@
 // In-process checks of option validation and the INI merge: faster than the
 // spawned tests and precise about each rule.
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateOptions } from '../../src/cli/validate.ts';
 import { isCI } from '../../src/cli/console.ts';
@@ -67,8 +67,69 @@ test('the command line wins over the config file, also --duration over hits', ()
   assert.equal(options.hits, null);
   assert.equal(options.durationMs, 4000);
   assert.equal(options.serverUrl, 'http://127.0.0.1:1');
-  assert.deepEqual(options.outputs, ['stdout', 'json']);
+  // --quiet (from the file) turns the text summary off.
+  assert.deepEqual(options.outputs, ['json']);
   assert.equal(options.quiet, true);
+});
+
+describe('output selection (SPEC §8)', () => {
+  const select = (
+    cli: Parameters<typeof validateOptions>[1],
+    config: Parameters<typeof validateOptions>[2] = {},
+  ): [string[], string] => {
+    const options = validateOptions('m.C.t', cli, config, OUTPUTS);
+    return [options.outputs, options.summaryStream];
+  };
+
+  it('when other outputs are given then the text summary stays on stdout beside them', () => {
+    assert.deepEqual(select({}), [['stdout'], 'stdout']);
+    assert.deepEqual(select({ output: ['file'] }), [['stdout', 'file'], 'stdout']);
+    assert.deepEqual(select({ output: ['funkload', 'stdout', 'file', 'file'] }), [
+      ['stdout', 'funkload', 'file'],
+      'stdout',
+    ]);
+    assert.deepEqual(select({ output: ['json'], outputJsonFilename: 'x.json' }), [
+      ['stdout', 'json'],
+      'stdout',
+    ]);
+  });
+
+  it('when json is written to stdout then stdout holds it alone', () => {
+    assert.deepEqual(select({ output: ['json'] }), [['json'], 'stderr']);
+    assert.deepEqual(select({ output: ['json', 'file'], outputJsonFilename: '-' }), [
+      ['json', 'file'],
+      'stderr',
+    ]);
+  });
+
+  it('when json goes to stdout and stdout is asked for too then the text summary goes to stderr', () => {
+    assert.deepEqual(select({ output: ['json', 'stdout'] }), [['stdout', 'json'], 'stderr']);
+  });
+
+  it('when --quiet or -o null is given then there is no text summary', () => {
+    assert.deepEqual(select({ output: ['null'] }), [[], 'stdout']);
+    assert.deepEqual(select({ output: ['null', 'file'] }), [['file'], 'stdout']);
+    assert.deepEqual(select({ quiet: true }), [[], 'stdout']);
+    assert.deepEqual(select({ quiet: true, output: ['stdout', 'file'] }), [['file'], 'stdout']);
+  });
+
+  it('when the config file gives the outputs then the same rules apply', () => {
+    const config = parseConfig('[loads]\noutput = json\n', 'x.ini');
+    assert.deepEqual(select({}, config), [['json'], 'stderr']);
+    const toFile = parseConfig(
+      '[loads]\noutput = json, file\noutput_json_filename = s.json\n',
+      'x.ini',
+    );
+    assert.deepEqual(select({}, toFile), [['stdout', 'json', 'file'], 'stdout']);
+    assert.deepEqual(select({ output: ['null'] }, toFile), [[], 'stdout']);
+  });
+
+  it('when null and stdout are both given then it is a usage error', () => {
+    assert.throws(
+      () => select({ output: ['null', 'stdout'] }),
+      /--output null turns the text summary off and --output stdout asks for it; drop one/,
+    );
+  });
 });
 
 test('hits and duration both in the file are a usage error', () => {
@@ -76,19 +137,56 @@ test('hits and duration both in the file are a usage error', () => {
   assert.throws(() => validateOptions('a.B.c', {}, config, OUTPUTS), /--hits and --duration/);
 });
 
-test('config errors are ConfigErrors naming the file and key', () => {
-  assert.throws(
-    () => parseConfig('[loads]\nuserz = 3\n', 'x.ini'),
-    (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /x\.ini.*unknown key 'userz'/);
-      return true;
-    },
-  );
+/** The messages of the ConfigErrors that parsing `text` as x.ini throws, in order. */
+function configProblems(text: string): string[] {
+  try {
+    parseConfig(text, 'x.ini');
+  } catch (err) {
+    assert.ok(err instanceof UsageErrors, String(err));
+    return err.errors.map((e) => {
+      assert.ok(e instanceof ConfigError);
+      return e.message;
+    });
+  }
+  assert.fail('no problem found');
+}
+
+test('config errors are ConfigErrors naming the file, key and line', () => {
+  assert.deepEqual(configProblems('[loads]\nuserz = 3\n'), [
+    "config file 'x.ini': unknown key 'userz' in [loads] (line 2); did you mean 'users'?",
+  ]);
   assert.throws(() => parseConfig('[other]\nusers = 3\n', 'y.ini'), /no \[loads\] section/);
-  assert.throws(
-    () => parseConfig('[loads]\nquiet = maybe\n', 'z.ini'),
-    /'quiet' must be true or false/,
+  assert.deepEqual(configProblems('[loads]\nquiet = maybe\n'), [
+    "config file 'x.ini': 'quiet' (line 2) must be true or false, not 'maybe'",
+  ]);
+});
+
+test('config: every problem of the file at once, one line each, with did-you-mean', () => {
+  assert.deepEqual(
+    configProblems(
+      [
+        '[loads]',
+        'fqn = m.C.t',
+        'user = 10',
+        'sever-url = http://127.0.0.1:1',
+        'quiet = perhaps',
+        'hits = 2',
+        'hits = 3',
+        'no_colour = true',
+        'bogus = 1',
+        'users[] = 1',
+        '',
+      ].join('\n'),
+    ),
+    [
+      "config file 'x.ini': 'hits' is set twice in [loads] (lines 6 and 7); keep one",
+      "config file 'x.ini': unknown key 'user' in [loads] (line 3); did you mean 'users'?",
+      "config file 'x.ini': unknown key 'sever-url' in [loads] (line 4); did you mean 'server_url'?",
+      "config file 'x.ini': 'quiet' (line 5) must be true or false, not 'perhaps'",
+      "config file 'x.ini': unknown key 'no_colour' in [loads] (line 8); did you mean 'no_color'?",
+      `config file 'x.ini': unknown key 'bogus' in [loads] (line 9); known keys: fqn, users, hits, duration, rate, max_users, ramp_up, server_url, timeout, test_timeout, output_file_filename, output_funkload_filename, output_json_filename, output_junit_filename, project_name, workers, status_interval, quiet, no_color, abort_on_fail, output, threshold`,
+      "config file 'x.ini': 'users' (line 10) needs a single value",
+    ],
   );
 });
 
@@ -246,14 +344,9 @@ test('config: repeated threshold and output lines all count; another repeated ke
     validateOptions('m.C.t', {}, config, OUTPUTS).thresholds.map((t) => t.expression),
     ['p95<1s', 'errors<1%', 'rps>5'],
   );
-  assert.throws(
-    () => parseConfig('[loads]\nusers = 3\nhits = 2\nusers = 4\n', 'x.ini'),
-    (err: unknown) =>
-      err instanceof ConfigError &&
-      /^config file 'x\.ini': 'users' is set twice in \[loads\] \(line 4\); keep one$/.test(
-        err.message,
-      ),
-  );
+  assert.deepEqual(configProblems('[loads]\nusers = 3\nhits = 2\nusers = 4\n'), [
+    "config file 'x.ini': 'users' is set twice in [loads] (lines 2 and 4); keep one",
+  ]);
   // Other sections are not ours: repeated keys there are left to the ini package.
   assert.deepEqual(parseConfig('[other]\nusers = 1\nusers = 2\n[loads]\nusers = 3\n', 'x.ini'), {
     users: '3',

@@ -1,11 +1,14 @@
 // The published artifact: `npm pack`, install the tarball into a fresh
 // project, write a TypeScript test as SPEC §3 shows, type-check it against
-// the packed .d.ts and run it with `npx loads-runner` (SPEC §1).
+// the packed .d.ts and run it with `npx loads-runner` (SPEC §1). The pack
+// runs its real lifecycle (prepack builds dist/ and strips `prepare` from
+// the packed package.json, postpack restores it) in a copy of the sources,
+// so that the tests running dist/ meanwhile never see a half-built one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/tmp-project.ts';
@@ -27,8 +30,28 @@ after(async () => {
 });
 
 test('the packed package installs and runs a TypeScript test', { timeout: 240_000 }, async () => {
-  // dist/ is built by `npm test`'s pretest; skip prepare to save a rebuild.
-  await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: REPO_ROOT });
+  const sources = path.join(dir, 'sources');
+  for (const entry of [
+    'package.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'README.md',
+    'LICENSE',
+    'src',
+    'bin',
+    'scripts',
+  ]) {
+    await cp(path.join(REPO_ROOT, entry), path.join(sources, entry), { recursive: true });
+  }
+  await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(sources, 'node_modules'), 'dir');
+  const manifest = await readFile(path.join(sources, 'package.json'), 'utf8');
+  assert.match(manifest, /"prepare": "npm run build"/, 'a clone builds dist/ on npm install');
+  await run('npm', ['pack', '--pack-destination', dir], { cwd: sources, timeout: 120_000 });
+  assert.equal(
+    await readFile(path.join(sources, 'package.json'), 'utf8'),
+    manifest,
+    'postpack put package.json back as it was',
+  );
   const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'));
   assert.ok(tarball, 'npm pack made a tarball');
   const project = path.join(dir, 'user-project');
@@ -37,7 +60,7 @@ test('the packed package installs and runs a TypeScript test', { timeout: 240_00
     path.join(project, 'package.json'),
     JSON.stringify({ name: 'user-project', private: true, type: 'module' }),
   );
-  await run(
+  const installed = await run(
     'npm',
     [
       'install',
@@ -48,6 +71,16 @@ test('the packed package installs and runs a TypeScript test', { timeout: 240_00
       path.join(dir, tarball),
     ],
     { cwd: project, timeout: 180_000 },
+  );
+  // The packed package.json has no prepare script for npm to warn about or run.
+  const packed = JSON.parse(
+    await readFile(path.join(project, 'node_modules', 'loads-runner', 'package.json'), 'utf8'),
+  ) as { scripts?: Record<string, string>; files: string[] };
+  assert.equal(packed.scripts?.['prepare'], undefined);
+  assert.doesNotMatch(installed.stdout + installed.stderr, /loads-runner@[^\n]*prepare/);
+  assert.match(
+    await readFile(path.join(project, 'node_modules', 'loads-runner', 'LICENSE'), 'utf8'),
+    /Apache License\s+Version 2\.0/,
   );
   await writeFile(
     path.join(project, 'example.ts'),

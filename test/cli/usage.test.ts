@@ -153,6 +153,18 @@ test('config errors', async () => {
     await runCli(['--config', 'bad.ini'], { cwd: project.dir }),
     /unknown key 'userz'/,
   );
+  await project.write(
+    'typos.ini',
+    '[loads]\nfqn = mod.TestSite.test_get\nuser = 3\nabort_on_fail = sure\nhits = 2\nhits = 4\n',
+  );
+  const typos = await runCli(['--config', 'typos.ini'], { cwd: project.dir });
+  assert.equal(typos.code, 2, typos.stderr);
+  assert.equal(typos.stdout, '');
+  assert.deepEqual(typos.stderr.trimEnd().split('\n'), [
+    "loads-runner: config file 'typos.ini': 'hits' is set twice in [loads] (lines 5 and 6); keep one",
+    "loads-runner: config file 'typos.ini': unknown key 'user' in [loads] (line 3); did you mean 'users'?",
+    "loads-runner: config file 'typos.ini': 'abort_on_fail' (line 4) must be true or false, not 'sure'",
+  ]);
   await project.write('nosection.ini', 'fqn = mod.TestSite.test_get\n');
   assertUsageError(
     await runCli(['--config', 'nosection.ini'], { cwd: project.dir }),
@@ -160,3 +172,70 @@ test('config errors', async () => {
   );
   assert.equal(server.requests, 0);
 });
+
+// A .js ES module in a CommonJS project: the CLI runs without tsx's hooks
+// for .js files, so this is Node's own behaviour (on Node ≥ 20.19 a
+// package.json without "type" lets Node detect ESM, after a warning).
+test('a .js ES module in a "type": "commonjs" folder: one line with the fix, exit 2', async () => {
+  const cjs = await createTmpProject();
+  try {
+    await cjs.write('package.json', '{ "name": "legacy", "type": "commonjs" }\n');
+    await cjs.write(
+      'load.js',
+      `import { TestCase } from 'loads-runner';
+export class TestSite extends TestCase {
+  async test_get() { await this.session.get('${server.url}/'); }
+}
+`,
+    );
+    assertUsageError(
+      await runCli(['load.TestSite.test_get'], { cwd: cjs.dir }),
+      /^loads-runner: module load failed to load: SyntaxError: Cannot use import statement outside a module; it is an ES module but Node loaded it as CommonJS: add "type": "module" to \.\/package\.json, or rename it to load\.mjs$/,
+    );
+    assert.equal(server.requests, 0);
+  } finally {
+    await cjs.remove();
+  }
+});
+
+/** Node detects ES module syntax in a typeless .js file by default from 20.19 and 22.7. */
+const detectsModuleSyntax = ((): boolean => {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major > 22 || (major === 22 && minor >= 7) || (major === 20 && minor >= 19);
+})();
+
+test(
+  'a .js ES module under a package.json without "type": one warning line, also with workers',
+  {
+    skip: !detectsModuleSyntax,
+  },
+  async () => {
+    const typeless = await createTmpProject();
+    try {
+      await typeless.write('package.json', '{ "name": "untyped" }\n');
+      await typeless.write(
+        'load.js',
+        `import { TestCase } from 'loads-runner';
+export class TestSite extends TestCase {
+  async test_get() { await this.session.get('${server.url}/'); }
+}
+`,
+      );
+      const before = server.requests;
+      const result = await runCli(['load.TestSite.test_get', '-u', '2', '--workers', '2'], {
+        cwd: typeless.dir,
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(server.requests - before, 2);
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.deepEqual(
+        lines.filter((line) => !line.startsWith('[loads] ')),
+        [
+          'loads-runner: warning: ./load.js is an ES module but ./package.json has no "type": "module", so Node parses it twice; add "type": "module" there, or rename it to load.mjs',
+        ],
+      );
+    } finally {
+      await typeless.remove();
+    }
+  },
+);

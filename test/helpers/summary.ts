@@ -61,6 +61,7 @@ export function makeSummary(overrides: Partial<Summary> = {}): Summary {
     perTest: {},
     counters: {},
     interrupted: false,
+    interruptedBy: null,
     generator: null,
     thresholds: [],
     abortedBy: null,

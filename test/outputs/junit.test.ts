@@ -266,6 +266,45 @@ describe('junitXml', () => {
     );
   });
 
+  it('when a signal stopped the run then an error testcase says so and the counts include it', () => {
+    const xml = junitXml(
+      summary({
+        perTest: { 'TestApi.test_a': { successes: 20, failures: 0, errors: 0 } },
+        successes: 20,
+        errors: 0,
+        failures: 0,
+        allErrors: [],
+        allFailures: [],
+        thresholds: [],
+        interrupted: true,
+        interruptedBy: 'SIGTERM',
+      }),
+    );
+    assert.equal(XMLValidator.validate(xml), true);
+    const doc = parse(xml);
+    assert.equal(doc.testsuites.tests, '2');
+    assert.equal(doc.testsuites.errors, '1');
+    const suite = doc.testsuites.testsuite[0]!;
+    assert.equal(suite.tests, '2');
+    assert.equal(suite.errors, '1');
+    assert.equal(suite.failures, '0');
+    const stopped = suite.testcase[1]!;
+    assert.equal(stopped.classname, 'loadtests.api.TestApi');
+    assert.equal(stopped.name, 'interrupted by SIGTERM');
+    assert.equal(stopped.error?.[0]?.type, 'Interrupted');
+    assert.match(stopped.error?.[0]?.message ?? '', /^the run was stopped by SIGTERM .* 20 runs/);
+    assert.match(
+      suite['system-out'] ?? '',
+      /\nInterrupted by SIGTERM: the results cover what ran before$/,
+    );
+  });
+
+  it('when a threshold aborted the run then there is no interrupted testcase', () => {
+    const doc = parse(junitXml(summary({ abortedBy: 'errors<5', interrupted: true })));
+    assert.equal(doc.testsuites.testsuite[0]?.testcase.length, 2);
+    assert.ok(doc.testsuites.testsuite[0]?.testcase.every((c) => !/interrupted/.test(c.name)));
+  });
+
   it('when no run finished then the suite has no testcases and stays well-formed', () => {
     const doc = parse(
       junitXml(
@@ -281,7 +320,9 @@ describe('junitXml', () => {
         }),
       ),
     );
-    assert.equal(doc.testsuites.tests, '0');
+    // The interrupted testcase alone.
+    assert.equal(doc.testsuites.tests, '1');
+    assert.equal(doc.testsuites.testsuite[0]?.testcase[0]?.name, 'interrupted by a signal');
     assert.match(doc.testsuites.testsuite[0]?.['system-out'] ?? '', /Interrupted/);
   });
 });

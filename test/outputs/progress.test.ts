@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { ProgressCounts } from '../../src/metrics/aggregator.ts';
-import { Progress } from '../../src/outputs/stdout/progress.ts';
+import { formatBarLine, Progress, type BarFields } from '../../src/outputs/stdout/progress.ts';
+
+// eslint-disable-next-line no-control-regex -- colour escapes are what is stripped
+const ANSI = /\x1b\[\d+m/g;
 
 const COUNTS: ProgressCounts = {
   hits: 900,
@@ -190,8 +193,103 @@ describe('Progress', () => {
     progress.stop();
     assert.match(
       out.text(),
-      /45% \| runs 450\/1000 \| hits 900 \| rps \d+ \| errors 0 \| failures 1/,
+      // eslint-disable-next-line no-control-regex -- the erase-line escape is drawn
+      /^\r█{14}░{16} 45% \| runs 450\/1000 \| hits 900 \| rps \d+ \| errors 0 \| failures 1\x1b\[K/,
     );
-    assert.ok(out.text().endsWith('\n'));
+    assert.ok(out.text().endsWith('\x1b[K\n'));
+  });
+
+  it('when the terminal is narrow or its width unknown then the line fits it', () => {
+    // No hits: rps is 0 whatever the clock says.
+    const counts = { ...COUNTS, hits: 0 };
+    const draw = (columns: number | undefined): string => {
+      const stream = Object.assign(new PassThrough(), { isTTY: true, columns });
+      const out = capture(stream);
+      const progress = new Progress({
+        stream,
+        isTTY: true,
+        color: true,
+        total: { kind: 'runs', runs: 1000 },
+        read: () => counts,
+      });
+      progress.start();
+      progress.stop();
+      // The first frame, without the carriage return and the erase.
+      return out.text().split('\x1b[K')[0]!.slice(1);
+    };
+    assert.equal(draw(40), '45% | runs 450/1000 | err 0 | fail 1');
+    assert.equal(draw(60), '45% | runs 450/1000 | hits 0 | errors 0 | failures 1');
+    // Unknown width: 80 columns, the bar in colour (its escapes take no room).
+    const unknown = draw(undefined);
+    assert.equal(
+      unknown,
+      `\x1b[36m${'█'.repeat(8)}${'░'.repeat(10)}\x1b[39m 45% | runs 450/1000 | hits 0 | rps 0 | errors 0 | failures 1`,
+    );
+    assert.equal(unknown.replace(ANSI, '').length, 79);
+  });
+});
+
+describe('formatBarLine', () => {
+  const fields: BarFields = {
+    percent: 45,
+    done: 'runs 450/1000',
+    hits: 900,
+    rps: 512,
+    errors: 3,
+    failures: 1,
+    dropped: null,
+  };
+
+  it('when the terminal is 120 wide or more then every field and a 30-character bar', () => {
+    assert.equal(
+      formatBarLine(fields, 120),
+      `${'█'.repeat(14)}${'░'.repeat(16)} 45% | runs 450/1000 | hits 900 | rps 512 | errors 3 | failures 1`,
+    );
+  });
+
+  it('when it is 80 wide then every field, the bar shrunk to fill 79 columns', () => {
+    const line = formatBarLine(fields, 80);
+    assert.equal(
+      line,
+      `${'█'.repeat(6)}${'░'.repeat(8)} 45% | runs 450/1000 | hits 900 | rps 512 | errors 3 | failures 1`,
+    );
+    assert.equal(line.length, 79);
+  });
+
+  it('when it is 60 wide then rps and the bar go first', () => {
+    assert.equal(
+      formatBarLine(fields, 60),
+      '45% | runs 450/1000 | hits 900 | errors 3 | failures 1',
+    );
+  });
+
+  it('when it is 40 wide then hits go and the labels shorten; errors and failures stay', () => {
+    assert.equal(formatBarLine(fields, 40), '45% | runs 450/1000 | err 3 | fail 1');
+    assert.equal(formatBarLine(fields, 30), '45% | errors 3 | failures 1');
+    assert.equal(formatBarLine(fields, 25), '45% | err 3 | fail 1');
+  });
+
+  it('when the model is open then dropped stays with the errors and failures', () => {
+    const open = { ...fields, dropped: 37 };
+    assert.equal(
+      formatBarLine(open, 80),
+      `${'█'.repeat(5)}${'░'.repeat(6)} 45% | runs 450/1000 | hits 900 | errors 3 | failures 1 | dropped 37`,
+    );
+    assert.equal(formatBarLine(open, 40), '45% | err 3 | fail 1 | drop 37');
+  });
+
+  it('when any width is given then the visible line is shorter than it', () => {
+    for (let columns = 1; columns <= 200; columns++) {
+      const line = formatBarLine(
+        { ...fields, hits: 123_456_789, rps: 98_765 },
+        columns,
+        (bar) => `\x1b[36m${bar}\x1b[39m`,
+      );
+      const visible = line.replace(ANSI, '');
+      assert.ok(visible.length <= Math.max(1, columns - 1), `${columns}: ${visible}`);
+      if (columns >= 25) {
+        assert.match(visible, /45% \| .*err(ors)? 3 \| fail(ures)? 1$/, `${columns}: ${visible}`);
+      }
+    }
   });
 });

@@ -186,9 +186,19 @@ describe('formatSummary', () => {
     assert.equal(text.match(/^ {3}100 {2}/gm)?.length, 10);
   });
 
-  it('when interrupted then a last line says so', () => {
-    const text = formatSummary(summary({ interrupted: true }), false);
-    assert.ok(text.endsWith('\nInterrupted: the summary covers what ran before Ctrl-C\n'));
+  it('when a signal interrupted the run then the last line names it', () => {
+    const bySigint = formatSummary(summary({ interrupted: true, interruptedBy: 'SIGINT' }), false);
+    assert.ok(
+      bySigint.endsWith('\nInterrupted by SIGINT (Ctrl-C): the summary covers what ran before\n'),
+      bySigint,
+    );
+    const bySigterm = formatSummary(
+      summary({ interrupted: true, interruptedBy: 'SIGTERM' }),
+      false,
+    );
+    assert.ok(bySigterm.endsWith('\nInterrupted by SIGTERM: the summary covers what ran before\n'));
+    const unknown = formatSummary(summary({ interrupted: true }), false);
+    assert.ok(unknown.endsWith('\nInterrupted: the summary covers what ran before\n'));
   });
 
   it('when thresholds are given then a last section lists each with its value and verdict', () => {

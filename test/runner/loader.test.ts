@@ -215,7 +215,7 @@ describe('loadTest', () => {
         const err = await fqnError('cjs.legacy.TestLegacy', 'module');
         assert.match(
           err.message,
-          /^module cjs\.legacy failed to load: Error: No "exports" main defined in .*; it was loaded as CommonJS: add "type": "module" to the package\.json of its folder, or rename it to legacy\.mts$/,
+          /^module cjs\.legacy failed to load: Error: No "exports" main defined in .*; it is an ES module but Node loaded it as CommonJS: add "type": "module" to \.\/cjs\/package\.json, or rename it to legacy\.mts$/,
         );
       }
     },
@@ -227,7 +227,7 @@ describe('loadTest', () => {
     const err = await fqnError('cjs.tla.TestTla', 'module');
     assert.match(
       err.message,
-      /^module cjs\.tla failed to load: TransformError: .*tla\.ts:1:0: ERROR: Top-level await is currently not supported with the "cjs" output format; it was loaded as CommonJS: add "type": "module" to the package\.json of its folder, or rename it to tla\.mts$/,
+      /^module cjs\.tla failed to load: TransformError: .*tla\.ts:1:0: ERROR: Top-level await is currently not supported with the "cjs" output format; it is an ES module but Node loaded it as CommonJS: add "type": "module" to \.\/cjs\/package\.json, or rename it to tla\.mts$/,
     );
   });
 

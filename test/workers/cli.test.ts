@@ -260,20 +260,20 @@ test('Ctrl-C with workers prints the summary, and the file output has every hit 
       '2',
       '--server-url',
       example.url,
-      '-o',
-      'stdout',
+      '--status-interval',
+      '0.5',
       '-o',
       'file',
       '--output-file-filename',
       events,
     ],
-    { cwd: project.dir },
+    { cwd: project.dir, env: { CI: '1' } },
   );
-  await waitForOutput(child, /hits \d+/i);
+  await waitForOutput(child, /hits [1-9]/i);
   child.kill('SIGINT');
   const { code, stdout, stderr } = await result;
-  assert.equal(code, 0, stderr);
-  assert.match(stdout, /Interrupted/);
+  assert.equal(code, 130, stderr);
+  assert.match(stdout, /Interrupted by SIGINT/);
   const hits = summaryNumber(stdout, 'Hits');
   assert.ok(hits > 0);
   const lines = (await readFile(events, 'utf8'))

@@ -1,11 +1,14 @@
 // The console while the run goes (SPEC §5). It pulls cheap counts from
-// `read()` on its own clock, never per hit (STYLE.md §8.7): on a TTY a
-// cli-progress bar redrawn ~10×/s; elsewhere (CI logs, or CI set: the CLI
-// decides) one short plain status line every 10 s (--status-interval) with no
-// control characters, whose rps covers the last interval, which says more
-// than the average. Every timer is unref()'d so the display never keeps the
-// process alive; stop() draws the final state once, with the run's average rps.
-import { SingleBar } from 'cli-progress';
+// `read()` on its own clock, never per hit (STYLE.md §8.7): on a TTY a bar
+// redrawn ~10×/s and fitted to the terminal's width; elsewhere (CI logs, or CI
+// set: the CLI decides) one short plain status line every 10 s
+// (--status-interval) with no control characters, whose rps covers the last
+// interval, which says more than the average. Every timer is unref()'d so the
+// display never keeps the process alive; stop() draws the final state once,
+// with the run's average rps. The bar is drawn here rather than by a library:
+// a carriage return, the line, erase to the end of the line. It never turns
+// line wrapping or the cursor off, so a process that dies on a second Ctrl-C
+// leaves nothing to restore.
 import { Chalk } from 'chalk';
 import type { ProgressCounts } from '../../metrics/aggregator.ts';
 import { now } from '../../metrics/clock.ts';
@@ -25,14 +28,6 @@ export interface ProgressOptions {
   showDropped?: boolean;
   /** Status-line period when not on a TTY; default PLAIN_INTERVAL_MS. */
   plainIntervalMs?: number;
-}
-
-/** cli-progress re-arms a plain setTimeout on every render; unref each one. */
-class UnrefSingleBar extends SingleBar {
-  override render(): void {
-    super.render();
-    (this as unknown as { timer: NodeJS.Timeout | null }).timer?.unref();
-  }
 }
 
 interface Frame {
@@ -56,11 +51,93 @@ function formatElapsed(ms: number): string {
   return `${Math.floor(total / 3600)}:${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
 }
 
+/** The fields of a bar line, as drawn. */
+export interface BarFields {
+  /** 0–100. */
+  percent: number;
+  /** 'runs 450/1000' or 'time 13/30s'. */
+  done: string;
+  hits: number;
+  rps: number;
+  errors: number;
+  failures: number;
+  /** Open model: the dropped runs; null in the closed model (not shown). */
+  dropped: number | null;
+}
+
+/** Width of the bar when there is room, and the least it may shrink to before it goes. */
+export const BAR_MAX_WIDTH = 30;
+export const BAR_MIN_WIDTH = 10;
+/** Terminal width assumed when the stream does not say (stream.columns). */
+export const DEFAULT_COLUMNS = 80;
+
+const BAR_DONE = '\u2588';
+const BAR_TODO = '\u2591';
+
+/**
+ * The bar line for a terminal `columns` wide, using at most columns − 1
+ * (writing the last column makes some terminals wrap). What does not fit
+ * goes, least useful first: the bar shrinks to 10 characters, then rps
+ * goes, then the bar, then hits, then the labels shorten (err, fail,
+ * drop), then the runs (or time) count; the percentage and the error,
+ * failure and dropped counts stay to the last. `paintBar` colours the bar (its
+ * escapes do not count in the width).
+ */
+export function formatBarLine(
+  fields: BarFields,
+  columns: number,
+  paintBar: (bar: string) => string = (bar) => bar,
+): string {
+  const room = Math.max(1, columns - 1);
+  const counts = (short: boolean): string[] => {
+    const list = [
+      `${short ? 'err' : 'errors'} ${fields.errors}`,
+      `${short ? 'fail' : 'failures'} ${fields.failures}`,
+    ];
+    if (fields.dropped !== null) {
+      list.push(`${short ? 'drop' : 'dropped'} ${fields.dropped}`);
+    }
+    return list;
+  };
+  const percent = `${fields.percent}%`;
+  const hits = `hits ${fields.hits}`;
+  const rps = `rps ${fields.rps}`;
+  // Each layout, from the fullest; withBar: a bar in front, as wide as fits.
+  const layouts: { withBar: boolean; parts: string[] }[] = [
+    { withBar: true, parts: [percent, fields.done, hits, rps, ...counts(false)] },
+    { withBar: true, parts: [percent, fields.done, hits, ...counts(false)] },
+    { withBar: false, parts: [percent, fields.done, hits, ...counts(false)] },
+    { withBar: false, parts: [percent, fields.done, ...counts(false)] },
+    { withBar: false, parts: [percent, fields.done, ...counts(true)] },
+    { withBar: false, parts: [percent, ...counts(false)] },
+    { withBar: false, parts: [percent, ...counts(true)] },
+  ];
+  for (const { withBar, parts } of layouts) {
+    const text = parts.join(' | ');
+    if (!withBar) {
+      if (text.length <= room) {
+        return text;
+      }
+      continue;
+    }
+    const barWidth = Math.min(BAR_MAX_WIDTH, room - text.length - 1);
+    if (barWidth >= BAR_MIN_WIDTH) {
+      const done = Math.round((Math.min(100, Math.max(0, fields.percent)) / 100) * barWidth);
+      return `${paintBar(BAR_DONE.repeat(done) + BAR_TODO.repeat(barWidth - done))} ${text}`;
+    }
+  }
+  // Narrower than the shortest layout: cut it.
+  return layouts.at(-1)!.parts.join(' | ').slice(0, room);
+}
+
 export class Progress {
   readonly #options: ProgressOptions;
   #startedAt = 0;
   #timer: NodeJS.Timeout | undefined = undefined;
-  #bar: UnrefSingleBar | undefined = undefined;
+  /** Drawing the bar (a TTY); the last line drawn, so an unchanged frame is not redrawn. */
+  #drawing = false;
+  #lastLine = '';
+  #paintBar: (bar: string) => string = (bar) => bar;
   #running = false;
   /** Hits and time (ms since start) at the last status line: its rps covers the interval since. */
   #lineHits = 0;
@@ -95,10 +172,10 @@ export class Progress {
     this.#running = false;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#bar !== undefined) {
-      this.#updateBar();
-      this.#bar.stop();
-      this.#bar = undefined;
+    if (this.#drawing) {
+      this.#drawBar();
+      this.#drawing = false;
+      this.#options.stream.write('\n');
     } else {
       this.#writePlain(true);
     }
@@ -148,37 +225,34 @@ export class Progress {
 
   #startBar(): void {
     const chalk = new Chalk({ level: this.#options.color ? 1 : 0 });
-    this.#bar = new UnrefSingleBar({
-      stream: this.#options.stream,
-      fps: 1000 / TTY_REFRESH_MS,
-      format: `${chalk.cyan('{bar}')} {percentage}% | {done} | hits {hits} | rps {rps} | errors {errors} | failures {failures}${this.#options.showDropped === true ? ' | dropped {dropped}' : ''}`,
-      barsize: 30,
-      // Trim to the terminal width instead of switching wrapping off: nothing
-      // to restore if the process dies on a second Ctrl-C. Same for the cursor.
-      linewrap: true,
-      hideCursor: false,
-      clearOnComplete: false,
-      gracefulExit: false,
-    });
-    const f = this.#frame();
-    this.#bar.start(100, f.percent, this.#payload(f));
-    this.#timer = setInterval(() => this.#updateBar(), TTY_REFRESH_MS);
+    this.#paintBar = (bar) => chalk.cyan(bar);
+    this.#drawing = true;
+    this.#lastLine = '';
+    this.#drawBar();
+    this.#timer = setInterval(() => this.#drawBar(), TTY_REFRESH_MS);
     this.#timer.unref();
   }
 
-  #updateBar(): void {
+  /** Back to the line's start, the line, erase the rest of the old one; only when it changed. */
+  #drawBar(): void {
     const f = this.#frame();
-    this.#bar?.update(f.percent, this.#payload(f));
-  }
-
-  #payload(f: Frame): Record<string, string | number> {
-    return {
-      done: f.done,
-      hits: f.hits,
-      rps: f.rps,
-      errors: f.errors,
-      failures: f.failures,
-      dropped: f.dropped,
-    };
+    const columns = (this.#options.stream as { columns?: number }).columns;
+    const line = formatBarLine(
+      {
+        percent: f.percent,
+        done: f.done,
+        hits: f.hits,
+        rps: f.rps,
+        errors: f.errors,
+        failures: f.failures,
+        dropped: this.#options.showDropped === true ? f.dropped : null,
+      },
+      columns !== undefined && columns > 0 ? columns : DEFAULT_COLUMNS,
+      this.#paintBar,
+    );
+    if (line !== this.#lastLine) {
+      this.#lastLine = line;
+      this.#options.stream.write(`\r${line}\x1b[K`);
+    }
   }
 }

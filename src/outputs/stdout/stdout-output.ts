@@ -1,5 +1,6 @@
-// The `stdout` output (the default): the SPEC §6 summary on stdout at the
-// end of the run, unless --quiet. The progress bar is not part of it: the
+// The `stdout` output (the default): the SPEC §6 summary at the end of the
+// run, on stdout, or on stderr when the json output holds stdout (the CLI
+// passes the writer), unless --quiet. The progress bar is not part of it: the
 // CLI drives Progress on stderr while the run goes.
 import type { Summary } from '../../metrics/summary.ts';
 import type { Output, OutputContext } from '../output.ts';

@@ -288,7 +288,22 @@ export function formatSummary(summary: Summary, color: boolean): string {
       ),
     );
   } else if (summary.interrupted) {
-    lines.push('', chalk.yellow('Interrupted: the summary covers what ran before Ctrl-C'));
+    lines.push(
+      '',
+      chalk.yellow(`${interruptionLabel(summary)}: the summary covers what ran before`),
+    );
   }
   return lines.join('\n') + '\n';
+}
+
+/** 'Interrupted by SIGINT (Ctrl-C)', 'Interrupted by SIGTERM', or 'Interrupted' when no signal is known. */
+export function interruptionLabel(summary: Summary): string {
+  switch (summary.interruptedBy) {
+    case 'SIGINT':
+      return 'Interrupted by SIGINT (Ctrl-C)';
+    case 'SIGTERM':
+      return 'Interrupted by SIGTERM';
+    default:
+      return 'Interrupted';
+  }
 }
