@@ -1,14 +1,14 @@
 // The console while the run goes (SPEC §5). It pulls cheap counts from
-// `read()` on its own clock, never per hit (STYLE.md §8.7): on a TTY a bar
-// redrawn ~10×/s and fitted to the terminal's width; elsewhere (CI logs, or CI
-// set: the CLI decides) one short plain status line every 10 s
-// (--status-interval) with no control characters, whose rps covers the last
-// interval, which says more than the average. Every timer is unref()'d so the
-// display never keeps the process alive; stop() draws the final state once,
-// with the run's average rps. The bar is drawn here rather than by a library:
-// a carriage return, the line, erase to the end of the line. It never turns
-// line wrapping or the cursor off, so a process that dies on a second Ctrl-C
-// leaves nothing to restore.
+// `read()` on its own clock, never per hit (STYLE.md §8.7): on a TTY a
+// cli-progress bar redrawn ~10×/s whose line formatBarLine fits to the
+// terminal's width; elsewhere (CI logs, or CI set: the CLI decides) one short
+// plain status line every 10 s (--status-interval) with no control
+// characters, whose rps covers the last interval, which says more than the
+// average. Every timer is unref()'d so the display never keeps the process
+// alive; stop() draws the final state once, with the run's average rps. The
+// bar never turns line wrapping or the cursor off, so a process that dies on
+// a second Ctrl-C leaves nothing to restore.
+import cliProgress, { type Options as BarOptions, type Params } from 'cli-progress';
 import { Chalk } from 'chalk';
 import type { ProgressCounts } from '../../metrics/aggregator.ts';
 import { now } from '../../metrics/clock.ts';
@@ -74,6 +74,16 @@ export const DEFAULT_COLUMNS = 80;
 const BAR_DONE = '\u2588';
 const BAR_TODO = '\u2591';
 
+/** The bar's glyphs, `width` wide, for a fraction 0–1 done: cli-progress's own bar formatter. */
+function glyphBar(fraction: number, width: number): string {
+  return cliProgress.Format.BarFormat(fraction, {
+    barsize: width,
+    barCompleteString: BAR_DONE.repeat(width),
+    barIncompleteString: BAR_TODO.repeat(width),
+    barGlue: '',
+  });
+}
+
 /**
  * The bar line for a terminal `columns` wide, using at most columns − 1
  * (writing the last column makes some terminals wrap). What does not fit
@@ -122,22 +132,38 @@ export function formatBarLine(
     }
     const barWidth = Math.min(BAR_MAX_WIDTH, room - text.length - 1);
     if (barWidth >= BAR_MIN_WIDTH) {
-      const done = Math.round((Math.min(100, Math.max(0, fields.percent)) / 100) * barWidth);
-      return `${paintBar(BAR_DONE.repeat(done) + BAR_TODO.repeat(barWidth - done))} ${text}`;
+      const fraction = Math.min(100, Math.max(0, fields.percent)) / 100;
+      return `${paintBar(glyphBar(fraction, barWidth))} ${text}`;
     }
   }
   // Narrower than the shortest layout: cut it.
   return layouts.at(-1)!.parts.join(' | ').slice(0, room);
 }
 
+/**
+ * cli-progress's SingleBar, with two changes. Its render re-arms a plain
+ * setTimeout each time: unref each one. And its Terminal cuts every line at
+ * the terminal's width counting colour escapes as characters (a fallback
+ * with a TODO in its terminal.js), which cut our coloured line at 70 of 80
+ * columns: formatBarLine fits the visible width itself, so the cut is off.
+ */
+class FittedBar extends cliProgress.SingleBar {
+  constructor(options: BarOptions) {
+    super(options);
+    (this as unknown as { terminal: { linewrap: boolean | null } }).terminal.linewrap = null;
+  }
+
+  override render(): void {
+    super.render();
+    (this as unknown as { timer: NodeJS.Timeout | null }).timer?.unref();
+  }
+}
+
 export class Progress {
   readonly #options: ProgressOptions;
   #startedAt = 0;
   #timer: NodeJS.Timeout | undefined = undefined;
-  /** Drawing the bar (a TTY); the last line drawn, so an unchanged frame is not redrawn. */
-  #drawing = false;
-  #lastLine = '';
-  #paintBar: (bar: string) => string = (bar) => bar;
+  #bar: FittedBar | undefined = undefined;
   #running = false;
   /** Hits and time (ms since start) at the last status line: its rps covers the interval since. */
   #lineHits = 0;
@@ -172,10 +198,10 @@ export class Progress {
     this.#running = false;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#drawing) {
-      this.#drawBar();
-      this.#drawing = false;
-      this.#options.stream.write('\n');
+    if (this.#bar !== undefined) {
+      this.#updateBar();
+      this.#bar.stop();
+      this.#bar = undefined;
     } else {
       this.#writePlain(true);
     }
@@ -225,34 +251,39 @@ export class Progress {
 
   #startBar(): void {
     const chalk = new Chalk({ level: this.#options.color ? 1 : 0 });
-    this.#paintBar = (bar) => chalk.cyan(bar);
-    this.#drawing = true;
-    this.#lastLine = '';
-    this.#drawBar();
-    this.#timer = setInterval(() => this.#drawBar(), TTY_REFRESH_MS);
+    const paintBar = (bar: string): string => chalk.cyan(bar);
+    this.#bar = new FittedBar({
+      stream: this.#options.stream,
+      fps: 1000 / TTY_REFRESH_MS,
+      // params.maxWidth is cli-progress's reading of the width (80 when unknown).
+      format: (_options: BarOptions, params: Params, payload: BarFields): string =>
+        formatBarLine(payload, params.maxWidth > 0 ? params.maxWidth : DEFAULT_COLUMNS, paintBar),
+      linewrap: true,
+      hideCursor: false,
+      clearOnComplete: false,
+      gracefulExit: false,
+    });
+    const fields = this.#fields();
+    this.#bar.start(100, fields.percent, fields);
+    this.#timer = setInterval(() => this.#updateBar(), TTY_REFRESH_MS);
     this.#timer.unref();
   }
 
-  /** Back to the line's start, the line, erase the rest of the old one; only when it changed. */
-  #drawBar(): void {
+  #updateBar(): void {
+    const fields = this.#fields();
+    this.#bar?.update(fields.percent, fields);
+  }
+
+  #fields(): BarFields {
     const f = this.#frame();
-    const columns = (this.#options.stream as { columns?: number }).columns;
-    const line = formatBarLine(
-      {
-        percent: f.percent,
-        done: f.done,
-        hits: f.hits,
-        rps: f.rps,
-        errors: f.errors,
-        failures: f.failures,
-        dropped: this.#options.showDropped === true ? f.dropped : null,
-      },
-      columns !== undefined && columns > 0 ? columns : DEFAULT_COLUMNS,
-      this.#paintBar,
-    );
-    if (line !== this.#lastLine) {
-      this.#lastLine = line;
-      this.#options.stream.write(`\r${line}\x1b[K`);
-    }
+    return {
+      percent: f.percent,
+      done: f.done,
+      hits: f.hits,
+      rps: f.rps,
+      errors: f.errors,
+      failures: f.failures,
+      dropped: this.#options.showDropped === true ? f.dropped : null,
+    };
   }
 }
