@@ -8,21 +8,10 @@ import { Session, type SessionOptions } from '../../src/client/http/session.ts';
 import { App } from '../../src/client/http/app.ts';
 import { BodyDiscardedError } from '../../src/client/http/response.ts';
 import { HttpRequestError } from '../../src/errors.ts';
-import type { HitEvent, LoadsEvent, RunContext } from '../../src/metrics/events.ts';
+import type { LoadsEvent, RunContext } from '../../src/metrics/events.ts';
+import { collectHits } from '../helpers/events.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
 import { countTimersCreated } from '../helpers/timers.ts';
-
-function collect(): { hits: HitEvent[]; emit: (e: LoadsEvent) => void } {
-  const hits: HitEvent[] = [];
-  return {
-    hits,
-    emit(e) {
-      if (e.type === 'hit') {
-        hits.push({ ...e });
-      }
-    },
-  };
-}
 
 const context: RunContext = {
   cycleIndex: 0,
@@ -124,7 +113,7 @@ after(async () => {
 
 describe('Session deadline', () => {
   it('bounds the whole body: a drip-fed body fails at the deadline, with REQUEST_TIMEOUT and the bytes so far', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     try {
       await assert.rejects(session.get(`${server.url}/drip`, { timeout: 0.5 }), (err: unknown) => {
@@ -147,7 +136,7 @@ describe('Session deadline', () => {
   });
 
   it('makes no timer per request: 200 requests on 20 warm connections create none', async () => {
-    const sessions = Array.from({ length: 20 }, () => makeSession(collect()));
+    const sessions = Array.from({ length: 20 }, () => makeSession(collectHits()));
     try {
       // Connect first: a new connection has a connect timer of undici's.
       await Promise.all(sessions.map((s) => s.get(`${server.url}/json`)));
@@ -164,7 +153,7 @@ describe('Session deadline', () => {
   });
 
   it('timeout 0 waits forever (until aborted)', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { timeoutMs: 100 });
     const pending = session.get(`${server.url}/silent`, { timeout: 0 });
     const outcome = await Promise.race([
@@ -188,7 +177,7 @@ describe('Session deadline', () => {
 
 describe('Session body size', () => {
   it('fails a body over the limit with BODY_TOO_LARGE, keeps none of it and closes the connection', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { maxBodyBytes: MIB });
     try {
       await assert.rejects(session.get(`${server.url}/chunked?mb=3`), (err: unknown) => {
@@ -210,7 +199,7 @@ describe('Session body size', () => {
   });
 
   it('fails a declared content-length over the limit before the body is read', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { maxBodyBytes: MIB });
     try {
       await assert.rejects(session.get(`${server.url}/declared`), {
@@ -224,7 +213,7 @@ describe('Session body size', () => {
   });
 
   it('an endless body ends at the limit', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { maxBodyBytes: 2 * MIB, timeoutMs: 0 });
     try {
       await assert.rejects(session.get(`${server.url}/chunked?mb=0`), {
@@ -238,7 +227,7 @@ describe('Session body size', () => {
 
 describe('Session discarded bodies', () => {
   it("body: 'discard' counts the bytes, keeps none, and text/json() say why they cannot read", async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { maxBodyBytes: MIB });
     try {
       // No limit applies to a body that is not kept.
@@ -269,7 +258,7 @@ describe('Session discarded bodies', () => {
   });
 
   it('discardBodies (--discard-bodies) discards every body', async () => {
-    const session = makeSession(collect(), { discardBodies: true });
+    const session = makeSession(collectHits(), { discardBodies: true });
     try {
       const res = await session.get(`${server.url}/json`);
       assert.deepEqual([res.discarded, res.bytes, res.content.length], [true, 11, 0]);
@@ -283,7 +272,7 @@ describe('argument checks at the public API', () => {
   let session: Session;
   let app: App;
   before(() => {
-    session = makeSession(collect());
+    session = makeSession(collectHits());
     app = new App(session, () => server.url);
   });
   after(async () => {
@@ -352,7 +341,7 @@ describe('argument checks at the public API', () => {
 
 describe('connections under timeouts', () => {
   it('a timed-out request closes its connection, so connections never pile up', async () => {
-    const session = makeSession(collect());
+    const session = makeSession(collectHits());
     try {
       for (let i = 0; i < 5; i++) {
         await assert.rejects(session.get(`${server.url}/silent-one`, { timeout: 0.1 }), {

@@ -5,7 +5,8 @@ import { Session, type SessionOptions } from '../../src/client/http/session.ts';
 import { HttpStatusError } from '../../src/client/http/response.ts';
 import { CookieJar } from '../../src/client/http/cookie-jar.ts';
 import { HttpRequestError } from '../../src/errors.ts';
-import type { HitEvent, LoadsEvent, RunContext } from '../../src/metrics/events.ts';
+import type { LoadsEvent, RunContext } from '../../src/metrics/events.ts';
+import { collectHits } from '../helpers/events.ts';
 import {
   closedPort,
   readBody,
@@ -13,19 +14,6 @@ import {
   startSilentServer,
   type TestServer,
 } from '../helpers/servers.ts';
-
-/** A sink that copies each hit, since the Session reuses its event object. */
-function collect(): { hits: HitEvent[]; emit: (e: LoadsEvent) => void } {
-  const hits: HitEvent[] = [];
-  return {
-    hits,
-    emit(e) {
-      if (e.type === 'hit') {
-        hits.push({ ...e });
-      }
-    },
-  };
-}
 
 const context: RunContext = {
   cycleIndex: 2,
@@ -123,7 +111,7 @@ describe('Session', () => {
   });
 
   it('sends every verb and resolves with the echoed method', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const verbs = ['get', 'post', 'put', 'patch', 'delete', 'options'] as const;
     for (const verb of verbs) {
@@ -144,7 +132,7 @@ describe('Session', () => {
   });
 
   it('appends params to the query string', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const res = await session.get(`${server.url}/echo?a=1`, {
       params: { b: 'x y', c: 3, d: true },
@@ -159,7 +147,7 @@ describe('Session', () => {
   });
 
   it('sends json with content-type application/json', async () => {
-    const session = makeSession(collect());
+    const session = makeSession(collectHits());
     const res = await session.post(`${server.url}/echo`, { json: { a: [1, 2], b: 'c' } });
     const echo = res.json<Echo>();
     assert.equal(echo.body, '{"a":[1,2],"b":"c"}');
@@ -169,7 +157,7 @@ describe('Session', () => {
   });
 
   it('sends a plain object as a form, a string and a Buffer as they are', async () => {
-    const session = makeSession(collect());
+    const session = makeSession(collectHits());
     const form = (
       await session.post(`${server.url}/echo`, { data: { user: 'a b', n: 2 } })
     ).json<Echo>();
@@ -191,7 +179,7 @@ describe('Session', () => {
   });
 
   it('sends headers and exposes response headers in lower case', async () => {
-    const session = makeSession(collect());
+    const session = makeSession(collectHits());
     const res = await session.get(`${server.url}/echo`, {
       headers: { 'X-Token': 'abc', Accept: 'text/plain' },
     });
@@ -205,8 +193,8 @@ describe('Session', () => {
   });
 
   it('sends cookies back within the session and not from another session', async () => {
-    const session = makeSession(collect());
-    const other = makeSession(collect());
+    const session = makeSession(collectHits());
+    const other = makeSession(collectHits());
     const login = await session.get(`${server.url}/login`);
     assert.equal(
       login.headers['set-cookie'],
@@ -232,7 +220,7 @@ describe('Session', () => {
   });
 
   it('follows redirects with one hit per hop and the final url', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const res = await session.get(`${server.url}/redirect/2`);
     assert.equal(res.status, 200);
@@ -250,7 +238,7 @@ describe('Session', () => {
   });
 
   it('returns the 3xx as it is with allowRedirects false', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const res = await session.get(`${server.url}/redirect/2`, { allowRedirects: false });
     assert.equal(res.status, 302);
@@ -262,7 +250,7 @@ describe('Session', () => {
   });
 
   it('turns a POST into a GET on 303, keeps it on 307, and keeps cookies set by the redirect', async () => {
-    const session = makeSession(collect());
+    const session = makeSession(collectHits());
     const seeOther = await session.post(`${server.url}/see-other`, { data: { a: '1' } });
     const echo = seeOther.json<Echo>();
     assert.equal(echo.method, 'GET');
@@ -277,7 +265,7 @@ describe('Session', () => {
   });
 
   it('fails after 10 redirects with TOO_MANY_REDIRECTS', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     await assert.rejects(session.get(`${server.url}/loop`), (err: unknown) => {
       assert.ok(err instanceof HttpRequestError);
@@ -290,7 +278,7 @@ describe('Session', () => {
   });
 
   it('treats a 500 as a response; raiseForStatus throws HttpStatusError', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const res = await session.get(`${server.url}/status/500`);
     assert.equal(res.status, 500);
@@ -324,7 +312,7 @@ describe('Session', () => {
   });
 
   it('emits one hit with every field filled from the context', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const before = Date.now();
     const res = await session.get(`${server.url}/big`);
@@ -379,7 +367,7 @@ describe('Session', () => {
   });
 
   it('rejects on a reset connection after a status-0 hit', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     await assert.rejects(session.get(`${server.url}/reset`), (err: unknown) => {
       assert.ok(err instanceof HttpRequestError);
@@ -397,7 +385,7 @@ describe('Session', () => {
   });
 
   it('rejects an invalid URL with INVALID_URL and a status-0 hit', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     await assert.rejects(session.get('not a url'), {
       name: 'HttpRequestError',
@@ -418,7 +406,7 @@ describe('Session', () => {
   });
 
   it('aborting the run signal rejects in-flight requests and emits no hit', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const controller = new AbortController();
     const session = makeSession(sink, { signal: controller.signal });
     const pending = session.get(`${server.url}/hang`);
@@ -432,7 +420,7 @@ describe('Session', () => {
   });
 
   it('abortAll without a signal ends every request in flight, and later ones, with the reason', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     // Concurrent requests, one of which ends first: the in-flight tracking stays right.
     const [a, b] = await Promise.all([
@@ -456,7 +444,7 @@ describe('Session', () => {
   });
 
   it('keeps hits completed before an abort', async () => {
-    const sink = collect();
+    const sink = collectHits();
     const controller = new AbortController();
     const session = makeSession(sink, { signal: controller.signal });
     await session.get(`${server.url}/echo`);
@@ -478,7 +466,7 @@ describe('Session connections', () => {
       ports.add(req.socket.remotePort ?? 0);
       res.end('ok');
     });
-    const session = makeSession(collect());
+    const session = makeSession(collectHits());
     try {
       for (let i = 0; i < 5; i++) {
         assert.equal((await session.get(`${server.url}/`)).status, 200);
@@ -518,9 +506,9 @@ describe('Session connections', () => {
         setTimeout(release, 3000).unref();
       }
     });
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
-    const other = makeSession(collect());
+    const other = makeSession(collectHits());
     try {
       const responses = await Promise.all([1, 2, 3].map(() => session.get(`${server.url}/`)));
       assert.deepEqual(
@@ -543,7 +531,7 @@ describe('Session connections', () => {
 describe('Session network errors', () => {
   it('times out against a silent server with REQUEST_TIMEOUT in about the timeout', async () => {
     const silent = await startSilentServer();
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { timeoutMs: 30000 });
     try {
       const started = performance.now();
@@ -569,7 +557,7 @@ describe('Session network errors', () => {
 
   it('uses the session timeout when the call gives none', async () => {
     const silent = await startSilentServer();
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink, { timeoutMs: 300 });
     try {
       await assert.rejects(session.get(silent.url), { errorKey: 'REQUEST_TIMEOUT' });
@@ -581,7 +569,7 @@ describe('Session network errors', () => {
 
   it('rejects a refused connection with ECONNREFUSED', async () => {
     const port = await closedPort();
-    const sink = collect();
+    const sink = collectHits();
     const session = makeSession(sink);
     const url = `http://127.0.0.1:${port}/x`;
     await assert.rejects(session.post(url, { json: {} }), (err: unknown) => {

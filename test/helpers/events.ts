@@ -1,7 +1,7 @@
 // An EventSink for tests that keeps a copy of every event: producers reuse
 // their event objects, so keeping the object itself would record only the
 // last fill.
-import type { EventSink, LoadsEvent } from '../../src/metrics/events.ts';
+import type { EventSink, HitEvent, LoadsEvent } from '../../src/metrics/events.ts';
 
 export class CollectSink implements EventSink {
   readonly events: LoadsEvent[] = [];
@@ -11,4 +11,17 @@ export class CollectSink implements EventSink {
   ofType<T extends LoadsEvent['type']>(type: T): Extract<LoadsEvent, { type: T }>[] {
     return this.events.filter((e): e is Extract<LoadsEvent, { type: T }> => e.type === type);
   }
+}
+
+/** A sink that copies each hit (a Session refills one hit object), and ignores the rest. */
+export function collectHits(): { hits: HitEvent[]; emit: (e: LoadsEvent) => void } {
+  const hits: HitEvent[] = [];
+  return {
+    hits,
+    emit(e) {
+      if (e.type === 'hit') {
+        hits.push({ ...e });
+      }
+    },
+  };
 }

@@ -30,15 +30,8 @@ export interface ProgressOptions {
   plainIntervalMs?: number;
 }
 
-interface Frame {
-  percent: number;
-  /** 'runs 450/1000' or 'time 13/30s'. */
-  done: string;
-  hits: number;
-  /** Average over the run so far. */
-  rps: number;
-  errors: number;
-  failures: number;
+/** What one drawing shows: the bar's fields (rps: the average so far), the dropped runs always, and the time. */
+interface Frame extends Omit<BarFields, 'dropped'> {
   dropped: number;
   elapsedMs: number;
 }
@@ -275,15 +268,7 @@ export class Progress {
   }
 
   #fields(): BarFields {
-    const f = this.#frame();
-    return {
-      percent: f.percent,
-      done: f.done,
-      hits: f.hits,
-      rps: f.rps,
-      errors: f.errors,
-      failures: f.failures,
-      dropped: this.#options.showDropped === true ? f.dropped : null,
-    };
+    const { elapsedMs: _elapsedMs, dropped, ...fields } = this.#frame();
+    return { ...fields, dropped: this.#options.showDropped === true ? dropped : null };
   }
 }
