@@ -25,3 +25,22 @@ export function collectHits(): { hits: HitEvent[]; emit: (e: LoadsEvent) => void
     },
   };
 }
+
+/** Hit number `i` of a run: GET http://h/i, status 200, 3 bytes, as the output tests write them. */
+export function numberedHit(i: number): HitEvent {
+  return {
+    type: 'hit',
+    method: 'GET',
+    url: `http://h/${i}`,
+    status: 200,
+    errorKey: '',
+    startedAt: 1000 + i,
+    elapsedMs: 1.5,
+    bytes: 3,
+    test: 'C.t',
+    cycleIndex: 0,
+    currentUser: 1,
+    currentHit: i,
+    lagMs: 0,
+  };
+}

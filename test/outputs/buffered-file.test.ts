@@ -10,7 +10,7 @@ import { BufferedFile } from '../../src/outputs/buffered-file.ts';
 import { FileOutput } from '../../src/outputs/file.ts';
 import { FunkloadOutput } from '../../src/outputs/funkload.ts';
 import type { OutputContext } from '../../src/outputs/output.ts';
-import type { HitEvent } from '../../src/metrics/events.ts';
+import { numberedHit } from '../helpers/events.ts';
 
 const hasMkfifo = ((): boolean => {
   try {
@@ -38,24 +38,6 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 function context(options: Record<string, string>): OutputContext {
   return { projectName: 'p', fqn: 'm.C.t', write: () => {}, options, color: false, quiet: false };
-}
-
-function hit(i: number): HitEvent {
-  return {
-    type: 'hit',
-    method: 'GET',
-    url: `http://h/${i}`,
-    status: 200,
-    errorKey: '',
-    startedAt: 1000 + i,
-    elapsedMs: 1.5,
-    bytes: 3,
-    test: 'C.t',
-    cycleIndex: 0,
-    currentUser: 1,
-    currentHit: i,
-    lagMs: 0,
-  };
 }
 
 describe('BufferedFile.flushSync', () => {
@@ -141,12 +123,12 @@ describe('onExitNow', () => {
     const output = new FileOutput(context({ output_file_filename: file }), 60_000);
     output.onRunStart();
     for (let i = 0; i < 500; i++) {
-      output.onEvent(hit(i));
+      output.onEvent(numberedHit(i));
     }
     output.onExitNow();
     const written = readFileSync(file, 'utf8').trimEnd().split('\n');
     assert.equal(written.length, 500);
-    assert.deepEqual(JSON.parse(written[499]!), hit(499));
+    assert.deepEqual(JSON.parse(written[499]!), numberedHit(499));
   });
 
   it('when the funkload output exits now then the report is closed and well formed', () => {
@@ -165,7 +147,7 @@ describe('onExitNow', () => {
       rampUpMs: 0,
     });
     for (let i = 0; i < 20; i++) {
-      output.onEvent(hit(i));
+      output.onEvent(numberedHit(i));
     }
     output.onExitNow();
     const xml = readFileSync(file, 'utf8');

@@ -9,6 +9,7 @@ import { LoadsError } from '../../src/errors.ts';
 import type { HitEvent, LoadsEvent } from '../../src/metrics/events.ts';
 import { FileOutput } from '../../src/outputs/file.ts';
 import type { OutputContext } from '../../src/outputs/output.ts';
+import { numberedHit } from '../helpers/events.ts';
 
 function context(filename: string): OutputContext {
   return {
@@ -18,24 +19,6 @@ function context(filename: string): OutputContext {
     options: { output_file_filename: filename },
     color: false,
     quiet: false,
-  };
-}
-
-function hit(i: number): HitEvent {
-  return {
-    type: 'hit',
-    method: 'GET',
-    url: `http://h/${i}`,
-    status: 200,
-    errorKey: '',
-    startedAt: 1000 + i,
-    elapsedMs: 1.5,
-    bytes: 3,
-    test: 'C.t',
-    cycleIndex: 0,
-    currentUser: 1,
-    currentHit: i,
-    lagMs: 0,
   };
 }
 
@@ -54,7 +37,7 @@ describe('FileOutput', () => {
     output.onRunStart();
     const events: LoadsEvent[] = [];
     for (let i = 0; i < 2500; i++) {
-      events.push(hit(i));
+      events.push(numberedHit(i));
     }
     events.push({ type: 'counter', name: 'c', value: 2 });
     events.push({ type: 'socket-message', url: 'ws://h', bytes: 9 });
@@ -75,7 +58,7 @@ describe('FileOutput', () => {
     const file = path.join(dir, 'reuse.jsonl');
     const output = new FileOutput(context(file));
     output.onRunStart();
-    const e = hit(0);
+    const e = numberedHit(0);
     for (let i = 0; i < 3; i++) {
       e.currentHit = i;
       output.onEvent(e);
@@ -92,13 +75,13 @@ describe('FileOutput', () => {
     const file = path.join(dir, 'streaming.jsonl');
     const output = new FileOutput(context(file), 10);
     output.onRunStart();
-    output.onEvent(hit(1));
+    output.onEvent(numberedHit(1));
     let size = 0;
     for (let i = 0; i < 200 && size === 0; i++) {
       await sleep(10);
       size = (await stat(file)).size;
     }
-    assert.equal(size, JSON.stringify(hit(1)).length + 1);
+    assert.equal(size, JSON.stringify(numberedHit(1)).length + 1);
     await output.onRunEnd();
   });
 
@@ -122,7 +105,7 @@ describe('FileOutput', () => {
     async () => {
       const output = new FileOutput(context('/dev/full'));
       output.onRunStart();
-      output.onEvent(hit(1));
+      output.onEvent(numberedHit(1));
       await assert.rejects(output.onRunEnd(), (err: unknown) => {
         assert.ok(err instanceof LoadsError);
         assert.equal(err.code, 'LOADS_ERR_OUTPUT');
