@@ -6,9 +6,14 @@
 //   GET  /login            sets a session cookie; GET /me needs it (401 without)
 //   GET  /slow?ms=50       answers after a delay
 //   GET  /status/404       answers with that status
-//   WS   /ws               echoes every message
+//   WS   /ws               echoes every message (not over HTTP/2)
+//   GET  /protocol         the HTTP version of the request ('1.1' or '2.0')
+// Given `tls`, it serves HTTPS (and wss://), or HTTP/2 with HTTP/1.1
+// fallback, with the key and certificate given; the tests make them.
 // Run it alone: `node --import tsx examples/server.ts [port]`.
 import http from 'node:http';
+import https from 'node:https';
+import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -16,13 +21,30 @@ import { WebSocketServer } from 'ws';
 
 export interface ExampleServer {
   url: string;
+  /** Connections accepted so far (over HTTP/2, sessions). */
+  readonly connections: number;
   close(): Promise<void>;
+}
+
+/** HTTPS settings of the example server: PEM texts. */
+export interface ExampleTls {
+  key: string;
+  cert: string;
+  /** With requestCert: the CA a client certificate must be signed by. */
+  ca?: string;
+  /** Mutual TLS: refuse clients without a certificate signed by `ca`. */
+  requestCert?: boolean;
+  /** Serve HTTP/2 (ALPN), still answering HTTP/1.1 clients. */
+  http2?: boolean;
 }
 
 const PAGE =
   '<!doctype html><title>loads-runner example</title><h1>Hello from the loads-runner example server</h1>\n';
 
-function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+function handle(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const send = (status: number, body: string, type = 'text/plain'): void => {
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -31,6 +53,8 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   switch (url.pathname) {
     case '/':
       return send(200, PAGE, 'text/html; charset=utf-8');
+    case '/protocol':
+      return send(200, req.httpVersion);
     case '/api/items': {
       const n = Math.min(Number(url.searchParams.get('n') ?? 3) || 3, 1000);
       const items = Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `item ${i + 1}` }));
@@ -72,9 +96,50 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
 }
 
-/** Starts the example server on 127.0.0.1 (port 0: any free port). */
-export async function startExampleServer(port = 0): Promise<ExampleServer> {
-  const server = http.createServer(handle);
+/** Starts the example server on 127.0.0.1 (port 0: any free port); HTTPS given `tls`. */
+export async function startExampleServer(port = 0, tls?: ExampleTls): Promise<ExampleServer> {
+  const tlsOptions =
+    tls === undefined
+      ? undefined
+      : {
+          key: tls.key,
+          cert: tls.cert,
+          ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+          requestCert: tls.requestCert ?? false,
+          rejectUnauthorized: tls.requestCert ?? false,
+        };
+  let connections = 0;
+  if (tlsOptions !== undefined && tls?.http2 === true) {
+    const h2 = http2.createSecureServer({ ...tlsOptions, allowHTTP1: true }, handle);
+    const sessions = new Set<http2.ServerHttp2Session>();
+    h2.on('session', (session) => {
+      connections++;
+      sessions.add(session);
+      session.on('close', () => sessions.delete(session));
+    });
+    h2.on('secureConnection', (socket: { alpnProtocol?: string | false }) => {
+      if (socket.alpnProtocol !== 'h2') {
+        connections++;
+      }
+    });
+    h2.listen(port, '127.0.0.1');
+    await once(h2, 'listening');
+    return {
+      url: `https://127.0.0.1:${(h2.address() as AddressInfo).port}`,
+      get connections() {
+        return connections;
+      },
+      async close() {
+        for (const session of sessions) {
+          session.destroy();
+        }
+        await new Promise<void>((resolve) => h2.close(() => resolve()));
+      },
+    };
+  }
+  const server =
+    tlsOptions === undefined ? http.createServer(handle) : https.createServer(tlsOptions, handle);
+  server.on(tlsOptions === undefined ? 'connection' : 'secureConnection', () => connections++);
   server.keepAliveTimeout = 30_000;
   const wss = new WebSocketServer({ server, path: '/ws' });
   wss.on('connection', (socket) => {
@@ -84,7 +149,10 @@ export async function startExampleServer(port = 0): Promise<ExampleServer> {
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `${tlsOptions === undefined ? 'http' : 'https'}://127.0.0.1:${address.port}`,
+    get connections() {
+      return connections;
+    },
     async close() {
       for (const client of wss.clients) {
         client.terminate();

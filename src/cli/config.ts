@@ -28,6 +28,8 @@ const STRING_KEYS = {
   timeout: 'timeout',
   test_timeout: 'testTimeout',
   max_body_size: 'maxBodySize',
+  cert: 'cert',
+  key: 'key',
   output_file_filename: 'outputFileFilename',
   output_funkload_filename: 'outputFunkloadFilename',
   output_json_filename: 'outputJsonFilename',
@@ -41,12 +43,15 @@ const BOOLEAN_KEYS = {
   no_color: 'noColor',
   abort_on_fail: 'abortOnFail',
   discard_bodies: 'discardBodies',
+  insecure: 'insecure',
+  http2: 'http2',
 } as const;
 const KNOWN_KEYS = [
   ...Object.keys(STRING_KEYS),
   ...Object.keys(BOOLEAN_KEYS),
   'output',
   'threshold',
+  'ca',
 ];
 
 export function readConfig(file: string): ConfigValues {
@@ -66,7 +71,7 @@ export function readConfig(file: string): ConfigValues {
 }
 
 /** Keys that may be given on several lines, each adding to the list (as the options repeat). */
-const LIST_KEYS = new Set(['output', 'threshold']);
+const LIST_KEYS = new Set(['output', 'threshold', 'ca']);
 const SECTION_LINE = /^\s*\[([^\]]*)\]/;
 const KEY_LINE = /^(\s*)([A-Za-z0-9_-]+)\s*(\[\])?\s*=/;
 
@@ -141,6 +146,11 @@ export function parseConfig(text: string, file: string): ConfigValues {
     try {
       if (key === 'output') {
         values.output = toList(rawValue);
+      } else if (key === 'ca') {
+        // `ca = …` lines, each one file (paths may hold commas or spaces).
+        values.ca = (Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)])
+          .map((file) => file.trim())
+          .filter((file) => file !== '');
       } else if (key === 'threshold') {
         // `threshold[] = …` lines, or one value; validate.ts splits each on commas.
         values.threshold = Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)];

@@ -179,6 +179,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       testTimeoutMs: options.testTimeoutMs,
       maxBodyBytes: options.maxBodyBytes,
       discardBodies: options.discardBodies,
+      transport: options.transport,
       serverUrl: options.serverUrl,
       onStrayError: (text, workerIndex) => strays.report(`${text} (worker ${workerIndex})`),
     });
@@ -301,6 +302,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
         testTimeoutMs: options.testTimeoutMs,
         maxBodyBytes: options.maxBodyBytes,
         discardBodies: options.discardBodies,
+        transport: options.transport,
         serverUrl: options.serverUrl,
       }).run();
     } else {

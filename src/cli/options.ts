@@ -17,6 +17,12 @@ export interface RawOptions {
   testTimeout?: string;
   maxBodySize?: string;
   discardBodies?: boolean;
+  insecure?: boolean;
+  /** --ca, repeatable. */
+  ca?: string[];
+  cert?: string;
+  key?: string;
+  http2?: boolean;
   output?: string[];
   outputFileFilename?: string;
   outputFunkloadFilename?: string;
@@ -77,6 +83,22 @@ export function createProgram(version: string): Command {
       '--discard-bodies',
       "count and time every response body without keeping it, as body: 'discard' does for one request",
     )
+    .option(
+      '--insecure',
+      'accept any TLS certificate (self-signed, expired, other host), as verify: false does for one request',
+    )
+    .addOption(
+      new Option(
+        '--ca <file>',
+        'PEM file of a certificate authority to trust besides the system ones, repeatable',
+      ).argParser(collect),
+    )
+    .option('--cert <file>', 'PEM client certificate for mutual TLS (with --key)')
+    .option('--key <file>', 'PEM private key of --cert')
+    .option(
+      '--http2',
+      'offer HTTP/2 to https:// servers (ALPN), falling back to HTTP/1.1; one connection per origin per user, parallel requests multiplexed on it',
+    )
     .addOption(
       new Option(
         '-o, --output <name>',
@@ -132,6 +154,7 @@ Examples:
   $ loads-runner example.TestWebSite --rate 50:100:200 -d 60 --max-users 500 --ramp-up 10
   $ loads-runner example.TestWebSite -u 20 --hits 50 --threshold 'p95<300ms' --threshold 'errors<1%' -o junit
   $ loads-runner example.TestWebSite -u 20 --hits 50 -o json | jq .latency
+  $ loads-runner example.TestWebSite --server-url https://staging.local --ca ./staging-ca.pem --http2
 
 Outputs: the text summary (stdout) stays on beside the other outputs unless --quiet, -o null,
 or json written to stdout (-o json without --output-json-filename): stdout then holds the

@@ -1,7 +1,9 @@
 // From raw command-line options and the INI values to RunOptions. The command
 // line wins over the file. Every problem is collected and thrown together as
 // UsageErrors, so the user fixes them all in one go (k6 Validate() []error).
+import { readFileSync } from 'node:fs';
 import { UsageError, UsageErrors } from '../errors.ts';
+import { createSecureContextFor, type TransportOptions } from '../client/transport.ts';
 import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
@@ -28,6 +30,8 @@ export interface RunOptions {
   maxBodyBytes: number;
   /** --discard-bodies: no body is kept. */
   discardBodies: boolean;
+  /** --insecure, --ca, --cert/--key (their files read), --http2. */
+  transport: TransportOptions;
   /**
    * The outputs to create, each once: 'stdout' (the text summary) first
    * when it is on, never 'null' (it only turns the text summary off).
@@ -170,6 +174,7 @@ export function validateOptions(
     problems,
   );
   const discardBodies = cli.discardBodies ?? config.discardBodies ?? false;
+  const transport = readTransport(cli, config, problems);
 
   const serverUrl = cli.serverUrl ?? config.serverUrl;
   if (serverUrl !== undefined && !isHttpUrl(serverUrl)) {
@@ -263,6 +268,7 @@ export function validateOptions(
     testTimeoutMs: Math.round(testTimeoutS! * 1000),
     maxBodyBytes: maxBodyBytes!,
     discardBodies,
+    transport,
     outputs,
     summaryStream: jsonToStdout ? 'stderr' : 'stdout',
     outputOptions: {
@@ -281,6 +287,83 @@ export function validateOptions(
     thresholds,
     abortOnFail,
   };
+}
+
+/**
+ * --insecure, --http2, and the PEM files of --ca and --cert/--key, read now
+ * so that a missing or bad file stops the run before any load.
+ */
+function readTransport(
+  cli: RawOptions,
+  config: ConfigValues,
+  problems: UsageError[],
+): TransportOptions {
+  const ca: string[] = [];
+  for (const file of cli.ca ?? config.ca ?? []) {
+    const text = readPem(file, '--ca', 'CERTIFICATE', problems);
+    if (text !== null) {
+      ca.push(text);
+    }
+  }
+  const certFile = cli.cert ?? config.cert;
+  const keyFile = cli.key ?? config.key;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push(
+      new UsageError(
+        certFile === undefined
+          ? '--key needs --cert: give the client certificate as well, e.g. --cert client.crt --key client.key'
+          : '--cert needs --key: give the private key of the certificate as well, e.g. --cert client.crt --key client.key',
+      ),
+    );
+  }
+  const cert = certFile === undefined ? null : readPem(certFile, '--cert', 'CERTIFICATE', problems);
+  const key = keyFile === undefined ? null : readPem(keyFile, '--key', 'PRIVATE KEY', problems);
+  const transport: TransportOptions = {
+    insecure: cli.insecure ?? config.insecure ?? false,
+    ca,
+    cert: cert !== null && key !== null ? cert : null,
+    key: cert !== null && key !== null ? key : null,
+    http2: cli.http2 ?? config.http2 ?? false,
+  };
+  if (transport.ca.length > 0 || transport.cert !== null) {
+    try {
+      createSecureContextFor(transport);
+    } catch (err) {
+      const options = transport.cert === null ? '--ca' : '--ca/--cert/--key';
+      problems.push(
+        new UsageError(`${options}: Node cannot use these files: ${(err as Error).message}`),
+      );
+    }
+  }
+  return transport;
+}
+
+/** A PEM file's text, or null (with a problem) when it cannot be read or holds no `label` block. */
+function readPem(
+  file: string,
+  option: string,
+  label: string,
+  problems: UsageError[],
+): string | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+    problems.push(
+      new UsageError(`${option} '${file}': cannot read it (${reason}); check the path`),
+    );
+    return null;
+  }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${label}-----`).test(text)) {
+    problems.push(
+      new UsageError(
+        `${option} '${file}' is not a PEM file with a ${label} block (-----BEGIN ${label}-----)`,
+      ),
+    );
+    return null;
+  }
+  return text;
 }
 
 /** Each value may hold several expressions separated by commas; a bad one is one problem line. */

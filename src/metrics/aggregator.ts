@@ -110,6 +110,8 @@ export interface Snapshot {
   statusCounts: Record<string, number>;
   /** Hits with no response, per error key (ECONNREFUSED, …). */
   hitErrorKeys: Record<string, number>;
+  /** Hits with a response, per protocol ('h1', 'h2'); protocols not used are left out. */
+  protocols: Record<string, number>;
   /** Per-URL stats, in first-seen order. */
   urls: UrlSnapshot[];
   tests: TestCounts;
@@ -263,6 +265,8 @@ export class Aggregator implements EventSink {
   readonly #hitErrorKeys = new Map<string, number>();
   #serviceLatency = new LatencyHistogram();
   #dropped = 0;
+  #h1Hits = 0;
+  #h2Hits = 0;
 
   /** Cycle steps by cycleIndex; most events hit the same step as the last one. */
   readonly #steps = new Map<number, StepEntry>();
@@ -347,6 +351,12 @@ export class Aggregator implements EventSink {
     }
     const statusClass = status <= 0 ? 0 : status >= 500 ? 5 : (status / 100) | 0;
     this.#statusClasses[statusClass]!++;
+    const protocol = event.protocol;
+    if (protocol === 'h1') {
+      this.#h1Hits++;
+    } else if (protocol === 'h2') {
+      this.#h2Hits++;
+    }
 
     const responseMs = event.elapsedMs + event.lagMs;
     this.#serviceLatency.record(event.elapsedMs);
@@ -505,6 +515,10 @@ export class Aggregator implements EventSink {
       statusClasses: Array.from(this.#statusClasses),
       statusCounts,
       hitErrorKeys: Object.fromEntries(this.#hitErrorKeys),
+      protocols: {
+        ...(this.#h1Hits > 0 ? { h1: this.#h1Hits } : {}),
+        ...(this.#h2Hits > 0 ? { h2: this.#h2Hits } : {}),
+      },
       urls,
       tests: { successes: this.#successes, failures: this.#failures, errors: this.#errors },
       perTest,
@@ -552,6 +566,8 @@ export class Aggregator implements EventSink {
     }
     this.#serviceLatency.merge(LatencyHistogram.decode(snapshot.serviceLatency));
     this.#dropped += snapshot.dropped;
+    this.#h1Hits += snapshot.protocols['h1'] ?? 0;
+    this.#h2Hits += snapshot.protocols['h2'] ?? 0;
     for (const from of snapshot.steps) {
       const step = this.#step(from.cycleIndex);
       // Workers do not see cycle-start/cycle-end (the main thread emits them once): keep what is known.
@@ -627,6 +643,8 @@ export class Aggregator implements EventSink {
     this.#hitErrorKeys.clear();
     this.#serviceLatency = new LatencyHistogram();
     this.#dropped = 0;
+    this.#h1Hits = 0;
+    this.#h2Hits = 0;
     this.#steps.clear();
     this.#lastStep = undefined;
     this.#urls.clear();

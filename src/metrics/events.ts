@@ -61,6 +61,8 @@ export interface HitEvent {
   currentHit: number;
   /** The run's start lag (RunContext.lagMs): response time = elapsedMs + lagMs (coordinated omission corrected). */
   lagMs: number;
+  /** The HTTP version the response came over: 'h1' or 'h2' (--http2); '' when none came. */
+  protocol: 'h1' | 'h2' | '';
 }
 
 /** A test method starts one run. */

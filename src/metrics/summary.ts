@@ -137,6 +137,8 @@ export interface Summary {
   hitErrorKeys: Record<string, number>;
   /** Hits per status outside 200–399. */
   statusCounts: Record<string, number>;
+  /** Hits with a response per HTTP version ('h1', 'h2'); versions not used are left out. */
+  protocols: Record<string, number>;
   /** The three most frequent errors. */
   topErrors: ErrorSummary[];
   /** The three most frequent failures. */
@@ -292,6 +294,7 @@ export function buildSummary(
     hitErrors: snapshot.hitErrors,
     hitErrorKeys: { ...snapshot.hitErrorKeys },
     statusCounts: { ...snapshot.statusCounts },
+    protocols: { ...snapshot.protocols },
     topErrors: topOf(snapshot.topErrors),
     topFailures: topOf(snapshot.topFailures),
     allErrors: topOf(snapshot.topErrors, Infinity),

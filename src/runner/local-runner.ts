@@ -7,6 +7,7 @@
 // signal aborts their I/O. Ctrl-C (the signal) ends the run at once without
 // counting runs in flight. --test-timeout is one RunWatchdog per step for
 // all its users. No timer of ours outlives run().
+import type { TransportOptions } from '../client/transport.ts';
 import { now } from '../metrics/clock.ts';
 import type { EventSink } from '../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from './cycle.ts';
@@ -31,6 +32,8 @@ export interface LocalRunnerOptions {
   maxBodyBytes?: number | undefined;
   /** --discard-bodies: bodies are counted and timed, not kept. */
   discardBodies?: boolean | undefined;
+  /** --insecure, --ca, --cert/--key, --http2; default none (verify, HTTP/1.1). */
+  transport?: TransportOptions | undefined;
   /** --server-url: wins over the class's serverUrl field. */
   serverUrl: string | undefined;
   /**
@@ -112,6 +115,7 @@ export class LocalRunner {
         testTimeoutMs,
         maxBodyBytes: this.#options.maxBodyBytes,
         discardBodies: this.#options.discardBodies,
+        transport: this.#options.transport,
         serverUrl: this.#options.serverUrl,
         signal: stepAbort.signal,
         watchdog,

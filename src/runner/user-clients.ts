@@ -16,6 +16,7 @@ import {
   type WsOptions,
   type WsSocket,
 } from '../client/ws/socket.ts';
+import type { TransportOptions } from '../client/transport.ts';
 import type { TestCaseContext } from './test-case.ts';
 
 export interface UserClientsOptions {
@@ -28,6 +29,8 @@ export interface UserClientsOptions {
   timeoutMs: number;
   maxBodyBytes: number | undefined;
   discardBodies: boolean;
+  /** TLS and HTTP/2 settings (--insecure, --ca, --cert/--key, --http2), for HTTP and wss://. */
+  transport: TransportOptions | undefined;
   /** The base URL of `this.app`, read on each request. */
   serverUrl: () => string | undefined;
   /** The cookie jar to keep (a replacement after a timeout); default a new one. */
@@ -57,10 +60,15 @@ export class UserClients implements TestCaseContext {
       timeoutMs: options.timeoutMs,
       ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
       discardBodies: options.discardBodies,
+      ...(options.transport === undefined ? {} : { transport: options.transport }),
       ...(options.cookies === undefined ? {} : { cookies: options.cookies }),
     });
     this.app = new App(this.session, options.serverUrl);
-    this.#wsContext = { sink: options.sink, timeoutMs: options.timeoutMs };
+    this.#wsContext = {
+      sink: options.sink,
+      timeoutMs: options.timeoutMs,
+      ...(options.transport === undefined ? {} : { transport: options.transport }),
+    };
   }
 
   /** TestCaseContext: `this.createWs()`; the socket is tracked for the end of the run. */

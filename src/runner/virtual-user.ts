@@ -25,6 +25,7 @@ import { now, toEpochMs } from '../metrics/clock.ts';
 import { TestTimeoutError } from '../errors.ts';
 import type { Session } from '../client/http/session.ts';
 import type { App } from '../client/http/app.ts';
+import type { TransportOptions } from '../client/transport.ts';
 import type { TestCase, TestCaseClass } from './test-case.ts';
 import { UserClients, type UserClientsOptions } from './user-clients.ts';
 import type { CycleStep } from './cycle.ts';
@@ -48,6 +49,8 @@ export interface VirtualUserOptions {
   maxBodyBytes?: number | undefined;
   /** --discard-bodies: every request's body is counted, not kept. */
   discardBodies?: boolean | undefined;
+  /** TLS and HTTP/2 settings of the run; default none (verify, HTTP/1.1). */
+  transport?: TransportOptions | undefined;
   /** --server-url: wins over the class's serverUrl field. */
   serverUrl: string | undefined;
   /**
@@ -368,6 +371,7 @@ export class VirtualUser implements Watched {
       timeoutMs: options.timeoutMs,
       maxBodyBytes: options.maxBodyBytes,
       discardBodies: options.discardBodies ?? false,
+      transport: options.transport,
       serverUrl: () => serverUrl ?? this.#instance?.serverUrl,
       cookies: undefined,
       incrCounter: (name, by) => this.#countIncrement(name, by),

@@ -9,6 +9,7 @@ import type { Snapshot } from '../metrics/aggregator.ts';
 import type { LoadsEvent } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
 import type { CycleStep } from '../runner/cycle.ts';
+import type { TransportOptions } from '../client/transport.ts';
 
 export const WORKER_PROTOCOL = 'loads-runner.worker';
 export const WORKER_PROTOCOL_VERSION = 1;
@@ -30,6 +31,8 @@ export interface WorkerSetup extends Envelope {
   /** --max-body-size, bytes; null for the default. */
   maxBodyBytes: number | null;
   discardBodies: boolean;
+  /** TLS and HTTP/2 settings, PEM texts included; null for none. */
+  transport: TransportOptions | null;
   serverUrl: string | null;
   /** Batch copies of every event and send them (an output such as file needs them). */
   forwardEvents: boolean;

@@ -14,6 +14,7 @@
 // rejects with a LoadsError naming the worker, after the others' last deltas
 // are merged.
 import { Worker } from 'node:worker_threads';
+import type { TransportOptions } from '../client/transport.ts';
 import { ExitCode, LoadsError } from '../errors.ts';
 import type { Aggregator } from '../metrics/aggregator.ts';
 import { now } from '../metrics/clock.ts';
@@ -51,6 +52,8 @@ export interface ThreadedRunnerOptions {
   maxBodyBytes?: number | undefined;
   /** --discard-bodies. */
   discardBodies?: boolean | undefined;
+  /** --insecure, --ca, --cert/--key, --http2 (plain data: sent to each worker). */
+  transport?: TransportOptions | undefined;
   serverUrl: string | undefined;
   /** An error escaped a test run in a worker (the first few per worker). */
   onStrayError?: (text: string, workerIndex: number) => void;
@@ -243,6 +246,7 @@ export class ThreadedRunner {
       testTimeoutMs: this.#options.testTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes ?? null,
       discardBodies: this.#options.discardBodies ?? false,
+      transport: this.#options.transport ?? null,
       serverUrl: this.#options.serverUrl ?? null,
       forwardEvents: this.#options.eventSink !== undefined,
     });

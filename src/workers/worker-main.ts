@@ -119,6 +119,7 @@ async function runStep(message: Extract<ToWorkerMessage, { type: 'run-step' }>):
     testTimeoutMs: setup.testTimeoutMs,
     maxBodyBytes: setup.maxBodyBytes ?? undefined,
     discardBodies: setup.discardBodies,
+    transport: setup.transport ?? undefined,
     serverUrl: setup.serverUrl ?? undefined,
     userShare: { offset: message.userOffset, count: message.userCount },
     // Runs in proportion to this worker's share of the pool (see RunShare).

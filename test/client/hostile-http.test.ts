@@ -296,7 +296,7 @@ describe('argument checks at the public API', () => {
   it('names a misspelt option and suggests the right one', async () => {
     await assert.rejects(session.get(server.url, { header: { a: 'b' } } as never), {
       message:
-        /^session\.get: unknown option 'header' \(did you mean 'headers'\?\); the options are headers, params, json, data, timeout, allowRedirects, cookies, body$/,
+        /^session\.get: unknown option 'header' \(did you mean 'headers'\?\); the options are headers, params, json, data, timeout, allowRedirects, cookies, body, verify$/,
     });
     await assert.rejects(app.get('/', { stauts: 404 } as never), {
       message: /^app\.get: unknown option 'stauts' \(did you mean 'status'\?\)/,

@@ -335,6 +335,7 @@ describe('Session', () => {
       'currentUser',
       'currentHit',
       'lagMs',
+      'protocol',
     ]);
     assert.deepEqual(
       { ...hit, startedAt: 0, elapsedMs: 0 },
@@ -352,6 +353,7 @@ describe('Session', () => {
         currentUser: 4,
         currentHit: 7,
         lagMs: 0,
+        protocol: 'h1',
       },
     );
     assert.ok(

@@ -42,5 +42,6 @@ export function numberedHit(i: number): HitEvent {
     currentUser: 1,
     currentHit: i,
     lagMs: 0,
+    protocol: 'h1',
   };
 }

@@ -52,6 +52,7 @@ export function makeSummary(overrides: Partial<Summary> = {}): Summary {
     hitErrors: 0,
     hitErrorKeys: {},
     statusCounts: {},
+    protocols: { h1: 100 },
     topErrors: [],
     topFailures: [],
     allErrors: [],

@@ -39,6 +39,7 @@ function hit(url: string, status: number, elapsedMs: number): HitEvent {
     currentUser: 1,
     currentHit: 1,
     lagMs: 0,
+    protocol: 'h1',
   };
 }
 

@@ -34,6 +34,7 @@ function hit(
     currentUser: 1,
     currentHit: 1,
     lagMs: 0,
+    protocol: 'h1',
   };
 }
 

@@ -97,6 +97,7 @@ function hit(user: number, cycleIndex: number, url: string, status: number): Hit
     currentUser: user,
     currentHit: 1,
     lagMs: 0,
+    protocol: 'h1',
   };
 }
 

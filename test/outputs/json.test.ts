@@ -45,6 +45,7 @@ function runSummary(): Summary {
       currentUser: 1,
       currentHit: 1,
       lagMs: 0,
+      protocol: 'h1',
     });
   }
   a.emit({

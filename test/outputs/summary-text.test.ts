@@ -539,6 +539,7 @@ describe('one precision rule for every duration (SPEC §6)', () => {
       currentUser: 1,
       currentHit: 1,
       lagMs: 0,
+      protocol: 'h1',
     };
   }
 

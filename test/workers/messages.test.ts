@@ -34,6 +34,7 @@ function events(n: number): LoadsEvent[] {
       currentUser: 1 + (i % 4),
       currentHit: 1,
       lagMs: 0,
+      protocol: 'h1',
     });
     list.push({
       type: 'test-end',

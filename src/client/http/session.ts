@@ -6,8 +6,9 @@
 // is a deadline for the whole exchange (connect, headers, body), checked by
 // the thread's DeadlineSweep, so no timer is created per hit. A body over
 // maxBodyBytes is not kept: the request fails and its connection is closed,
-// so memory is bounded by users × that limit. Limits: HTTP/1.1 only, no
-// proxy, no decompression.
+// so memory is bounded by users × that limit. TLS verification, extra CAs,
+// a client certificate and HTTP/2 (ALPN) come from the run's
+// TransportOptions; each hit records the protocol it used. No proxy.
 import type { Dispatcher } from 'undici';
 import { HttpRequestError } from '../../errors.ts';
 import { findSimilar } from '../../did-you-mean.ts';
@@ -16,9 +17,16 @@ import { classifyError } from '../../metrics/error-key.ts';
 import type { EventSink, HitEvent, RunContext } from '../../metrics/events.ts';
 import { DeadlineSweep, type Swept } from '../deadline-sweep.ts';
 import { describeValue } from '../describe-value.ts';
+import { describeConnectError, type ConnectErrorContext } from '../connect-errors.ts';
+import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport.ts';
 import { CookieJar } from './cookie-jar.ts';
 import { Response, type RawHeaders } from './response.ts';
-import { UserConnections, type OriginConnections } from './user-connections.ts';
+import {
+  UserConnections,
+  type ConnectionsUser,
+  type HttpProtocol,
+  type OriginConnections,
+} from './user-connections.ts';
 
 /** Options of one request (SPEC §3.1). */
 export interface RequestOptions {
@@ -48,6 +56,11 @@ export interface RequestOptions {
    * unless --discard-bodies.
    */
   body?: 'discard';
+  /**
+   * false accepts any TLS certificate for this request; true verifies it
+   * even with --insecure. Default: verify, unless --insecure.
+   */
+  verify?: boolean;
 }
 
 /** Every option name a request takes, for the "did you mean" of a misspelt one. */
@@ -60,6 +73,7 @@ export const REQUEST_OPTION_NAMES: readonly string[] = Object.freeze([
   'allowRedirects',
   'cookies',
   'body',
+  'verify',
 ]);
 
 /** What a Session needs from its virtual user. */
@@ -78,6 +92,8 @@ export interface SessionOptions {
   discardBodies?: boolean;
   /** The cookie jar to use (a virtual user's replacement session keeps its jar); default a new one. */
   cookies?: CookieJar;
+  /** TLS and HTTP/2 settings of the run (--insecure, --ca, --cert/--key, --http2); default none. */
+  transport?: TransportOptions;
   /** What checks the deadlines; default the thread's own. */
   deadlines?: DeadlineSweep;
   /**
@@ -139,8 +155,10 @@ const NO_CHUNKS: Buffer[] = [];
  * an error (reject; the Session emits the hit), or abort() ends it with no
  * hit of the Session's own (reject with the reason; `aborted` is true).
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements ConnectionsUser {
   status = 0;
+  connections: OriginConnections | undefined = undefined;
+  onClient = false;
   headers: RawHeaders = NO_HEADERS;
   chunks: Buffer[];
   bytes = 0;
@@ -309,6 +327,7 @@ export class Session implements Swept {
   readonly #discardBodies: boolean;
   readonly #deadlines: DeadlineSweep;
   readonly #signal: AbortSignal | undefined;
+  readonly #errorContext: ConnectErrorContext;
   /**
    * The request in flight. A test usually has one at a time, so it goes in
    * this field; only concurrent ones go into the Set (made on first use),
@@ -336,6 +355,7 @@ export class Session implements Swept {
     currentUser: 0,
     currentHit: 0,
     lagMs: 0,
+    protocol: '',
   };
   #closing: Promise<void> | undefined = undefined;
   #lastTarget = '';
@@ -354,7 +374,9 @@ export class Session implements Swept {
     this.#deadlines = options.deadlines ?? THREAD_DEADLINES;
     this.cookies = options.cookies ?? new CookieJar();
     this.#signal = options.signal;
-    this.#connections = new UserConnections(options.timeoutMs);
+    const transport = options.transport ?? DEFAULT_TRANSPORT;
+    this.#connections = new UserConnections(options.timeoutMs, transport);
+    this.#errorContext = { http2: transport.http2, clientCert: transport.cert !== null };
     const signal = options.signal;
     if (signal === undefined) {
       this.#onAbort = undefined;
@@ -404,6 +426,7 @@ export class Session implements Swept {
         exchange.startMs,
         exchange.endMs - exchange.startMs,
         exchange.bytes,
+        '',
       );
     }
   }
@@ -529,7 +552,7 @@ export class Session implements Swept {
           throw new TypeError(`unsupported protocol ${current.protocol} (use http: or https:)`);
         }
       } catch (err) {
-        this.#emitHit(verb, target, 0, 'INVALID_URL', now(), 0, 0);
+        this.#emitHit(verb, target, 0, 'INVALID_URL', now(), 0, 0, '');
         throw new HttpRequestError(verb, target, 'INVALID_URL', errorMessage(err), err);
       }
       if (current.hash !== '') {
@@ -544,6 +567,7 @@ export class Session implements Swept {
     let headers = buildHeaders(opts.headers, contentType);
     const userCookieHeader = headers !== DEFAULT_HEADERS && headers['cookie'] !== undefined;
     const follow = opts.allowRedirects !== false;
+    const verify = opts.verify ?? this.#connections.verifyByDefault;
     for (let hop = 0; ; hop++) {
       if (!userCookieHeader && (this.cookies.size > 0 || opts.cookies !== undefined)) {
         const cookie = this.cookies.cookieHeader(current, opts.cookies);
@@ -565,6 +589,7 @@ export class Session implements Swept {
         body,
         timeoutMs,
         maxBodyBytes,
+        verify,
       );
       const setCookie = exchange.headers['set-cookie'];
       if (setCookie !== undefined) {
@@ -661,6 +686,7 @@ export class Session implements Swept {
     body: string | Buffer | null,
     timeoutMs: number,
     maxBodyBytes: number,
+    verify: boolean,
   ): Promise<Exchange> {
     if (this.#aborted) {
       throw this.#abortReason; // a redirect hop after abortAll()
@@ -679,10 +705,10 @@ export class Session implements Swept {
     }
     const cached = url === this.#lastUrl;
     const origin = cached ? this.#lastOrigin : url.origin;
-    let connection: OriginConnections | undefined;
     try {
-      connection = this.#connections.dispatch(
+      this.#connections.dispatch(
         origin,
+        verify,
         {
           origin,
           path: cached ? this.#lastPath : url.pathname + url.search,
@@ -697,16 +723,22 @@ export class Session implements Swept {
       );
       await exchange.promise;
     } catch (err) {
-      this.#connections.release(connection);
+      this.#connections.release(exchange);
       this.#untrack(exchange);
       if (exchange.aborted) {
         throw err;
       }
       const key = classifyError(err);
-      this.#emitHit(method, hopUrl, 0, key, startMs, exchange.endMs - startMs, exchange.bytes);
-      throw new HttpRequestError(method, hopUrl, key, errorMessage(err), err);
+      this.#emitHit(method, hopUrl, 0, key, startMs, exchange.endMs - startMs, exchange.bytes, '');
+      throw new HttpRequestError(
+        method,
+        hopUrl,
+        key,
+        describeConnectError(err, this.#errorContext, url.protocol === 'https:'),
+        err,
+      );
     }
-    this.#connections.release(connection);
+    this.#connections.release(exchange);
     this.#untrack(exchange);
     this.#emitHit(
       method,
@@ -716,6 +748,7 @@ export class Session implements Swept {
       startMs,
       exchange.endMs - startMs,
       exchange.bytes,
+      exchange.connections?.protocol ?? '',
     );
     return exchange;
   }
@@ -744,6 +777,7 @@ export class Session implements Swept {
     startMs: number,
     elapsedMs: number,
     bytes: number,
+    protocol: HttpProtocol,
   ): void {
     const hit = this.#hit;
     const context = this.#context;
@@ -759,6 +793,7 @@ export class Session implements Swept {
     hit.currentUser = context.currentUser;
     hit.currentHit = context.currentHit;
     hit.lagMs = context.lagMs;
+    hit.protocol = protocol;
     this.#sink.emit(hit);
   }
 }
@@ -923,6 +958,9 @@ export function checkRequestArguments(
   }
   if (o['body'] !== undefined && o['body'] !== 'discard') {
     return bad('body', "'discard' (or left out to keep the body)");
+  }
+  if (o['verify'] !== undefined && typeof o['verify'] !== 'boolean') {
+    return bad('verify', 'true or false (false accepts any TLS certificate)');
   }
   return undefined;
 }

@@ -1,65 +1,105 @@
 // The keep-alive connections of one virtual user. Per origin: one undici
 // Client (one connection, reused), and a Pool only once the user has a
-// second request in flight to that origin at the same time, so parallel
-// requests inside a test still run in parallel. Why not one undici Agent per
-// user: its per-origin Pool allocates a 2,048-slot request queue up front,
-// about 20 KB of heap per user (measured with 3,000 users: Agent 26.9 KB heap
-// and 45.7 KB RSS per user with one open connection, Client 7.2 KB and
-// 27 KB), and most tests send one request at a time.
-import { Client, Pool, type Dispatcher } from 'undici';
+// second request in flight to that origin at the same time over HTTP/1.1,
+// so parallel requests inside a test still run in parallel. Over HTTP/2
+// (--http2, negotiated by ALPN) the Client's one connection multiplexes
+// them instead, as a browser does: one h2 session per origin per user. Why
+// not one undici Agent per user: its per-origin Pool allocates a 2,048-slot
+// request queue up front, about 20 KB of heap per user (measured with 3,000
+// users: Agent 26.9 KB heap and 45.7 KB RSS per user with one open
+// connection, Client 7.2 KB and 27 KB), and most tests send one request at
+// a time. A request whose own `verify` differs from the run's (--insecure)
+// gets connections of its own, so an unverified connection never serves a
+// verified request.
+import { buildConnector, Client, Pool, type Dispatcher } from 'undici';
+import { DEFAULT_TRANSPORT, tlsConnectOptions, type TransportOptions } from '../transport.ts';
 
-/** One origin's connections; returned by dispatch() and given back to release(). */
+/** The protocol a hit used: 'h1' or 'h2'; '' before a connection was made. */
+export type HttpProtocol = 'h1' | 'h2' | '';
+
+/** A request's handler, told by dispatch() where the request went. */
+export interface ConnectionsUser extends Dispatcher.DispatchHandler {
+  /** The origin's entry; set by dispatch(). */
+  connections: OriginConnections | undefined;
+  /** Whether the request went to the entry's Client (not its overflow Pool). */
+  onClient: boolean;
+}
+
+/** One origin's connections. */
 export interface OriginConnections {
   readonly client: Client;
-  /** The Client has a request in flight: the next one goes to the overflow Pool. */
-  clientBusy: boolean;
+  /** Requests in flight on the Client; over HTTP/1.1 a second one goes to the overflow Pool. */
+  clientInflight: number;
   overflow: Pool | undefined;
+  /** What the last connection made negotiated ('' until one is made). */
+  protocol: HttpProtocol;
 }
 
 export class UserConnections {
-  readonly #options: Client.Options;
+  readonly #connectTimeoutMs: number;
+  readonly #transport: TransportOptions;
   readonly #origins = new Map<string, OriginConnections>();
+  /** Origins of requests whose own `verify` is not the run's. */
+  #otherOrigins: Map<string, OriginConnections> | undefined = undefined;
 
   /**
    * `connectTimeoutMs` bounds each new connection (0: none). Requests get no
    * undici timers: the Session's deadline sweep bounds each whole exchange.
    */
-  constructor(connectTimeoutMs: number) {
-    this.#options = {
-      connect: { timeout: connectTimeoutMs },
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    };
+  constructor(connectTimeoutMs: number, transport: TransportOptions = DEFAULT_TRANSPORT) {
+    this.#connectTimeoutMs = connectTimeoutMs;
+    this.#transport = transport;
+  }
+
+  /** --insecure or not: what a request without its own `verify` gets. */
+  get verifyByDefault(): boolean {
+    return !this.#transport.insecure;
   }
 
   /**
-   * Sends one request to `origin`. Returns the origin's entry when the
-   * request went to its Client, which must then be release()d once the
-   * request has settled; undefined when it went to the overflow Pool.
+   * Sends one request to `origin`; the handler must be release()d once the
+   * request has settled. `verify` false accepts any certificate.
    */
   dispatch(
     origin: string,
+    verify: boolean,
     options: Dispatcher.DispatchOptions,
-    handler: Dispatcher.DispatchHandler,
-  ): OriginConnections | undefined {
-    let entry = this.#origins.get(origin);
+    handler: ConnectionsUser,
+  ): void {
+    const origins =
+      verify === this.verifyByDefault
+        ? this.#origins
+        : (this.#otherOrigins ??= new Map<string, OriginConnections>());
+    let entry = origins.get(origin);
     if (entry === undefined) {
-      entry = { client: new Client(origin, this.#options), clientBusy: false, overflow: undefined };
-      this.#origins.set(origin, entry);
+      entry = this.#createEntry(origin, verify);
+      origins.set(origin, entry);
     }
-    if (!entry.clientBusy) {
-      entry.clientBusy = true;
+    // Over h2, or before the protocol is known with --http2 (the first
+    // requests of a test may be parallel), the Client takes every request.
+    if (
+      entry.clientInflight === 0 ||
+      entry.protocol === 'h2' ||
+      (entry.protocol === '' && this.#transport.http2)
+    ) {
+      entry.clientInflight++;
+      handler.connections = entry;
+      handler.onClient = true;
       entry.client.dispatch(options, handler);
-      return entry;
+      return;
     }
-    entry.overflow ??= new Pool(origin, this.#options);
+    entry.overflow ??= new Pool(origin, this.#clientOptions(entry, verify));
+    handler.connections = entry;
+    handler.onClient = false;
     entry.overflow.dispatch(options, handler);
-    return undefined;
   }
 
-  release(entry: OriginConnections | undefined): void {
-    if (entry !== undefined) {
-      entry.clientBusy = false;
+  /** After a request of dispatch()'s settled (or failed to be dispatched). */
+  release(handler: ConnectionsUser): void {
+    const entry = handler.connections;
+    if (entry !== undefined && handler.onClient) {
+      handler.onClient = false;
+      entry.clientInflight--;
     }
   }
 
@@ -73,12 +113,56 @@ export class UserConnections {
     return this.#each((dispatcher) => dispatcher.destroy());
   }
 
+  #createEntry(origin: string, verify: boolean): OriginConnections {
+    const entry: OriginConnections = {
+      client: undefined as unknown as Client,
+      clientInflight: 0,
+      overflow: undefined,
+      protocol: '',
+    };
+    (entry as { client: Client }).client = new Client(origin, this.#clientOptions(entry, verify));
+    return entry;
+  }
+
+  /**
+   * Options of the entry's Client and Pool: undici's own connector (TLS
+   * session reuse, ALPN), told what each connection negotiated.
+   */
+  #clientOptions(entry: OriginConnections, verify: boolean): Client.Options {
+    const http2 = this.#transport.http2;
+    const connect = buildConnector({
+      ...tlsConnectOptions(this.#transport, verify),
+      allowH2: http2,
+      timeout: this.#connectTimeoutMs,
+    });
+    return {
+      connect: (options, callback) =>
+        connect(options, (err, socket) => {
+          if (err !== null) {
+            callback(err, null);
+            return;
+          }
+          entry.protocol =
+            (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2' ? 'h2' : 'h1';
+          callback(null, socket!);
+        }),
+      allowH2: http2,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    };
+  }
+
   async #each(action: (dispatcher: Client | Pool) => Promise<void>): Promise<void> {
     const pending: Promise<void>[] = [];
-    for (const entry of this.#origins.values()) {
-      pending.push(action(entry.client));
-      if (entry.overflow !== undefined) {
-        pending.push(action(entry.overflow));
+    for (const origins of [this.#origins, this.#otherOrigins]) {
+      if (origins === undefined) {
+        continue;
+      }
+      for (const entry of origins.values()) {
+        pending.push(action(entry.client));
+        if (entry.overflow !== undefined) {
+          pending.push(action(entry.overflow));
+        }
       }
     }
     await Promise.all(pending);

@@ -12,6 +12,8 @@ import { WebSocketError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import type { EventSink, SocketMessageEvent } from '../../metrics/events.ts';
 import { describeValue } from '../describe-value.ts';
+import { describeConnectError } from '../connect-errors.ts';
+import { DEFAULT_TRANSPORT, tlsConnectOptions, type TransportOptions } from '../transport.ts';
 
 /** Options of `this.createWs(url, opts)`. */
 export interface WsOptions {
@@ -30,6 +32,8 @@ export interface WsContext {
   sink: EventSink;
   /** Default open timeout and receive() timeout, ms; 0 = none. */
   timeoutMs: number;
+  /** TLS settings for wss:// (--insecure, --ca, --cert/--key); default none. */
+  transport?: TransportOptions;
   /**
    * Run-level abort: closes the socket at once. A virtual user passes none
    * and calls abort() on its sockets instead (no listener per socket).
@@ -82,9 +86,12 @@ export function createWebSocket(url: string, options: WsOptions, context: WsCont
   const startMs = now();
   let ws: WebSocket;
   try {
+    const transport = context.transport ?? DEFAULT_TRANSPORT;
     ws = new WebSocket(url, options.protocols, {
       headers: options.headers ?? {},
       ...(timeoutMs > 0 ? { handshakeTimeout: timeoutMs } : {}),
+      // Read by ws only for wss://; the same TLS as the run's HTTP requests.
+      ...tlsConnectOptions(transport, !transport.insecure),
     });
   } catch (err) {
     throw new WebSocketError(url, `cannot open: ${(err as Error).message}`, err);
@@ -134,6 +141,8 @@ export class WsSocket {
       rejectOpen = reject;
     });
     this.#rejectOpen = rejectOpen;
+    const transport = context.transport ?? DEFAULT_TRANSPORT;
+    const errorContext = { http2: false, clientCert: transport.cert !== null, webSocket: true };
     this.#onAbort = () => this.abort(this.#signal?.reason);
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
 
@@ -147,7 +156,13 @@ export class WsSocket {
     });
     ws.on('error', (err: Error) => {
       if (!this.#isOpened) {
-        rejectOpen(new WebSocketError(url, `cannot open: ${err.message}`, err));
+        rejectOpen(
+          new WebSocketError(
+            url,
+            `cannot open: ${describeConnectError(err, errorContext, url.startsWith('wss:'))}`,
+            err,
+          ),
+        );
       } else {
         this.#error ??= new WebSocketError(url, err.message, err);
       }

@@ -214,6 +214,16 @@ export function formatSummary(summary: Summary, color: boolean): string {
     section('Latency percentiles (all hits)', body);
   }
 
+  // Only when it says something: with --http2, some origins (or some
+  // users' connections) got HTTP/2 and others HTTP/1.1.
+  const protocols = Object.entries(summary.protocols);
+  if (protocols.length > 1) {
+    section(
+      'Hits per protocol',
+      protocols.map(([protocol, count]) => `  ${protocol}: ${count}`),
+    );
+  }
+
   if (summary.steps.length > 1) {
     section('Steps', stepTable(summary.steps, summary.rate));
   }
