@@ -8,11 +8,18 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { runCli } from '../helpers/cli.ts';
 import { createTmpProject, REPO_ROOT } from '../helpers/tmp-project.ts';
 import { summaryNumber } from '../helpers/summary.ts';
-import { createTestPki, TLS_SKIP, type TestPki } from '../helpers/tls.ts';
-import { startExampleServer, type ExampleServer } from '../../examples/server.ts';
+import {
+  createTestPki,
+  startTlsSites,
+  TLS_SKIP,
+  type TestPki,
+  type TlsSites,
+} from '../helpers/tls.ts';
+import type { ExampleServer } from '../../examples/server.ts';
 
 const EXAMPLES = path.join(REPO_ROOT, 'examples');
 let pki: TestPki;
+let sites: TlsSites;
 let site: ExampleServer;
 let mutual: ExampleServer;
 let h2site: ExampleServer;
@@ -22,17 +29,15 @@ before(async () => {
     return;
   }
   pki = createTestPki();
-  const tls = { key: pki.serverKey, cert: pki.serverCert };
-  site = await startExampleServer(0, tls);
-  mutual = await startExampleServer(0, { ...tls, ca: pki.caCert, requestCert: true });
-  h2site = await startExampleServer(0, { ...tls, http2: true });
+  sites = await startTlsSites(pki);
+  ({ site, mutual, h2site } = sites);
 });
 
 after(async () => {
   if (TLS_SKIP !== false) {
     return;
   }
-  await Promise.all([site.close(), mutual.close(), h2site.close()]);
+  await sites.close();
   pki.remove();
 });
 

@@ -13,21 +13,20 @@ import { DEFAULT_TRANSPORT, type TransportOptions } from '../../src/client/trans
 import { describeConnectError } from '../../src/client/connect-errors.ts';
 import { classifyError } from '../../src/metrics/error-key.ts';
 import { HttpRequestError, WebSocketError } from '../../src/errors.ts';
-import type { RunContext } from '../../src/metrics/events.ts';
-import { collectHits } from '../helpers/events.ts';
-import { startExampleServer, type ExampleServer } from '../../examples/server.ts';
-import { createTestPki, TLS_SKIP, type TestPki } from '../helpers/tls.ts';
+import { collectHits, firstRunContext } from '../helpers/events.ts';
+import type { ExampleServer } from '../../examples/server.ts';
+import {
+  createTestPki,
+  startTlsSites,
+  TLS_SKIP,
+  type TestPki,
+  type TlsSites,
+} from '../helpers/tls.ts';
 
-const context: RunContext = {
-  cycleIndex: 0,
-  users: 1,
-  hits: 1,
-  currentUser: 1,
-  currentHit: 1,
-  lagMs: 0,
-};
+const context = firstRunContext();
 
 let pki: TestPki;
+let sites: TlsSites;
 let site: ExampleServer;
 let mutual: ExampleServer;
 let h2site: ExampleServer;
@@ -63,10 +62,8 @@ before(async () => {
     return;
   }
   pki = createTestPki();
-  const tls = { key: pki.serverKey, cert: pki.serverCert };
-  site = await startExampleServer(0, tls);
-  mutual = await startExampleServer(0, { ...tls, ca: pki.caCert, requestCert: true });
-  h2site = await startExampleServer(0, { ...tls, http2: true });
+  sites = await startTlsSites(pki);
+  ({ site, mutual, h2site } = sites);
 });
 
 after(async () => {
@@ -74,7 +71,7 @@ after(async () => {
     return;
   }
   await Promise.all(sessions.map((s) => s.close()));
-  await Promise.all([site.close(), mutual.close(), h2site.close()]);
+  await sites.close();
   pki.remove();
 });
 

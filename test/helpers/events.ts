@@ -1,7 +1,12 @@
 // An EventSink for tests that keeps a copy of every event: producers reuse
 // their event objects, so keeping the object itself would record only the
 // last fill.
-import type { EventSink, HitEvent, LoadsEvent } from '../../src/metrics/events.ts';
+import type { EventSink, HitEvent, LoadsEvent, RunContext } from '../../src/metrics/events.ts';
+
+/** The first run of a one-user, one-hit step: the context of a Session made by hand. */
+export function firstRunContext(): RunContext {
+  return { cycleIndex: 0, users: 1, hits: 1, currentUser: 1, currentHit: 1, lagMs: 0 };
+}
 
 export class CollectSink implements EventSink {
   readonly events: LoadsEvent[] = [];

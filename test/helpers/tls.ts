@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startExampleServer, type ExampleServer } from '../../examples/server.ts';
 
 export interface TestPki {
   dir: string;
@@ -105,5 +106,33 @@ export function createTestPki(): TestPki {
     clientCertPath: path.join(dir, 'client.crt'),
     clientKeyPath: path.join(dir, 'client.key'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The example server three ways, with the PKI's certificate: HTTPS, mutual TLS, HTTP/2. */
+export interface TlsSites {
+  /** HTTPS (and wss://), HTTP/1.1 only. */
+  site: ExampleServer;
+  /** HTTPS that requires a client certificate signed by the PKI's CA. */
+  mutual: ExampleServer;
+  /** HTTP/2 with HTTP/1.1 fallback (no WebSockets). */
+  h2site: ExampleServer;
+  close(): Promise<void>;
+}
+
+export async function startTlsSites(pki: TestPki): Promise<TlsSites> {
+  const tls = { key: pki.serverKey, cert: pki.serverCert };
+  const [site, mutual, h2site] = await Promise.all([
+    startExampleServer(0, tls),
+    startExampleServer(0, { ...tls, ca: pki.caCert, requestCert: true }),
+    startExampleServer(0, { ...tls, http2: true }),
+  ]);
+  return {
+    site,
+    mutual,
+    h2site,
+    close: async () => {
+      await Promise.all([site.close(), mutual.close(), h2site.close()]);
+    },
   };
 }
