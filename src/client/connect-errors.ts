@@ -59,7 +59,7 @@ export function describeConnectError(
   secure: boolean,
 ): string {
   const cause = findCoded(err);
-  const message = normaliseMessage(cause ?? err);
+  const message = normaliseMessage(err);
   const code = cause?.code ?? '';
   if (UNTRUSTED_CERT_CODES.has(code)) {
     return `${message} (${code}): the server's certificate is not trusted; pass --ca FILE with the CA that signed it, or --insecure (verify: false for one request) to accept any certificate`;

@@ -29,6 +29,11 @@ export const ERROR_KEYS = [
   'REQUEST_TIMEOUT',
   /** The body was over --max-body-size: not kept, connection closed. */
   'BODY_TOO_LARGE',
+  /**
+   * The body did not decode as its content-encoding said (corrupt or
+   * truncated gzip/deflate/br, or a plain body labelled compressed).
+   */
+  'CONTENT_DECODING',
   /** In flight when its test run passed --test-timeout: aborted with the run. */
   'TEST_TIMEOUT',
   'ABORTED',
@@ -86,6 +91,7 @@ const KEY_BY_CODE: ReadonlyMap<string, ErrorKey> = new Map<string, ErrorKey>([
   ['LOADS_ERR_REQUEST_TIMEOUT', 'REQUEST_TIMEOUT'],
   ['LOADS_ERR_BODY_TOO_LARGE', 'BODY_TOO_LARGE'],
   ['UND_ERR_RES_EXCEEDED_MAX_SIZE', 'BODY_TOO_LARGE'],
+  ['LOADS_ERR_CONTENT_DECODING', 'CONTENT_DECODING'],
   ['ABORT_ERR', 'ABORTED'],
   ['UND_ERR_ABORTED', 'ABORTED'],
   ['UND_ERR_ABORT', 'ABORTED'],
@@ -137,6 +143,9 @@ function keyOf(value: unknown): ErrorKey | undefined {
     if (code.startsWith('HPE_')) {
       return 'HTTP_PARSE';
     }
+    if (isContentDecodingCode(code)) {
+      return 'CONTENT_DECODING';
+    }
     if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
       return 'TLS';
     }
@@ -149,6 +158,29 @@ function keyOf(value: unknown): ErrorKey | undefined {
     return 'ETIMEDOUT';
   }
   return undefined;
+}
+
+/**
+ * zlib's codes: Z_DATA_ERROR (not that format, or corrupt), Z_BUF_ERROR
+ * (truncated, or empty), Z_NEED_DICT and the rest of zlib.codes below zero;
+ * brotli's ERR__ERROR_FORMAT_* and other ERR__ERROR_*; zstd's ZSTD_error_*
+ * (Node 22.15+).
+ */
+const ZLIB_ERROR_CODES: ReadonlySet<string> = new Set([
+  'Z_NEED_DICT',
+  'Z_ERRNO',
+  'Z_STREAM_ERROR',
+  'Z_DATA_ERROR',
+  'Z_MEM_ERROR',
+  'Z_BUF_ERROR',
+  'Z_VERSION_ERROR',
+]);
+
+/** True for the `code` of an error that Node's zlib (gzip, deflate, brotli, zstd) throws while decoding. */
+export function isContentDecodingCode(code: string): boolean {
+  return (
+    ZLIB_ERROR_CODES.has(code) || code.startsWith('ERR__ERROR_') || code.startsWith('ZSTD_error_')
+  );
 }
 
 function isErrorKey(value: string): value is ErrorKey {

@@ -6,6 +6,7 @@ import { errors } from 'undici';
 import { classifyError, ERROR_KEYS } from '../../src/metrics/error-key.ts';
 import { HttpRequestError } from '../../src/errors.ts';
 import { BodyTooLargeError, RequestTimeoutError } from '../../src/client/http/session.ts';
+import { ContentDecodingError } from '../../src/client/http/decode.ts';
 import { closedPort } from '../helpers/servers.ts';
 
 function withCode(code: string, message = code): Error {
@@ -116,12 +117,31 @@ describe('classifyError', () => {
   it('only ever returns keys from ERROR_KEYS', () => {
     assert.equal(new Set(ERROR_KEYS).size, ERROR_KEYS.length);
     assert.equal(ERROR_KEYS.includes('OTHER'), true);
-    assert.equal(ERROR_KEYS.length, 23);
+    assert.equal(ERROR_KEYS.length, 24);
   });
 
   it("classifies the runner's own deadline and body limit, and undici's size limit", () => {
     assert.equal(classifyError(new RequestTimeoutError(1000, 'connecting')), 'REQUEST_TIMEOUT');
     assert.equal(classifyError(new BodyTooLargeError(1024, 'the body')), 'BODY_TOO_LARGE');
     assert.equal(classifyError(new errors.ResponseExceededMaxSizeError()), 'BODY_TOO_LARGE');
+  });
+
+  it("classifies a body that does not decode, ours or zlib's own error, as CONTENT_DECODING", () => {
+    assert.equal(
+      classifyError(new ContentDecodingError('gzip', 'incorrect header check, Z_DATA_ERROR')),
+      'CONTENT_DECODING',
+    );
+    // The codes Node's zlib, brotli and zstd decoders throw.
+    for (const code of [
+      'Z_DATA_ERROR',
+      'Z_BUF_ERROR',
+      'Z_NEED_DICT',
+      'ERR__ERROR_FORMAT_PADDING_2',
+      'ERR__ERROR_FORMAT_HUFFMAN_SPACE',
+      'ZSTD_error_prefix_unknown',
+    ]) {
+      assert.equal(classifyError(withCode(code)), 'CONTENT_DECODING', code);
+    }
+    assert.equal(classifyError(withCode('Z_OK')), 'OTHER');
   });
 });

@@ -3,7 +3,9 @@
 // for `content`, `text` or `json()`, so a test that only checks the status
 // pays no copy. Headers are normalised on first access for the same reason.
 // A discarded body (`body: 'discard'`, --discard-bodies) was counted and
-// timed but not kept: `content` is empty and `text`/`json()` throw.
+// timed but not kept: `content` is empty and `text`/`json()` throw. A
+// compressed body arrives here decoded (the Session decodes it as it comes),
+// while `bytes` and the headers stay what was on the wire.
 import { STATUS_CODES } from 'node:http';
 import { ExitCode, LoadsError } from '../../errors.ts';
 
@@ -17,7 +19,9 @@ export interface ResponseParts {
   headers: RawHeaders;
   /** The final URL, after redirects. */
   url: string;
+  /** The body kept, decoded when it had a content-encoding. */
   chunks: Buffer[];
+  /** Body bytes on the wire (compressed, for an encoded body). */
   bytes: number;
   elapsedMs: number;
   /** The body was counted, not kept (`body: 'discard'`); `chunks` is empty. */
@@ -107,9 +111,11 @@ export class Response {
   }
 
   /**
-   * Response headers, lower-case names. Repeated headers are joined with
-   * ', ', except `set-cookie`, whose values are joined with '\n' because
-   * cookie dates contain commas.
+   * Response headers as the server sent them, lower-case names: a
+   * compressed body keeps its `content-encoding`, and `content-length` is
+   * its compressed length. Repeated headers are joined with ', ', except
+   * `set-cookie`, whose values are joined with '\n' because cookie dates
+   * contain commas.
    */
   get headers(): Record<string, string> {
     if (this.#headers === undefined) {
@@ -127,7 +133,11 @@ export class Response {
     return this.#headers;
   }
 
-  /** Body bytes received. */
+  /**
+   * Body bytes received on the wire, as counted in the hit: for a compressed
+   * body (content-encoding gzip, deflate, br) its compressed size, while
+   * `content.length` is the decoded one.
+   */
   get bytes(): number {
     return this.#bytes;
   }
@@ -137,16 +147,14 @@ export class Response {
     return this.#discarded;
   }
 
-  /** The whole body; empty when it was discarded. */
+  /** The whole body, decoded when it was compressed; empty when it was discarded. */
   get content(): Buffer {
     if (this.#content === undefined) {
       const chunks = this.#chunks;
+      // Buffer.concat sums the chunks' lengths itself: #bytes counts the
+      // wire, which is less than a decoded body.
       this.#content =
-        chunks.length === 0
-          ? EMPTY
-          : chunks.length === 1
-            ? chunks[0]!
-            : Buffer.concat(chunks, this.#bytes);
+        chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       this.#chunks = [this.#content];
     }
     return this.#content;

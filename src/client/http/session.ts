@@ -6,9 +6,12 @@
 // is a deadline for the whole exchange (connect, headers, body), checked by
 // the thread's DeadlineSweep, so no timer is created per hit. A body over
 // maxBodyBytes is not kept: the request fails and its connection is closed,
-// so memory is bounded by users × that limit. TLS verification, extra CAs,
-// a client certificate and HTTP/2 (ALPN) come from the run's
-// TransportOptions; each hit records the protocol it used. No proxy.
+// so memory is bounded by users × that limit. A compressed body (gzip,
+// deflate, br) is decoded by undici's DecompressHandler (decode.ts); the
+// limit then applies to the decoded bytes, the hit counts the wire bytes.
+// TLS verification, extra CAs, a client certificate and HTTP/2 (ALPN) come
+// from the run's TransportOptions; each hit records the protocol it used.
+// No proxy.
 import type { Dispatcher } from 'undici';
 import { HttpRequestError } from '../../errors.ts';
 import { findSimilar } from '../../did-you-mean.ts';
@@ -20,6 +23,12 @@ import { describeValue } from '../describe-value.ts';
 import { describeConnectError, type ConnectErrorContext } from '../connect-errors.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport.ts';
 import { CookieJar } from './cookie-jar.ts';
+import {
+  ContentDecodingError,
+  createBodyDecoder,
+  type BodyDecoder,
+  type DecodedBodyReceiver,
+} from './decode.ts';
 import { Response, type RawHeaders } from './response.ts';
 import {
   UserConnections,
@@ -52,8 +61,8 @@ export interface RequestOptions {
   cookies?: Record<string, string>;
   /**
    * `'discard'`: the body is counted and timed but not kept (no size limit
-   * applies); `content` is empty and `text`/`json()` throw. Default: keep it,
-   * unless --discard-bodies.
+   * applies) nor decoded, even when compressed; `content` is empty and
+   * `text`/`json()` throw. Default: keep it, unless --discard-bodies.
    */
   body?: 'discard';
   /**
@@ -86,7 +95,10 @@ export interface SessionOptions {
   testName: () => string;
   /** Default per-request deadline (connect, headers and body), ms; 0 = none. */
   timeoutMs: number;
-  /** Response bodies longer than this fail with BODY_TOO_LARGE and are not kept; default 64 MiB. */
+  /**
+   * Response bodies longer than this (decoded, for a compressed one) fail
+   * with BODY_TOO_LARGE and are not kept; default 64 MiB.
+   */
   maxBodyBytes?: number;
   /** `body: 'discard'` for every request (--discard-bodies); default false. */
   discardBodies?: boolean;
@@ -139,14 +151,20 @@ export class BodyTooLargeError extends Error {
 }
 
 const USER_AGENT = 'loads-runner';
+/** Sent unless the test sets accept-encoding itself, as Requests and browsers do. */
+const ACCEPT_ENCODING = 'gzip, deflate, br';
+/** The headers of a call that sets none: one frozen object shared by every such call. */
 const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'user-agent': USER_AGENT,
+  'accept-encoding': ACCEPT_ENCODING,
 });
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 const NO_HEADERS: RawHeaders = Object.freeze({}) as RawHeaders;
 
 const NO_CHUNKS: Buffer[] = [];
+/** The request context a BodyDecoder gets: our sink never reads it. */
+const NO_CONTEXT = Object.freeze({});
 
 /**
  * One wire request: the undici handler and the promise it settles. The
@@ -154,15 +172,26 @@ const NO_CHUNKS: Buffer[] = [];
  * of three ways: the response ends (resolve), undici or fail() ends it with
  * an error (reject; the Session emits the hit), or abort() ends it with no
  * hit of the Session's own (reject with the reason; `aborted` is true).
+ *
+ * A body with a content-encoding goes through a BodyDecoder, made when its
+ * first chunk arrives: an empty body (content-length 0, HEAD, 204, 304) has
+ * nothing to decode, and an empty gzip stream would be an error. undici
+ * still calls this Exchange, which counts the wire bytes and passes the
+ * chunks, their end or an error on to the decoder; the decoded chunks come
+ * back through the DecodedBodyReceiver methods, are checked against the
+ * limit and kept, and the decoded end resolves. Settling stays here, once.
  */
-class Exchange implements ConnectionsUser {
+class Exchange implements ConnectionsUser, DecodedBodyReceiver {
   status = 0;
   connections: OriginConnections | undefined = undefined;
   onClient = false;
   headers: RawHeaders = NO_HEADERS;
+  /** The body kept: as received, or decoded. */
   chunks: Buffer[];
+  /** Body bytes on the wire (compressed, for an encoded body): the hit's bytes. */
   bytes = 0;
   startMs = 0;
+  /** When the body ended (decoded, for an encoded one) or the exchange failed. */
   endMs = 0;
   /** Monotonic ms after which the sweep fails it; Infinity for none. */
   deadlineMs = Infinity;
@@ -176,6 +205,10 @@ class Exchange implements ConnectionsUser {
   #controller: Dispatcher.DispatchController | undefined = undefined;
   #abortReason: Error | undefined = undefined;
   #settled = false;
+  /** The response has a content-encoding and its body is kept: it goes to a decoder. */
+  #encoded = false;
+  #decoder: BodyDecoder | undefined = undefined;
+  #decodedBytes = 0;
   #resolve!: () => void;
   #reject!: (err: unknown) => void;
 
@@ -212,18 +245,24 @@ class Exchange implements ConnectionsUser {
     if (statusCode >= 200) {
       this.status = statusCode;
       this.headers = headers;
-      // A declared length over the limit fails before the body is sent.
+      // A declared length over the limit fails before the body is sent. For
+      // an encoded body it is the compressed length, and a decoded body is
+      // as long or longer, but for a few bytes of framing.
       const max = this.#maxBodyBytes;
       if (max >= 0 && max !== Infinity && this.method !== 'HEAD') {
         const length = headers['content-length'];
         if (typeof length === 'string' && Number(length) > max) {
           this.fail(new BodyTooLargeError(max, `the body (content-length ${length})`));
+          return;
         }
       }
+      const encoding = headers['content-encoding'];
+      // A discarded body is only counted: decoding it would be work for nothing.
+      this.#encoded = encoding !== undefined && encoding !== 'identity' && max >= 0;
     }
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled) {
       return;
     }
@@ -233,6 +272,12 @@ class Exchange implements ConnectionsUser {
     if (max < 0) {
       return; // discarded: counted only
     }
+    if (this.#encoded) {
+      // The limit applies to the decoded bytes (onDecodedData).
+      const decoder = this.#decoder ?? this.#startDecoder(controller);
+      decoder?.onResponseData(controller, chunk);
+      return;
+    }
     if (bytes > max) {
       this.fail(new BodyTooLargeError(max, 'the body'));
       return;
@@ -240,7 +285,47 @@ class Exchange implements ConnectionsUser {
     this.chunks.push(chunk);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(
+    controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (this.#settled) {
+      return;
+    }
+    const decoder = this.#decoder;
+    if (decoder !== undefined) {
+      decoder.onResponseEnd(controller, trailers); // settles in onDecodedEnd or onDecodedError
+      return;
+    }
+    this.#settled = true;
+    this.endMs = now();
+    this.#resolve();
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    // Through the decoder, if any: it destroys its zlib streams and hands
+    // the error to onDecodedError, wrapped when it is its own zlib error
+    // coming back from undici as the reason of the decoder's abort. #settle
+    // covers a decoder that had stopped already and hands nothing on.
+    this.#decoder?.onResponseError(controller, error);
+    this.#settle(error);
+  }
+
+  onDecodedData(chunk: Buffer): void {
+    if (this.#settled) {
+      return;
+    }
+    const bytes = this.#decodedBytes + chunk.length;
+    this.#decodedBytes = bytes;
+    const max = this.#maxBodyBytes;
+    if (bytes > max) {
+      this.fail(new BodyTooLargeError(max, 'the decoded body'));
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  onDecodedEnd(): void {
     if (!this.#settled) {
       this.#settled = true;
       this.endMs = now();
@@ -248,12 +333,8 @@ class Exchange implements ConnectionsUser {
     }
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (!this.#settled) {
-      this.#settled = true;
-      this.endMs = now();
-      this.#reject(error);
-    }
+  onDecodedError(error: Error): void {
+    this.#settle(error);
   }
 
   /** Where the exchange is, for a timeout's message. */
@@ -261,7 +342,10 @@ class Exchange implements ConnectionsUser {
     if (this.status === 0) {
       return this.#controller === undefined ? 'connecting' : 'waiting for the response headers';
     }
-    return `reading the body, ${formatBytes(this.bytes)} received`;
+    const received = `reading the body, ${formatBytes(this.bytes)} received`;
+    return this.#decoder === undefined
+      ? received
+      : `${received}, ${formatBytes(this.#decodedBytes)} decoded`;
   }
 
   /**
@@ -300,10 +384,53 @@ class Exchange implements ConnectionsUser {
     return true;
   }
 
-  /** Aborts the undici request (closing its connection), or makes sure it aborts when it starts. */
+  /** Rejects with `error` unless it has settled already. */
+  #settle(error: Error): void {
+    if (!this.#settled) {
+      this.#settled = true;
+      this.endMs = now();
+      this.chunks = NO_CHUNKS;
+      this.#reject(error);
+    }
+  }
+
+  /**
+   * Makes the decoder at the first chunk of an encoded body; undefined when
+   * undici's handler refuses the response (more than 5 encodings), which
+   * fails the exchange.
+   */
+  #startDecoder(controller: Dispatcher.DispatchController): BodyDecoder | undefined {
+    const header = this.headers['content-encoding'];
+    const encoding = Array.isArray(header) ? header.join(', ') : String(header);
+    const decoder = createBodyDecoder(this, encoding);
+    this.#decoder = decoder;
+    // undici's controller, so that the decoder's pause, resume and abort
+    // reach the socket; our sink needs no request context.
+    decoder.onRequestStart(controller, NO_CONTEXT);
+    try {
+      // The headers it strips content-encoding and content-length from are
+      // its copy: Response.headers shows the ones the server sent.
+      decoder.onResponseStart(controller, this.status, this.headers, '');
+    } catch (err) {
+      this.fail(new ContentDecodingError(encoding, errorMessage(err), err));
+      return undefined;
+    }
+    return decoder;
+  }
+
+  /**
+   * Aborts the undici request (closing its connection), or makes sure it
+   * aborts when it starts; and stops the decoder, which may still be
+   * inflating a compressed body that has all arrived (undici has nothing
+   * left to abort then, and the connection stays open).
+   */
   #stop(error: Error): void {
     this.#abortReason = error;
-    this.#controller?.abort(error);
+    const controller = this.#controller;
+    if (controller !== undefined) {
+      controller.abort(error);
+      this.#decoder?.onResponseError(controller, error);
+    }
   }
 }
 
@@ -828,7 +955,11 @@ function appendParams(
   return base + separator + query;
 }
 
-/** Lower-cases the user's header names; returns the shared default object when there is nothing to add. */
+/**
+ * The default headers with the user's over them, names lower-cased (so a
+ * test's Accept-Encoding replaces ours); the shared default object when
+ * there is nothing to add.
+ */
 function buildHeaders(
   user: Record<string, string> | undefined,
   contentType: string | undefined,
@@ -836,7 +967,10 @@ function buildHeaders(
   if (user === undefined && contentType === undefined) {
     return DEFAULT_HEADERS;
   }
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT };
+  const headers: Record<string, string> = {
+    'user-agent': USER_AGENT,
+    'accept-encoding': ACCEPT_ENCODING,
+  };
   if (user !== undefined) {
     for (const name of Object.keys(user)) {
       headers[name.toLowerCase()] = user[name]!;
