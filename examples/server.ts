@@ -8,6 +8,7 @@
 //   GET  /status/404       answers with that status
 //   WS   /ws               echoes every message (not over HTTP/2)
 //   GET  /protocol         the HTTP version of the request ('1.1' or '2.0')
+//   GET  /gzip?n=3         the /api/items list, gzip-compressed
 // Given `tls`, it serves HTTPS (and wss://), or HTTP/2 with HTTP/1.1
 // fallback, with the key and certificate given; the tests make them.
 // Run it alone: `node --import tsx examples/server.ts [port]`.
@@ -17,6 +18,7 @@ import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { WebSocketServer } from 'ws';
 
 export interface ExampleServer {
@@ -55,6 +57,18 @@ function handle(
       return send(200, PAGE, 'text/html; charset=utf-8');
     case '/protocol':
       return send(200, req.httpVersion);
+    case '/gzip': {
+      const n = Math.min(Number(url.searchParams.get('n') ?? 3) || 3, 1000);
+      const items = Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `item ${i + 1}` }));
+      const body = gzipSync(JSON.stringify(items));
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+        'content-length': body.length,
+      });
+      res.end(body);
+      return;
+    }
     case '/api/items': {
       const n = Math.min(Number(url.searchParams.get('n') ?? 3) || 3, 1000);
       const items = Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `item ${i + 1}` }));
