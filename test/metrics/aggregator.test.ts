@@ -25,6 +25,7 @@ function hit(
     type: 'hit',
     method,
     url,
+    name: '',
     status,
     errorKey,
     startedAt: T0 + at,

@@ -24,6 +24,7 @@ function hit(
     type: 'hit',
     method,
     url,
+    name: '',
     status,
     errorKey: '',
     startedAt: T0,

@@ -87,6 +87,7 @@ function hit(user: number, cycleIndex: number, url: string, status: number): Hit
     type: 'hit',
     method: 'GET',
     url,
+    name: '',
     status,
     errorKey: status === 0 ? 'ECONNREFUSED' : '',
     startedAt: T0 + 1500,

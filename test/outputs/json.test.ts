@@ -35,6 +35,7 @@ function runSummary(): Summary {
       type: 'hit',
       method: 'GET',
       url: 'http://h/x?q=1',
+      name: '',
       status: i === 0 ? 503 : 200,
       errorKey: '',
       startedAt: T0,

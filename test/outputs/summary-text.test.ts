@@ -529,6 +529,7 @@ describe('one precision rule for every duration (SPEC §6)', () => {
       type: 'hit',
       method: 'GET',
       url: 'http://h/a',
+      name: '',
       status: 200,
       errorKey: '',
       startedAt: STARTED,

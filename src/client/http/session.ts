@@ -48,6 +48,16 @@ export interface RequestOptions {
    * unless --discard-bodies.
    */
   body?: 'discard';
+  /**
+   * The name this request's hits are grouped under, instead of their URL, in
+   * the per-URL table, `url:` thresholds and every output: give the same name
+   * to URLs that differ only by an id, e.g. `'/item/:id'`, so that they make
+   * one row rather than one row each. Every redirect hop of the call carries it.
+   *
+   * @example
+   * await this.session.get(`${base}/item/${id}`, { name: '/item/:id' });
+   */
+  name?: string;
 }
 
 /** Every option name a request takes, for the "did you mean" of a misspelt one. */
@@ -60,6 +70,7 @@ export const REQUEST_OPTION_NAMES: readonly string[] = Object.freeze([
   'allowRedirects',
   'cookies',
   'body',
+  'name',
 ]);
 
 /** What a Session needs from its virtual user. */
@@ -153,6 +164,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly method: string;
   /** The hop's URL, for the hit when the run's end aborts it. */
   readonly url: string;
+  /** The call's `name` option ('' for none), for that hit too. */
+  name = '';
   readonly #maxBodyBytes: number;
   readonly promise: Promise<void>;
   #controller: Dispatcher.DispatchController | undefined = undefined;
@@ -326,6 +339,7 @@ export class Session implements Swept {
     type: 'hit',
     method: '',
     url: '',
+    name: '',
     status: 0,
     errorKey: '',
     startedAt: 0,
@@ -399,6 +413,7 @@ export class Session implements Swept {
       this.#emitHit(
         exchange.method,
         exchange.url,
+        exchange.name,
         0,
         hitErrorKey,
         exchange.startMs,
@@ -501,6 +516,7 @@ export class Session implements Swept {
     const maxBodyBytes =
       opts.body === 'discard' || this.#discardBodies ? DISCARD : this.#maxBodyBytes;
     const target = opts.params === undefined ? url : appendParams(url, opts.params);
+    const name = opts.name ?? '';
 
     let body: string | Buffer | null = null;
     let contentType: string | undefined;
@@ -529,7 +545,7 @@ export class Session implements Swept {
           throw new TypeError(`unsupported protocol ${current.protocol} (use http: or https:)`);
         }
       } catch (err) {
-        this.#emitHit(verb, target, 0, 'INVALID_URL', now(), 0, 0);
+        this.#emitHit(verb, target, name, 0, 'INVALID_URL', now(), 0, 0);
         throw new HttpRequestError(verb, target, 'INVALID_URL', errorMessage(err), err);
       }
       if (current.hash !== '') {
@@ -561,6 +577,7 @@ export class Session implements Swept {
         verb,
         current,
         hopUrl,
+        name,
         headers,
         body,
         timeoutMs,
@@ -657,6 +674,7 @@ export class Session implements Swept {
     method: string,
     url: URL,
     hopUrl: string,
+    name: string,
     headers: Record<string, string>,
     body: string | Buffer | null,
     timeoutMs: number,
@@ -666,6 +684,7 @@ export class Session implements Swept {
       throw this.#abortReason; // a redirect hop after abortAll()
     }
     const exchange = new Exchange(method, hopUrl, maxBodyBytes);
+    exchange.name = name;
     this.#track(exchange);
     const startMs = now();
     exchange.startMs = startMs;
@@ -703,7 +722,16 @@ export class Session implements Swept {
         throw err;
       }
       const key = classifyError(err);
-      this.#emitHit(method, hopUrl, 0, key, startMs, exchange.endMs - startMs, exchange.bytes);
+      this.#emitHit(
+        method,
+        hopUrl,
+        name,
+        0,
+        key,
+        startMs,
+        exchange.endMs - startMs,
+        exchange.bytes,
+      );
       throw new HttpRequestError(method, hopUrl, key, errorMessage(err), err);
     }
     this.#connections.release(connection);
@@ -711,6 +739,7 @@ export class Session implements Swept {
     this.#emitHit(
       method,
       hopUrl,
+      name,
       exchange.status,
       '',
       startMs,
@@ -739,6 +768,7 @@ export class Session implements Swept {
   #emitHit(
     method: string,
     url: string,
+    name: string,
     status: number,
     errorKey: string,
     startMs: number,
@@ -749,6 +779,7 @@ export class Session implements Swept {
     const context = this.#context;
     hit.method = method;
     hit.url = url;
+    hit.name = name;
     hit.status = status;
     hit.errorKey = errorKey;
     hit.startedAt = toEpochMs(startMs);
@@ -923,6 +954,9 @@ export function checkRequestArguments(
   }
   if (o['body'] !== undefined && o['body'] !== 'discard') {
     return bad('body', "'discard' (or left out to keep the body)");
+  }
+  if (o['name'] !== undefined && (typeof o['name'] !== 'string' || o['name'] === '')) {
+    return bad('name', "a non-empty string such as '/item/:id'");
   }
   return undefined;
 }
