@@ -115,6 +115,7 @@ describe('JsonOutput', () => {
     assert.deepEqual(parsed.statusCounts, { '503': 1 });
     assert.equal(parsed.urls[0]?.key, 'GET http://h/x');
     assert.equal(parsed.urls[0]?.successRate, 0.75);
+    assert.equal(parsed.otherUrlHits, 0);
     assert.deepEqual(parsed.topFailures, [
       {
         count: 1,
