@@ -228,6 +228,29 @@ describe('FunkloadOutput', () => {
     );
   });
 
+  it('when a hit has a name then its url is the name and its description the real URL', async () => {
+    const file = path.join(dir, 'named.xml');
+    const output = new FunkloadOutput(context(file));
+    output.onRunStart(INFO);
+    output.onEvent(testStart(1, 0, 2));
+    for (const id of [7, 8]) {
+      output.onEvent({ ...hit(1, 0, `http://h/item/${id}?a=1&b=<2>`, 200), name: '/item/:id' });
+    }
+    output.onEvent(hit(1, 0, 'http://h/plain', 200));
+    output.onEvent(testEnd(1, 0, 2, Outcome.SUCCESS));
+    await output.onRunEnd();
+    const xml = await readFile(file, 'utf8');
+    checkXml(xml);
+    const responses = (xml.match(/<response [^>]*\/>/g) ?? []).map((r) =>
+      [/ url="([^"]*)"/.exec(r)?.[1], / description="([^"]*)"/.exec(r)?.[1]].join(' | '),
+    );
+    assert.deepEqual(responses, [
+      '/item/:id | http://h/item/7?a=1&amp;b=&lt;2&gt;',
+      '/item/:id | http://h/item/8?a=1&amp;b=&lt;2&gt;',
+      'http://h/plain | ',
+    ]);
+  });
+
   it('when the run goes on then elements reach the file before the footer', async () => {
     const file = path.join(dir, 'streaming.xml');
     const output = new FunkloadOutput(context(file), 10);
