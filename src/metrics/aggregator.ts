@@ -3,11 +3,12 @@
 // names, error keys and counters, never by the number of hits. A hit's
 // response time (elapsedMs + lagMs: from its run's intended start, so the
 // open model's coordinated omission is corrected) goes into one HDR
-// histogram per URL and one per cycle step (3 significant digits); its
-// service time (elapsedMs, from the request's actual start) into one overall
-// histogram. The overall response-time histogram is the exact merge of the
-// per-URL ones, built at snapshot time. In the closed model lagMs is 0 and
-// both times are the same.
+// histogram per URL (or per request name: a named hit is grouped under its
+// name, so '/item/:id' makes one entry however many ids it covers) and one
+// per cycle step (3 significant digits); its service time (elapsedMs, from
+// the request's actual start) into one overall histogram. The overall
+// response-time histogram is the exact merge of the per-URL ones, built at
+// snapshot time. In the closed model lagMs is 0 and both times are the same.
 // snapshot() returns plain, structured-clonable data (histograms encoded), so
 // a later worker or agent can ship it and the receiver can merge() it.
 import { Outcome } from './events.ts';
@@ -70,9 +71,13 @@ export interface StepSnapshot {
 }
 
 export interface UrlSnapshot {
-  /** `${method} ${url without query string}`, or OTHER_URLS_KEY. */
+  /** `${method} ${url}`, or OTHER_URLS_KEY. */
   key: string;
   method: string;
+  /**
+   * The URL without its query string, or, for hits with a `name` option, the
+   * name as given (query stripping does not apply to names).
+   */
   url: string;
   hits: number;
   /** Hits with no response (status 0) or a status ≥ 400. */
@@ -272,12 +277,14 @@ export class Aggregator implements EventSink {
   readonly #steps = new Map<number, StepEntry>();
   #lastStep: StepEntry | undefined = undefined;
 
-  /** Stripped URL → entry (chained by method). */
+  /** Stripped URL or request name → entry (chained by method). */
   readonly #urls = new Map<string, UrlEntry>();
   readonly #urlList: UrlEntry[] = [];
   #otherUrls: UrlEntry | undefined = undefined;
-  // One-entry cache: most producers send the same URL string again and again.
+  // One-entry cache: most producers send the same URL string (or the same
+  // name, with a different URL each time) again and again.
   #lastUrl = '';
+  #lastName = '';
   #lastMethod = '';
   #lastEntry: UrlEntry | undefined = undefined;
 
@@ -360,7 +367,7 @@ export class Aggregator implements EventSink {
 
     const responseMs = event.elapsedMs + event.lagMs;
     this.#serviceLatency.record(event.elapsedMs);
-    const entry = this.#urlEntry(event.method, event.url);
+    const entry = this.#urlEntry(event.method, event.url, event.name);
     entry.hits++;
     entry.latency.record(responseMs);
     const step = this.#step(event.cycleIndex);
@@ -397,12 +404,22 @@ export class Aggregator implements EventSink {
     return step;
   }
 
-  #urlEntry(method: string, url: string): UrlEntry {
-    if (url === this.#lastUrl && method === this.#lastMethod && this.#lastEntry !== undefined) {
+  /**
+   * The entry of a hit: its name's when it has one (whatever the URL, so the
+   * cache keys on the name alone), else its URL's without the query string.
+   */
+  #urlEntry(method: string, url: string, name: string): UrlEntry {
+    if (
+      name === this.#lastName &&
+      (name !== '' || url === this.#lastUrl) &&
+      method === this.#lastMethod &&
+      this.#lastEntry !== undefined
+    ) {
       return this.#lastEntry;
     }
-    const entry = this.#findOrAddUrl(method, stripQuery(url));
+    const entry = this.#findOrAddUrl(method, name === '' ? stripQuery(url) : name);
     this.#lastUrl = url;
+    this.#lastName = name;
     this.#lastMethod = method;
     this.#lastEntry = entry;
     return entry;
@@ -651,6 +668,7 @@ export class Aggregator implements EventSink {
     this.#urlList.length = 0;
     this.#otherUrls = undefined;
     this.#lastUrl = '';
+    this.#lastName = '';
     this.#lastMethod = '';
     this.#lastEntry = undefined;
     this.#successes = 0;

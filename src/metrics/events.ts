@@ -44,6 +44,12 @@ export interface HitEvent {
   method: string;
   /** The URL as requested, query string included. */
   url: string;
+  /**
+   * The request's `name` option (e.g. '/item/:id'), '' when it has none. A
+   * named hit is grouped under its name instead of its URL in every table,
+   * threshold and output; every hop of a redirected call carries the name.
+   */
+  name: string;
   /** HTTP status, or 0 when no response came (see errorKey). */
   status: number;
   /** '' when a response came; else a short key from metrics/error-key.ts. */

@@ -52,9 +52,10 @@ export interface ErrorSummary {
 }
 
 export interface UrlSummary {
-  /** `${method} ${url without query string}`. */
+  /** `${method} ${url}`, or OTHER_URLS_KEY. */
   key: string;
   method: string;
+  /** The URL without its query string, or the request's `name` option for named hits. */
   url: string;
   hits: number;
   avgS: number;
@@ -149,8 +150,13 @@ export interface Summary {
   allFailures: ErrorSummary[];
   /** The URL with the highest average latency (not the "other URLs" bucket), or null. */
   slowestUrl: UrlSummary | null;
-  /** Every URL, slowest average first. */
+  /** Every URL (and request name), slowest average first. */
   urls: UrlSummary[];
+  /**
+   * Hits counted under the OTHER_URLS_KEY row: their URL (or name) came after
+   * MAX_URLS distinct ones were held. 0 while under the cap.
+   */
+  otherUrlHits: number;
   /** Test-run outcomes per test name ('Class.method'). */
   perTest: Record<string, TestCounts>;
   counters: Record<string, number>;
@@ -301,6 +307,7 @@ export function buildSummary(
     allFailures: topOf(snapshot.topFailures, Infinity),
     slowestUrl: urls.find((u) => u.key !== OTHER_URLS_KEY) ?? null,
     urls,
+    otherUrlHits: urls.find((u) => u.key === OTHER_URLS_KEY)?.hits ?? 0,
     perTest: Object.fromEntries(
       Object.entries(snapshot.perTest).map(([name, c]) => [
         name,

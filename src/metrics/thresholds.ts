@@ -10,8 +10,9 @@
 //   http_5xx<0.1%  http_4xx<5  share of hits with a status 5xx / 4xx, or a count
 //   dropped<1%                 dropped / (runs + dropped), or a count
 // with an optional scope before the metric: `url:/api/login p95<200ms` (the
-// URLs whose path or full URL equals the scope, every method merged; errors
-// there are hit errors / hits) or `step:2 p95<200ms` (the 1-based cycle step).
+// URLs whose path or full URL equals the scope, or the hits whose request
+// name equals it, e.g. `url:/item/:id`, every method merged; errors there are
+// hit errors / hits) or `step:2 p95<200ms` (the 1-based cycle step).
 import { UsageError } from '../errors.ts';
 import type { ProgressCounts, Snapshot, StepSnapshot, UrlSnapshot } from './aggregator.ts';
 import { formatSeconds } from './format-seconds.ts';
@@ -199,7 +200,10 @@ function runData(snapshot: Snapshot, durationS: number): ScopeData {
   };
 }
 
-/** The path of a stored URL ('GET http://h/a' entries keep the full URL without query). */
+/**
+ * The path of a stored URL ('GET http://h/a' entries keep the full URL without
+ * query); a request name that is not a URL ('/item/:id') is its own path.
+ */
 function pathOf(url: string): string {
   try {
     return new URL(url).pathname;

@@ -3,9 +3,12 @@
 // (<funkload> root, <config key value/>, one <response/> per hit, one
 // <testResult/> per test run). Unlike Loads, which held every node until the
 // end, it streams: header at onRunStart, elements buffered and flushed,
-// footer at onRunEnd, so memory does not grow with hits. Two departures:
-// attribute values are XML-escaped, and a hit without a response or with a
-// status ≥ 400 has result="Failure" (Loads wrote "Successful" for all).
+// footer at onRunEnd, so memory does not grow with hits. Three departures:
+// attribute values are XML-escaped, a hit without a response or with a
+// status ≥ 400 has result="Failure" (Loads wrote "Successful" for all), and
+// a hit with a `name` option has the name as its url, so fl-build-report
+// shows one URL for them all, and its real URL in the description (which
+// Loads left empty).
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Outcome } from '../metrics/events.ts';
@@ -152,11 +155,12 @@ export class FunkloadOutput implements Output {
     const cvus = this.#users[cycle] ?? 0;
     const ok = e.status > 0 && e.status < 400;
     this.#requests[e.currentUser] = (this.#requests[e.currentUser] ?? 0) + 1;
+    const named = e.name !== '';
     this.#file.append(
       `<response cycle="${pad3(cycle)}" cvus="${pad3(cvus)}" thread="${pad3(e.currentUser)}" ` +
         `suite="" name="" step="001" number="001" type="${e.method.toLowerCase()}" ` +
-        `result="${ok ? 'Successful' : 'Failure'}" url="${escapeXmlAttr(e.url)}" ` +
-        `code="${e.status}" description="" time="${seconds(e.startedAt)}" ` +
+        `result="${ok ? 'Successful' : 'Failure'}" url="${escapeXmlAttr(named ? e.name : e.url)}" ` +
+        `code="${e.status}" description="${named ? escapeXmlAttr(e.url) : ''}" time="${seconds(e.startedAt)}" ` +
         `duration="${seconds(e.elapsedMs)}" />\n`,
     );
   }

@@ -179,6 +179,25 @@ describe('App', () => {
     await session.close();
   });
 
+  it('passes the name option to every hit of the call, a redirect hop included', async () => {
+    const hits: HitEvent[] = [];
+    const session = makeSession(hits);
+    const app = new App(session, () => server.url);
+    await app.get('/moved', { name: '/moved/:id' });
+    await app.request('GET', '/missing', { name: '/missing/:id', status: 404 });
+    await app.get('/hello');
+    assert.deepEqual(
+      hits.map((h) => [h.url, h.name, h.status]),
+      [
+        [`${server.url}/moved`, '/moved/:id', 301],
+        [`${server.url}/hello`, '/moved/:id', 200],
+        [`${server.url}/missing`, '/missing/:id', 404],
+        [`${server.url}/hello`, '', 200],
+      ],
+    );
+    await session.close();
+  });
+
   it('includes and mustContain check the body', async () => {
     const session = makeSession();
     const app = new App(session, () => server.url);

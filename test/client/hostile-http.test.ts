@@ -296,7 +296,7 @@ describe('argument checks at the public API', () => {
   it('names a misspelt option and suggests the right one', async () => {
     await assert.rejects(session.get(server.url, { header: { a: 'b' } } as never), {
       message:
-        /^session\.get: unknown option 'header' \(did you mean 'headers'\?\); the options are headers, params, json, data, timeout, allowRedirects, cookies, body, verify$/,
+        /^session\.get: unknown option 'header' \(did you mean 'headers'\?\); the options are headers, params, json, data, timeout, allowRedirects, cookies, body, verify, name$/,
     });
     await assert.rejects(app.get('/', { stauts: 404 } as never), {
       message: /^app\.get: unknown option 'stauts' \(did you mean 'status'\?\)/,
@@ -324,6 +324,37 @@ describe('argument checks at the public API', () => {
     await assert.rejects(app.get('/', { status: 'ok' } as never), {
       message: /^app\.get: the option 'status' must be a status code such as 404/,
     });
+  });
+
+  it('checks the name option: a non-empty string, with no hit for a bad one', async () => {
+    const sink = collectHits();
+    const named = makeSession(sink);
+    const namedApp = new App(named, () => server.url);
+    try {
+      await assert.rejects(named.get(server.url, { name: '' }), {
+        name: 'TypeError',
+        message:
+          "session.get: the option 'name' must be a non-empty string such as '/item/:id', not the string \"\"",
+      });
+      await assert.rejects(named.request('GET', server.url, { name: 42 } as never), {
+        name: 'TypeError',
+        message:
+          "session.request: the option 'name' must be a non-empty string such as '/item/:id', not the number 42",
+      });
+      await assert.rejects(namedApp.get('/', { name: ['/a'] } as never), {
+        name: 'TypeError',
+        message:
+          "app.get: the option 'name' must be a non-empty string such as '/item/:id', not an array",
+      });
+      assert.equal(sink.hits.length, 0);
+      assert.equal((await namedApp.get('/json', { name: '/json (named)' })).status, 200);
+      assert.deepEqual(
+        sink.hits.map((h) => h.name),
+        ['/json (named)'],
+      );
+    } finally {
+      await named.close();
+    }
   });
 
   it('accepts a URL object and every documented option', async () => {

@@ -325,6 +325,7 @@ describe('Session', () => {
       'type',
       'method',
       'url',
+      'name',
       'status',
       'errorKey',
       'startedAt',
@@ -343,6 +344,7 @@ describe('Session', () => {
         type: 'hit',
         method: 'GET',
         url: `${server.url}/big`,
+        name: '',
         status: 200,
         errorKey: '',
         startedAt: 0,
@@ -459,6 +461,51 @@ describe('Session', () => {
     );
     await session.close();
   });
+
+  it('carries the name option on every hit of the call, each redirect hop included', async () => {
+    const sink = collectHits();
+    const session = makeSession(sink);
+    const res = await session.get(`${server.url}/redirect/2`, { name: '/redirect/:n' });
+    assert.equal(res.text, 'arrived');
+    await session.post(`${server.url}/echo`, { name: '/echo (named)', json: {} });
+    await session.request('PUT', `${server.url}/echo`, { name: '/echo (put)' });
+    await session.get(`${server.url}/echo`);
+    assert.deepEqual(
+      sink.hits.map((h) => [h.method, h.url, h.name, h.status]),
+      [
+        ['GET', `${server.url}/redirect/2`, '/redirect/:n', 302],
+        ['GET', `${server.url}/redirect/1`, '/redirect/:n', 302],
+        ['GET', `${server.url}/redirect/0`, '/redirect/:n', 200],
+        ['POST', `${server.url}/echo`, '/echo (named)', 200],
+        ['PUT', `${server.url}/echo`, '/echo (put)', 200],
+        // The session's one hit object is refilled: a later unnamed call has no name.
+        ['GET', `${server.url}/echo`, '', 200],
+      ],
+    );
+    await session.close();
+  });
+
+  it('carries the name on hits without a response: reset, invalid URL, and abortAll', async () => {
+    const sink = collectHits();
+    const session = makeSession(sink);
+    const name = '/item/:id';
+    await assert.rejects(session.get(`${server.url}/reset`, { name }), {
+      errorKey: 'UND_ERR_SOCKET',
+    });
+    await assert.rejects(session.get('not a url', { name }), { errorKey: 'INVALID_URL' });
+    const pending = session.get(`${server.url}/hang`, { name });
+    setImmediate(() => session.abortAll(new Error('run timed out'), 'TEST_TIMEOUT'));
+    await assert.rejects(pending, /run timed out/);
+    assert.deepEqual(
+      sink.hits.map((h) => [h.url, h.name, h.status, h.errorKey]),
+      [
+        [`${server.url}/reset`, name, 0, 'UND_ERR_SOCKET'],
+        ['not a url', name, 0, 'INVALID_URL'],
+        [`${server.url}/hang`, name, 0, 'TEST_TIMEOUT'],
+      ],
+    );
+    await session.close();
+  });
 });
 
 describe('Session connections', () => {
@@ -537,18 +584,24 @@ describe('Session network errors', () => {
     const session = makeSession(sink, { timeoutMs: 30000 });
     try {
       const started = performance.now();
-      await assert.rejects(session.get(`${silent.url}/x`, { timeout: 0.3 }), (err: unknown) => {
-        assert.ok(err instanceof HttpRequestError);
-        assert.equal(err.errorKey, 'REQUEST_TIMEOUT');
-        assert.match(err.message, /within the 0\.3 s timeout \(waiting for the response headers\)/);
-        return true;
-      });
+      await assert.rejects(
+        session.get(`${silent.url}/x`, { timeout: 0.3, name: '/x (named)' }),
+        (err: unknown) => {
+          assert.ok(err instanceof HttpRequestError);
+          assert.equal(err.errorKey, 'REQUEST_TIMEOUT');
+          assert.match(
+            err.message,
+            /within the 0\.3 s timeout \(waiting for the response headers\)/,
+          );
+          return true;
+        },
+      );
       const tookMs = performance.now() - started;
       assert.ok(tookMs >= 300 && tookMs < 5000, `took ${tookMs} ms`);
       assert.equal(sink.hits.length, 1);
       assert.deepEqual(
-        [sink.hits[0]!.status, sink.hits[0]!.errorKey, sink.hits[0]!.url],
-        [0, 'REQUEST_TIMEOUT', `${silent.url}/x`],
+        [sink.hits[0]!.status, sink.hits[0]!.errorKey, sink.hits[0]!.url, sink.hits[0]!.name],
+        [0, 'REQUEST_TIMEOUT', `${silent.url}/x`, '/x (named)'],
       );
       assert.ok(sink.hits[0]!.elapsedMs >= 300 && sink.hits[0]!.elapsedMs < 5000);
     } finally {

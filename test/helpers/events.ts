@@ -37,6 +37,7 @@ export function numberedHit(i: number): HitEvent {
     type: 'hit',
     method: 'GET',
     url: `http://h/${i}`,
+    name: '',
     status: 200,
     errorKey: '',
     startedAt: 1000 + i,

@@ -59,6 +59,7 @@ export function makeSummary(overrides: Partial<Summary> = {}): Summary {
     allFailures: [],
     slowestUrl: null,
     urls: [],
+    otherUrlHits: 0,
     perTest: {},
     counters: {},
     interrupted: false,

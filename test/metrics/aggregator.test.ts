@@ -25,6 +25,7 @@ function hit(
     type: 'hit',
     method,
     url,
+    name: '',
     status,
     errorKey,
     startedAt: T0 + at,
@@ -37,6 +38,12 @@ function hit(
     lagMs: 0,
     protocol: 'h1',
   };
+}
+
+/** The hit with a request name, as a Session sends it for `{ name }`. */
+function named(event: HitEvent, name: string): HitEvent {
+  event.name = name;
+  return event;
 }
 
 function testEnd(
@@ -248,6 +255,94 @@ describe('Aggregator', () => {
     assert.equal(a.urlCount, MAX_URLS + 1);
     const other = a.snapshot().urls.find((u) => u.key === OTHER_URLS_KEY);
     assert.equal(other?.hits, 3);
+  });
+
+  it('when 500 distinct paths carry one name then they make one row of 500 hits', () => {
+    const a = new Aggregator();
+    for (let i = 1; i <= 500; i++) {
+      a.emit(named(hit('GET', `http://h/item/${i}?v=${i}`, i === 1 ? 500 : 200, i), '/item/:id'));
+    }
+    a.emit(hit('GET', 'http://h/item/1', 200, 1));
+    a.emit(hit('GET', 'http://h/item/2?x=1', 200, 1));
+    a.emit(named(hit('POST', 'http://h/item/3', 201, 1), '/item/:id'));
+    const s = a.snapshot();
+    assert.deepEqual(
+      s.urls.map((u) => [u.key, u.method, u.url, u.hits, u.errors]),
+      [
+        ['GET /item/:id', 'GET', '/item/:id', 500, 1],
+        // Unnamed hits keep their own row per URL, even to a URL a name covered.
+        ['GET http://h/item/1', 'GET', 'http://h/item/1', 1, 0],
+        ['GET http://h/item/2', 'GET', 'http://h/item/2', 1, 0],
+        ['POST /item/:id', 'POST', '/item/:id', 1, 0],
+      ],
+    );
+    const latency = LatencyHistogram.decode(s.urls[0]!.latency);
+    assert.equal(latency.count, 500);
+    assert.ok(Math.abs(latency.max - 500) < 1, `max ${latency.max}`);
+  });
+
+  it('when a name has a query string then it is kept as it is, not stripped', () => {
+    const a = new Aggregator();
+    a.emit(named(hit('GET', 'http://h/search?q=a', 200, 1), '/search?q=:term'));
+    a.emit(named(hit('GET', 'http://h/search?q=b', 200, 1), '/search?q=:term'));
+    assert.deepEqual(
+      a.snapshot().urls.map((u) => [u.key, u.hits]),
+      [['GET /search?q=:term', 2]],
+    );
+  });
+
+  it('when one reused event alternates between named and unnamed then each goes to its row', () => {
+    const a = new Aggregator();
+    // The one-entry cache must tell a named hit from an unnamed one to the same URL.
+    const e = hit('GET', '', 200, 1);
+    for (let i = 0; i < 10; i++) {
+      // Each URL twice in a row: named, then unnamed.
+      e.url = `http://h/item/${Math.floor(i / 2) % 2}`;
+      e.name = i % 2 === 0 ? '/item/:id' : '';
+      a.emit(e);
+    }
+    assert.deepEqual(
+      a.snapshot().urls.map((u) => [u.key, u.hits]),
+      [
+        ['GET /item/:id', 5],
+        ['GET http://h/item/0', 3],
+        ['GET http://h/item/1', 2],
+      ],
+    );
+  });
+
+  it('when more distinct ids than the URL cap carry one name then nothing overflows', () => {
+    const a = new Aggregator();
+    for (let i = 0; i < MAX_URLS + 500; i++) {
+      a.emit(named(hit('GET', `http://h/item/${i}`, 200, 1), '/item/:id'));
+    }
+    assert.equal(a.urlCount, 1);
+    assert.deepEqual(
+      a.snapshot().urls.map((u) => [u.key, u.hits]),
+      [['GET /item/:id', MAX_URLS + 500]],
+    );
+  });
+
+  it('when snapshots with a named row are merged then the name stays one row', () => {
+    const worker1 = new Aggregator();
+    const worker2 = new Aggregator();
+    for (let i = 0; i < 250; i++) {
+      worker1.emit(named(hit('GET', `http://h/item/${i}`, 200, 1), '/item/:id'));
+      worker2.emit(named(hit('GET', `http://h/item/${250 + i}`, 200, 2), '/item/:id'));
+    }
+    worker2.emit(hit('GET', 'http://h/item/9?a=1', 200, 1));
+    const main = new Aggregator();
+    main.merge(structuredClone(worker1.takeDelta()));
+    main.merge(structuredClone(worker2.snapshot()));
+    worker1.emit(named(hit('GET', 'http://h/item/999', 200, 1), '/item/:id'));
+    main.merge(structuredClone(worker1.takeDelta()));
+    assert.deepEqual(
+      main.snapshot().urls.map((u) => [u.key, u.url, u.hits]),
+      [
+        ['GET /item/:id', '/item/:id', 501],
+        ['GET http://h/item/9', 'http://h/item/9', 1],
+      ],
+    );
   });
 
   it('when 1,000,000 hits go to 3 URLs then it holds 3 URL entries', () => {

@@ -29,6 +29,7 @@ function hit(url: string, status: number, elapsedMs: number): HitEvent {
     type: 'hit',
     method: 'GET',
     url,
+    name: '',
     status,
     errorKey: status === 0 ? 'ECONNREFUSED' : '',
     startedAt: T0,

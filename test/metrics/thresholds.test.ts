@@ -24,6 +24,7 @@ function hit(
     type: 'hit',
     method,
     url,
+    name: '',
     status,
     errorKey: '',
     startedAt: T0,
@@ -275,6 +276,51 @@ describe('evaluateThresholds with a scope', () => {
 
   it('when the step never ran then it fails with no data', () => {
     assertFails('step:3 p95<1s', /^no data$/);
+  });
+});
+
+describe('evaluateThresholds with a url: scope on a request name', () => {
+  // 200 hits named '/item/:id', each to its own URL: 180 in 20 ms, 20 in 300 ms
+  // (p95 300 ms), 2 of them 500s; and 5 unnamed hits to http://h/item/7 in 5 ms.
+  function namedSnapshot(): Snapshot {
+    const a = new Aggregator();
+    for (let i = 0; i < 200; i++) {
+      const named = hit('GET', `http://h/item/${i}`, i < 2 ? 500 : 200, i < 180 ? 20 : 300, 0);
+      named.name = '/item/:id';
+      a.emit(named);
+    }
+    for (let i = 0; i < 5; i++) {
+      a.emit(hit('GET', 'http://h/item/7', 200, 5, 0));
+    }
+    return a.snapshot();
+  }
+  const snapshot = namedSnapshot();
+  const judge = (expression: string): ThresholdResult =>
+    evaluateThresholds([parseThreshold(expression)], snapshot, 1)[0]!;
+
+  it('when the bound is above the named row p95 then it passes, below then it fails', () => {
+    assert.deepEqual(
+      [judge('url:/item/:id p95<500ms').passed, judge('url:/item/:id p95<500ms').display],
+      [true, '0.300s'],
+    );
+    assert.deepEqual(
+      [judge('url:/item/:id p95<200ms').passed, judge('url:/item/:id p95<200ms').display],
+      [false, '0.300s'],
+    );
+  });
+
+  it('when errors and rps are bounded then they are the named row hits', () => {
+    assert.equal(judge('url:/item/:id errors<1%').passed, false);
+    assert.equal(judge('url:/item/:id errors<=1%').display, '1%');
+    assert.equal(judge('url:/item/:id rps>=200').display, '200/s');
+  });
+
+  it('when scoped to a URL a named hit went to then only the unnamed hits count there', () => {
+    assert.deepEqual(
+      [judge('url:/item/7 max<10ms').passed, judge('url:/item/7 rps>0').display],
+      [true, '5/s'],
+    );
+    assert.equal(judge('url:/item/8 p95<1s').display, 'no data');
   });
 });
 

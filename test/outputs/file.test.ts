@@ -54,6 +54,26 @@ describe('FileOutput', () => {
     );
   });
 
+  it('when a hit has a name then its line carries both the URL and the name', async () => {
+    const file = path.join(dir, 'named.jsonl');
+    const output = new FileOutput(context(file));
+    output.onRunStart();
+    output.onEvent({ ...numberedHit(5), name: '/:id' });
+    output.onEvent(numberedHit(6));
+    await output.onRunEnd();
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => {
+        const e = JSON.parse(l) as HitEvent;
+        return [e.url, e.name];
+      }),
+      [
+        ['http://h/5', '/:id'],
+        ['http://h/6', ''],
+      ],
+    );
+  });
+
   it('when the producer reuses the event object then each line keeps the values at emit time', async () => {
     const file = path.join(dir, 'reuse.jsonl');
     const output = new FileOutput(context(file));

@@ -87,6 +87,7 @@ function hit(user: number, cycleIndex: number, url: string, status: number): Hit
     type: 'hit',
     method: 'GET',
     url,
+    name: '',
     status,
     errorKey: status === 0 ? 'ECONNREFUSED' : '',
     startedAt: T0 + 1500,
@@ -226,6 +227,29 @@ describe('FunkloadOutput', () => {
       results[2]!,
       /cycle="001" cvus="004" thread="003" .* result="Failure" .* requests="1" /,
     );
+  });
+
+  it('when a hit has a name then its url is the name and its description the real URL', async () => {
+    const file = path.join(dir, 'named.xml');
+    const output = new FunkloadOutput(context(file));
+    output.onRunStart(INFO);
+    output.onEvent(testStart(1, 0, 2));
+    for (const id of [7, 8]) {
+      output.onEvent({ ...hit(1, 0, `http://h/item/${id}?a=1&b=<2>`, 200), name: '/item/:id' });
+    }
+    output.onEvent(hit(1, 0, 'http://h/plain', 200));
+    output.onEvent(testEnd(1, 0, 2, Outcome.SUCCESS));
+    await output.onRunEnd();
+    const xml = await readFile(file, 'utf8');
+    checkXml(xml);
+    const responses = (xml.match(/<response [^>]*\/>/g) ?? []).map((r) =>
+      [/ url="([^"]*)"/.exec(r)?.[1], / description="([^"]*)"/.exec(r)?.[1]].join(' | '),
+    );
+    assert.deepEqual(responses, [
+      '/item/:id | http://h/item/7?a=1&amp;b=&lt;2&gt;',
+      '/item/:id | http://h/item/8?a=1&amp;b=&lt;2&gt;',
+      'http://h/plain | ',
+    ]);
   });
 
   it('when the run goes on then elements reach the file before the footer', async () => {

@@ -35,6 +35,7 @@ function runSummary(): Summary {
       type: 'hit',
       method: 'GET',
       url: 'http://h/x?q=1',
+      name: '',
       status: i === 0 ? 503 : 200,
       errorKey: '',
       startedAt: T0,
@@ -115,6 +116,7 @@ describe('JsonOutput', () => {
     assert.deepEqual(parsed.statusCounts, { '503': 1 });
     assert.equal(parsed.urls[0]?.key, 'GET http://h/x');
     assert.equal(parsed.urls[0]?.successRate, 0.75);
+    assert.equal(parsed.otherUrlHits, 0);
     assert.deepEqual(parsed.topFailures, [
       {
         count: 1,

@@ -4,7 +4,7 @@ import { formatLocalTime, formatSummary } from '../../src/outputs/stdout/summary
 import type { StepSummary, Summary, UrlSummary } from '../../src/metrics/summary.ts';
 import { makeSummary } from '../helpers/summary.ts';
 import { assessGeneratorLoad } from '../../src/metrics/loop-monitor.ts';
-import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { Aggregator, MAX_URLS } from '../../src/metrics/aggregator.ts';
 import { buildSummary, type RunInfo } from '../../src/metrics/summary.ts';
 import { parseThreshold } from '../../src/metrics/thresholds.ts';
 import type { HitEvent } from '../../src/metrics/events.ts';
@@ -529,6 +529,7 @@ describe('one precision rule for every duration (SPEC §6)', () => {
       type: 'hit',
       method: 'GET',
       url: 'http://h/a',
+      name: '',
       status: 200,
       errorKey: '',
       startedAt: STARTED,
@@ -618,5 +619,95 @@ describe('one precision rule for every duration (SPEC §6)', () => {
     );
     assert.match(text, /^Average request time: 0s$/m);
     assert.match(sectionLines(text, 'Steps').at(-1)!, / {2}0s {2,}0s {2,}0s {2}/);
+  });
+});
+
+describe('named requests and the per-URL cap in the summary', () => {
+  const info: RunInfo = {
+    startedAt: STARTED,
+    fqn: 'example.Foo.test_a',
+    projectName: 'demo',
+    version: '0.1.0',
+    users: [1],
+    hits: [1],
+    durationMs: null,
+    rate: null,
+    maxUsers: null,
+    rampUpMs: 0,
+  };
+
+  function hit(url: string, name: string, elapsedMs: number): HitEvent {
+    return {
+      type: 'hit',
+      method: 'GET',
+      url,
+      name,
+      status: 200,
+      errorKey: '',
+      startedAt: STARTED,
+      elapsedMs,
+      bytes: 0,
+      test: 'Foo.test_a',
+      cycleIndex: 0,
+      currentUser: 1,
+      currentHit: 1,
+      lagMs: 0,
+      protocol: 'h1',
+    };
+  }
+
+  function textOf(aggregator: Aggregator): { text: string; summary: Summary } {
+    const built = buildSummary(aggregator.snapshot(), info, STARTED + 1000, false);
+    return { text: formatSummary(built, false), summary: built };
+  }
+
+  const CAP_NOTE =
+    /^ {2}Per-URL stats keep at most 1000 distinct URLs: (\d+) hits? to later ones (?:is|are) counted under '\* \(other URLs\)'\.\n {2}Group URLs that carry ids with the request option name, e\.g\. session\.get\(url, \{ name: '\/item\/:id' \}\)\.$/gm;
+
+  it('when 500 ids share a name then the table and the slowest URL show one row of 500 hits', () => {
+    const aggregator = new Aggregator();
+    for (let i = 1; i <= 500; i++) {
+      aggregator.emit(hit(`http://h/item/${i}`, '/item/:id', 40));
+    }
+    aggregator.emit(hit('http://h/', '', 1));
+    const { text } = textOf(aggregator);
+    assert.match(text, /^Slowest URL: GET \/item\/:id \(average 0\.0400s\)$/m);
+    const rows = sectionLines(text, 'URLs').slice(2);
+    assert.equal(rows.length, 2);
+    assert.match(rows[0]!, /^ {3}500 {2}.*GET \/item\/:id$/);
+    assert.match(rows[1]!, /^ {5}1 {2}.*GET http:\/\/h\/$/);
+    assert.doesNotMatch(text, /Per-URL stats keep at most/);
+  });
+
+  it('when more than 1000 distinct URLs came then the note says so once, with the count and the fix', () => {
+    const aggregator = new Aggregator();
+    for (let i = 0; i < MAX_URLS + 7; i++) {
+      aggregator.emit(hit(`http://h/item/${i}`, '', i < MAX_URLS ? 1 : 5));
+    }
+    // A URL past the cap seen again still counts under the other row.
+    aggregator.emit(hit(`http://h/item/${MAX_URLS}`, '', 5));
+    const { text, summary: built } = textOf(aggregator);
+    assert.equal(built.otherUrlHits, 8);
+    const notes = [...text.matchAll(CAP_NOTE)];
+    assert.equal(notes.length, 1, text);
+    assert.equal(notes[0]![1], '8');
+    // Under the URL table, which lists the ten slowest of the 1001 rows: the
+    // other row (5 ms hits) first.
+    const urls = sectionLines(text, `URLs (10 slowest of ${MAX_URLS + 1})`);
+    assert.equal(urls.length, 1 + 1 + 10 + 2);
+    assert.match(urls[2]!, /^ {5}8 {2}.* {2}\* \(other URLs\)$/);
+    assert.match(urls.at(-2)!, /^ {2}Per-URL stats keep at most 1000 distinct URLs: 8 hits /);
+    assert.match(urls.at(-1)!, /^ {2}Group URLs that carry ids with the request option name/);
+    assert.equal(text.split('request option name').length - 1, 1);
+  });
+
+  it('when the cap was not reached then otherUrlHits is 0 and there is no note', () => {
+    const aggregator = new Aggregator();
+    for (let i = 0; i < MAX_URLS; i++) {
+      aggregator.emit(hit(`http://h/item/${i}`, '', 1));
+    }
+    const { text, summary: built } = textOf(aggregator);
+    assert.equal(built.otherUrlHits, 0);
+    assert.equal([...text.matchAll(CAP_NOTE)].length, 0);
   });
 });

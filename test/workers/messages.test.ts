@@ -24,6 +24,7 @@ function events(n: number): LoadsEvent[] {
       type: 'hit',
       method: 'GET',
       url: `http://127.0.0.1/p${i % 3}?q=${i}`,
+      name: '',
       status: i % 7 === 0 ? 500 : i % 11 === 0 ? 0 : 200,
       errorKey: i % 11 === 0 && i % 7 !== 0 ? 'ECONNREFUSED' : '',
       startedAt: T0 + i,

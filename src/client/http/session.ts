@@ -70,6 +70,16 @@ export interface RequestOptions {
    * even with --insecure. Default: verify, unless --insecure.
    */
   verify?: boolean;
+  /**
+   * The name this request's hits are grouped under, instead of their URL, in
+   * the per-URL table, `url:` thresholds and every output: give the same name
+   * to URLs that differ only by an id, e.g. `'/item/:id'`, so that they make
+   * one row rather than one row each. Every redirect hop of the call carries it.
+   *
+   * @example
+   * await this.session.get(`${base}/item/${id}`, { name: '/item/:id' });
+   */
+  name?: string;
 }
 
 /** Every option name a request takes, for the "did you mean" of a misspelt one. */
@@ -83,6 +93,7 @@ export const REQUEST_OPTION_NAMES: readonly string[] = Object.freeze([
   'cookies',
   'body',
   'verify',
+  'name',
 ]);
 
 /** What a Session needs from its virtual user. */
@@ -200,6 +211,8 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
   readonly method: string;
   /** The hop's URL, for the hit when the run's end aborts it. */
   readonly url: string;
+  /** The call's `name` option ('' for none), for that hit too. */
+  name = '';
   readonly #maxBodyBytes: number;
   readonly promise: Promise<void>;
   #controller: Dispatcher.DispatchController | undefined = undefined;
@@ -472,6 +485,7 @@ export class Session implements Swept {
     type: 'hit',
     method: '',
     url: '',
+    name: '',
     status: 0,
     errorKey: '',
     startedAt: 0,
@@ -548,6 +562,7 @@ export class Session implements Swept {
       this.#emitHit(
         exchange.method,
         exchange.url,
+        exchange.name,
         0,
         hitErrorKey,
         exchange.startMs,
@@ -651,6 +666,7 @@ export class Session implements Swept {
     const maxBodyBytes =
       opts.body === 'discard' || this.#discardBodies ? DISCARD : this.#maxBodyBytes;
     const target = opts.params === undefined ? url : appendParams(url, opts.params);
+    const name = opts.name ?? '';
 
     let body: string | Buffer | null = null;
     let contentType: string | undefined;
@@ -679,7 +695,7 @@ export class Session implements Swept {
           throw new TypeError(`unsupported protocol ${current.protocol} (use http: or https:)`);
         }
       } catch (err) {
-        this.#emitHit(verb, target, 0, 'INVALID_URL', now(), 0, 0, '');
+        this.#emitHit(verb, target, name, 0, 'INVALID_URL', now(), 0, 0, '');
         throw new HttpRequestError(verb, target, 'INVALID_URL', errorMessage(err), err);
       }
       if (current.hash !== '') {
@@ -712,6 +728,7 @@ export class Session implements Swept {
         verb,
         current,
         hopUrl,
+        name,
         headers,
         body,
         timeoutMs,
@@ -809,6 +826,7 @@ export class Session implements Swept {
     method: string,
     url: URL,
     hopUrl: string,
+    name: string,
     headers: Record<string, string>,
     body: string | Buffer | null,
     timeoutMs: number,
@@ -819,6 +837,7 @@ export class Session implements Swept {
       throw this.#abortReason; // a redirect hop after abortAll()
     }
     const exchange = new Exchange(method, hopUrl, maxBodyBytes);
+    exchange.name = name;
     this.#track(exchange);
     const startMs = now();
     exchange.startMs = startMs;
@@ -856,7 +875,17 @@ export class Session implements Swept {
         throw err;
       }
       const key = classifyError(err);
-      this.#emitHit(method, hopUrl, 0, key, startMs, exchange.endMs - startMs, exchange.bytes, '');
+      this.#emitHit(
+        method,
+        hopUrl,
+        name,
+        0,
+        key,
+        startMs,
+        exchange.endMs - startMs,
+        exchange.bytes,
+        '',
+      );
       throw new HttpRequestError(
         method,
         hopUrl,
@@ -870,6 +899,7 @@ export class Session implements Swept {
     this.#emitHit(
       method,
       hopUrl,
+      name,
       exchange.status,
       '',
       startMs,
@@ -899,6 +929,7 @@ export class Session implements Swept {
   #emitHit(
     method: string,
     url: string,
+    name: string,
     status: number,
     errorKey: string,
     startMs: number,
@@ -910,6 +941,7 @@ export class Session implements Swept {
     const context = this.#context;
     hit.method = method;
     hit.url = url;
+    hit.name = name;
     hit.status = status;
     hit.errorKey = errorKey;
     hit.startedAt = toEpochMs(startMs);
@@ -1095,6 +1127,9 @@ export function checkRequestArguments(
   }
   if (o['verify'] !== undefined && typeof o['verify'] !== 'boolean') {
     return bad('verify', 'true or false (false accepts any TLS certificate)');
+  }
+  if (o['name'] !== undefined && (typeof o['name'] !== 'string' || o['name'] === '')) {
+    return bad('name', "a non-empty string such as '/item/:id'");
   }
   return undefined;
 }

@@ -6,6 +6,7 @@
 // follows one rule (metrics/format-seconds.ts), as the threshold lines do.
 // Built once per run, so clarity beats speed.
 import { Chalk } from 'chalk';
+import { MAX_URLS, OTHER_URLS_KEY } from '../../metrics/aggregator.ts';
 import { formatSeconds } from '../../metrics/format-seconds.ts';
 import type {
   ErrorSummary,
@@ -77,6 +78,17 @@ function urlTable(urls: readonly UrlSummary[]): string[] {
     u.key,
   ]);
   return alignedTable(['Hits', 'Average', 'p95', 'Success', 'URL'], rows, [true]);
+}
+
+/**
+ * Said once, under the URL table, when the per-URL cap was reached: the usual
+ * cause is ids in paths, and the request option `name` is the fix.
+ */
+function urlCapNote(otherUrlHits: number): string[] {
+  return [
+    `  Per-URL stats keep at most ${MAX_URLS} distinct URLs: ${otherUrlHits} ${otherUrlHits === 1 ? 'hit' : 'hits'} to later ones ${otherUrlHits === 1 ? 'is' : 'are'} counted under '${OTHER_URLS_KEY}'.`,
+    "  Group URLs that carry ids with the request option name, e.g. session.get(url, { name: '/item/:id' }).",
+  ];
 }
 
 function percent(part: number, whole: number): string {
@@ -268,7 +280,11 @@ export function formatSummary(summary: Summary, color: boolean): string {
       summary.urls.length > MAX_URL_ROWS
         ? `URLs (${MAX_URL_ROWS} slowest of ${summary.urls.length})`
         : 'URLs';
-    section(heading, urlTable(shown));
+    const table = urlTable(shown);
+    if (summary.otherUrlHits > 0) {
+      table.push(...urlCapNote(summary.otherUrlHits).map((line) => chalk.yellow(line)));
+    }
+    section(heading, table);
   }
 
   const counters = Object.entries(summary.counters);
