@@ -14,10 +14,13 @@ import path from 'node:path';
 import { REPO_ROOT } from '../helpers/tmp-project.ts';
 import { startExampleServer, type ExampleServer } from '../../examples/server.ts';
 import { summaryNumber } from '../helpers/summary.ts';
+import { createTestPki, TLS_SKIP } from '../helpers/tls.ts';
 
 const run = promisify(execFile);
 let dir: string;
 let example: ExampleServer;
+/** The user project the packed package was installed into (by the first test). */
+let project: string | undefined;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'loads-runner-pack-'));
@@ -54,7 +57,7 @@ test('the packed package installs and runs a TypeScript test', { timeout: 240_00
   );
   const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'));
   assert.ok(tarball, 'npm pack made a tarball');
-  const project = path.join(dir, 'user-project');
+  project = path.join(dir, 'user-project');
   await run('mkdir', ['-p', project]);
   await writeFile(
     path.join(project, 'package.json'),
@@ -128,3 +131,78 @@ export class TestWebSite extends TestCase {
   assert.equal(summaryNumber(stdout, 'Hits'), 12);
   assert.equal(summaryNumber(stdout, 'Success'), 12);
 });
+
+test(
+  'from the packed package: HTTPS with --ca, HTTP/2, a gzip body and named requests',
+  { skip: TLS_SKIP, timeout: 60_000 },
+  async () => {
+    assert.ok(project, 'the package was installed by the test before');
+    const pki = createTestPki();
+    const h2site = await startExampleServer(0, {
+      key: pki.serverKey,
+      cert: pki.serverCert,
+      http2: true,
+    });
+    try {
+      await writeFile(
+        path.join(project, 'secure.ts'),
+        `import { TestCase } from 'loads-runner';
+
+export class TestSecure extends TestCase {
+  async test_items(): Promise<void> {
+    const items = await this.app.get('/gzip', { params: { n: 2 } });
+    this.assertEqual((items.json() as unknown[]).length, 2);
+    const id = this.loadsStatus.currentUser * 100 + this.loadsStatus.currentHit;
+    await this.app.get(\`/item/\${id}\`, { name: '/item/:id', status: 404 });
+  }
+}
+`,
+      );
+      const args = ['--no-install', 'loads-runner', 'secure.TestSecure.test_items', '-u', '2'];
+      const jsonPath = path.join(dir, 'secure.json');
+      const { stdout } = await run(
+        'npx',
+        [
+          ...args,
+          '--hits',
+          '3',
+          '--server-url',
+          h2site.url,
+          '--ca',
+          pki.caCertPath,
+          '--http2',
+          '-o',
+          'json',
+          '--output-json-filename',
+          jsonPath,
+        ],
+        { cwd: project, timeout: 60_000 },
+      );
+      assert.equal(summaryNumber(stdout, 'Success'), 6);
+      const summary = JSON.parse(await readFile(jsonPath, 'utf8')) as {
+        hits: number;
+        protocols: Record<string, number>;
+        urls: { key: string; hits: number }[];
+      };
+      assert.equal(summary.hits, 12);
+      assert.deepEqual(summary.protocols, { h2: 12 });
+      assert.deepEqual(summary.urls.map((u) => [u.key, u.hits]).sort(), [
+        ['GET /item/:id', 6],
+        [`GET ${h2site.url}/gzip`, 6],
+      ]);
+      // Without --ca the same run is refused, and the summary names the options.
+      const refused = await run('npx', [...args, '--server-url', h2site.url], {
+        cwd: project,
+        timeout: 60_000,
+      }).then(
+        () => assert.fail('expected exit status 1'),
+        (err: { code: number; stdout: string }) => err,
+      );
+      assert.equal(refused.code, 1);
+      assert.match(refused.stdout, /pass --ca FILE .* or --insecure/);
+    } finally {
+      await h2site.close();
+      pki.remove();
+    }
+  },
+);
