@@ -72,6 +72,26 @@ test('the command line wins over the config file, also --duration over hits', ()
   assert.equal(options.quiet, true);
 });
 
+test('TLS keys of the config file: ca on several lines, one file each; insecure and http2 booleans', () => {
+  const config = parseConfig(
+    '[loads]\nca = certs/one ca.pem\nca = two.pem, three.pem\ninsecure = yes\nhttp2 = true\ncert = c.pem\nkey = k.pem\n',
+    'x.ini',
+  );
+  // A path may hold spaces or commas: each line is one file.
+  assert.deepEqual(config.ca, ['certs/one ca.pem', 'two.pem, three.pem']);
+  assert.equal(config.insecure, true);
+  assert.equal(config.http2, true);
+  assert.equal(config.cert, 'c.pem');
+  assert.equal(config.key, 'k.pem');
+  // The command line's --ca replaces the file's list, as --threshold does.
+  assert.throws(
+    () => validateOptions('m.C.t', { ca: ['/nonexistent/ca.pem'] }, config, OUTPUTS),
+    (err: Error) =>
+      /--ca '\/nonexistent\/ca\.pem': cannot read it \(ENOENT\)/.test(err.message) &&
+      !/one ca\.pem/.test(err.message),
+  );
+});
+
 describe('output selection (SPEC §8)', () => {
   const select = (
     cli: Parameters<typeof validateOptions>[1],
@@ -184,7 +204,7 @@ test('config: every problem of the file at once, one line each, with did-you-mea
       "config file 'x.ini': unknown key 'sever-url' in [loads] (line 4); did you mean 'server_url'?",
       "config file 'x.ini': 'quiet' (line 5) must be true or false, not 'perhaps'",
       "config file 'x.ini': unknown key 'no_colour' in [loads] (line 8); did you mean 'no_color'?",
-      `config file 'x.ini': unknown key 'bogus' in [loads] (line 9); known keys: fqn, users, hits, duration, rate, max_users, ramp_up, server_url, timeout, test_timeout, max_body_size, output_file_filename, output_funkload_filename, output_json_filename, output_junit_filename, project_name, workers, status_interval, quiet, no_color, abort_on_fail, discard_bodies, output, threshold`,
+      `config file 'x.ini': unknown key 'bogus' in [loads] (line 9); known keys: fqn, users, hits, duration, rate, max_users, ramp_up, server_url, timeout, test_timeout, max_body_size, cert, key, output_file_filename, output_funkload_filename, output_json_filename, output_junit_filename, project_name, workers, status_interval, quiet, no_color, abort_on_fail, discard_bodies, insecure, http2, output, threshold, ca`,
       "config file 'x.ini': 'users' (line 10) needs a single value",
     ],
   );
