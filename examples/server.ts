@@ -11,13 +11,17 @@
 //   GET  /gzip?n=3         the /api/items list, gzip-compressed
 // Given `tls`, it serves HTTPS (and wss://), or HTTP/2 with HTTP/1.1
 // fallback, with the key and certificate given; the tests make them.
-// Run it alone: `node --import tsx examples/server.ts [port]`.
+// Run it alone: `node --import tsx examples/server.ts [port]`; over HTTPS
+// with `--key server.key --cert server.crt`, HTTP/2 with `--http2`, mutual
+// TLS with `--client-ca ca.crt`.
 import http from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { WebSocketServer } from 'ws';
 
@@ -179,7 +183,31 @@ export async function startExampleServer(port = 0, tls?: ExampleTls): Promise<Ex
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const server = await startExampleServer(Number(process.argv[2] ?? 9200));
+  // node --import tsx examples/server.ts [port] [--key K --cert C [--http2] [--client-ca CA]]
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      key: { type: 'string' },
+      cert: { type: 'string' },
+      http2: { type: 'boolean' },
+      'client-ca': { type: 'string' },
+    },
+  });
+  const read = (file: string | undefined): string | undefined =>
+    file === undefined ? undefined : readFileSync(file, 'utf8');
+  const key = read(values.key);
+  const cert = read(values.cert);
+  const clientCa = read(values['client-ca']);
+  const tls =
+    key === undefined || cert === undefined
+      ? undefined
+      : {
+          key,
+          cert,
+          http2: values.http2 ?? false,
+          ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true }),
+        };
+  const server = await startExampleServer(Number(positionals[0] ?? 9200), tls);
   console.log(`example server listening on ${server.url} (Ctrl-C to stop)`);
   process.once('SIGINT', () => void server.close());
 }

@@ -330,9 +330,12 @@ function readTransport(
       createSecureContextFor(transport);
     } catch (err) {
       const options = transport.cert === null ? '--ca' : '--ca/--cert/--key';
-      problems.push(
-        new UsageError(`${options}: Node cannot use these files: ${(err as Error).message}`),
-      );
+      // OpenSSL's "error:05800074:x509 certificate routines::key values mismatch": its reason.
+      const reason = (err as Error).message.replace(/^error:[0-9A-F]+:[^:]*:[^:]*:/, '');
+      const hint = /key values mismatch/.test(reason)
+        ? ': --key is not the private key of --cert'
+        : '';
+      problems.push(new UsageError(`${options}: Node cannot use these files (${reason})${hint}`));
     }
   }
   return transport;

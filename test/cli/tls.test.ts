@@ -234,7 +234,7 @@ test(
     assert.equal(mismatched.code, 2);
     assert.match(
       mismatched.stderr,
-      /--ca\/--cert\/--key: Node cannot use these files: .*key values mismatch/,
+      /^loads-runner: --ca\/--cert\/--key: Node cannot use these files \(key values mismatch\): --key is not the private key of --cert$/m,
     );
   },
 );
