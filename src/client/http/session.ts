@@ -20,7 +20,7 @@ import { classifyError } from '../../metrics/error-key.ts';
 import type { EventSink, HitEvent, RunContext } from '../../metrics/events.ts';
 import { DeadlineSweep, type Swept } from '../deadline-sweep.ts';
 import { describeValue } from '../describe-value.ts';
-import { describeConnectError, type ConnectErrorContext } from '../connect-errors.ts';
+import { describeConnectError } from '../connect-errors.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport.ts';
 import { CookieJar } from './cookie-jar.ts';
 import {
@@ -467,7 +467,7 @@ export class Session implements Swept {
   readonly #discardBodies: boolean;
   readonly #deadlines: DeadlineSweep;
   readonly #signal: AbortSignal | undefined;
-  readonly #errorContext: ConnectErrorContext;
+  readonly #transport: TransportOptions;
   /**
    * The request in flight. A test usually has one at a time, so it goes in
    * this field; only concurrent ones go into the Set (made on first use),
@@ -517,7 +517,7 @@ export class Session implements Swept {
     this.#signal = options.signal;
     const transport = options.transport ?? DEFAULT_TRANSPORT;
     this.#connections = new UserConnections(options.timeoutMs, transport);
-    this.#errorContext = { http2: transport.http2, clientCert: transport.cert !== null };
+    this.#transport = transport;
     const signal = options.signal;
     if (signal === undefined) {
       this.#onAbort = undefined;
@@ -890,7 +890,11 @@ export class Session implements Swept {
         method,
         hopUrl,
         key,
-        describeConnectError(err, this.#errorContext, url.protocol === 'https:'),
+        describeConnectError(
+          err,
+          { http2: this.#transport.http2, clientCert: this.#transport.cert !== null },
+          url.protocol === 'https:',
+        ),
         err,
       );
     }

@@ -31,7 +31,7 @@ export interface OriginConnections {
   /** Requests in flight on the Client; over HTTP/1.1 a second one goes to the overflow Pool. */
   clientInflight: number;
   overflow: Pool | undefined;
-  /** What the last connection made negotiated ('' until one is made). */
+  /** What the last connection made negotiated ('' until one is made with --http2; always 'h1' without). */
   protocol: HttpProtocol;
 }
 
@@ -39,6 +39,9 @@ export class UserConnections {
   readonly #connectTimeoutMs: number;
   readonly #transport: TransportOptions;
   readonly #origins = new Map<string, OriginConnections>();
+  /** HTTP/1.1-only Client options, made on first use: one per `verify`. */
+  #verifiedOptions: Client.Options | undefined = undefined;
+  #unverifiedOptions: Client.Options | undefined = undefined;
   /** Origins of requests whose own `verify` is not the run's. */
   #otherOrigins: Map<string, OriginConnections> | undefined = undefined;
 
@@ -125,14 +128,35 @@ export class UserConnections {
   }
 
   /**
-   * Options of the entry's Client and Pool: undici's own connector (TLS
-   * session reuse, ALPN), told what each connection negotiated.
+   * Options of the entry's Client and Pool. Over HTTP/1.1 only, every entry
+   * of this user shares one object per `verify` and undici builds its own
+   * connector; with --http2, undici's connector (TLS session reuse, ALPN) is
+   * wrapped to learn what each connection negotiated, one wrapper per entry.
    */
   #clientOptions(entry: OriginConnections, verify: boolean): Client.Options {
-    const http2 = this.#transport.http2;
+    if (!this.#transport.http2) {
+      entry.protocol = 'h1';
+      let options = verify ? this.#verifiedOptions : this.#unverifiedOptions;
+      if (options === undefined) {
+        options = {
+          connect: {
+            timeout: this.#connectTimeoutMs,
+            ...tlsConnectOptions(this.#transport, verify),
+          },
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        };
+        if (verify) {
+          this.#verifiedOptions = options;
+        } else {
+          this.#unverifiedOptions = options;
+        }
+      }
+      return options;
+    }
     const connect = buildConnector({
       ...tlsConnectOptions(this.#transport, verify),
-      allowH2: http2,
+      allowH2: true,
       timeout: this.#connectTimeoutMs,
     });
     return {
@@ -146,7 +170,7 @@ export class UserConnections {
             (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2' ? 'h2' : 'h1';
           callback(null, socket!);
         }),
-      allowH2: http2,
+      allowH2: true,
       headersTimeout: 0,
       bodyTimeout: 0,
     };

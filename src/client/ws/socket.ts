@@ -141,8 +141,6 @@ export class WsSocket {
       rejectOpen = reject;
     });
     this.#rejectOpen = rejectOpen;
-    const transport = context.transport ?? DEFAULT_TRANSPORT;
-    const errorContext = { http2: false, clientCert: transport.cert !== null, webSocket: true };
     this.#onAbort = () => this.abort(this.#signal?.reason);
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
 
@@ -159,7 +157,7 @@ export class WsSocket {
         rejectOpen(
           new WebSocketError(
             url,
-            `cannot open: ${describeConnectError(err, errorContext, url.startsWith('wss:'))}`,
+            `cannot open: ${describeConnectError(err, { http2: false, clientCert: (context.transport?.cert ?? null) !== null, webSocket: true }, url.startsWith('wss:'))}`,
             err,
           ),
         );
