@@ -3,17 +3,11 @@ import assert, { AssertionError } from 'node:assert/strict';
 import { App, AppResponse } from '../../src/client/http/app.ts';
 import { Session } from '../../src/client/http/session.ts';
 import { MissingServerUrlError } from '../../src/errors.ts';
-import type { HitEvent, LoadsEvent, RunContext } from '../../src/metrics/events.ts';
+import type { HitEvent, LoadsEvent } from '../../src/metrics/events.ts';
 import { readBody, startHttpServer, type TestServer } from '../helpers/servers.ts';
+import { firstRunContext } from '../helpers/events.ts';
 
-const context: RunContext = {
-  cycleIndex: 0,
-  users: 1,
-  hits: 1,
-  currentUser: 1,
-  currentHit: 1,
-  lagMs: 0,
-};
+const context = firstRunContext();
 
 function makeSession(hits: HitEvent[] = []): Session {
   return new Session({

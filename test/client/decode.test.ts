@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
-import { Session, type SessionOptions } from '../../src/client/http/session.ts';
 import type { Dispatcher } from 'undici';
 import {
   ContentDecodingError,
@@ -15,25 +14,11 @@ import {
   type DecodedBodyReceiver,
 } from '../../src/client/http/decode.ts';
 import { HttpRequestError } from '../../src/errors.ts';
-import type { LoadsEvent, RunContext } from '../../src/metrics/events.ts';
 import { collectHits } from '../helpers/events.ts';
+import { makeTestSession } from '../helpers/session.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
 
-const context: RunContext = {
-  cycleIndex: 0,
-  users: 1,
-  hits: 1,
-  currentUser: 1,
-  currentHit: 1,
-  lagMs: 0,
-};
-
-function makeSession(
-  sink: { emit: (e: LoadsEvent) => void },
-  extra: Partial<SessionOptions> = {},
-): Session {
-  return new Session({ sink, context, testName: () => 'T.test', timeoutMs: 5000, ...extra });
-}
+const makeSession = makeTestSession;
 
 const MIB = 1024 * 1024;
 /** About 190 KB of JSON: decoded, it comes back in a dozen 16 KB chunks. */

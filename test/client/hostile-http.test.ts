@@ -4,30 +4,16 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { Session, type SessionOptions } from '../../src/client/http/session.ts';
+import type { Session } from '../../src/client/http/session.ts';
 import { App } from '../../src/client/http/app.ts';
 import { BodyDiscardedError } from '../../src/client/http/response.ts';
 import { HttpRequestError } from '../../src/errors.ts';
-import type { LoadsEvent, RunContext } from '../../src/metrics/events.ts';
 import { collectHits } from '../helpers/events.ts';
+import { makeTestSession } from '../helpers/session.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
 import { countTimersCreated } from '../helpers/timers.ts';
 
-const context: RunContext = {
-  cycleIndex: 0,
-  users: 1,
-  hits: 1,
-  currentUser: 1,
-  currentHit: 1,
-  lagMs: 0,
-};
-
-function makeSession(
-  sink: { emit: (e: LoadsEvent) => void },
-  extra: Partial<SessionOptions> = {},
-): Session {
-  return new Session({ sink, context, testName: () => 'T.test', timeoutMs: 5000, ...extra });
-}
+const makeSession = makeTestSession;
 
 const MIB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 'x');

@@ -11,6 +11,43 @@ import type { HitEvent } from '../../src/metrics/events.ts';
 
 const STARTED = new Date(2026, 10, 26, 12, 15, 6).getTime(); // local time
 
+/** A one-step run of 1 user and `hits` runs, started at STARTED. */
+function runInfo(hits: number[]): RunInfo {
+  return {
+    startedAt: STARTED,
+    fqn: 'example.Foo.test_a',
+    projectName: 'demo',
+    version: '0.1.0',
+    users: [1],
+    hits,
+    durationMs: null,
+    rate: null,
+    maxUsers: null,
+    rampUpMs: 0,
+  };
+}
+
+/** A 200 hit of Foo.test_a that took `elapsedMs`, to `url`, grouped under `name` if any. */
+function hitAt(elapsedMs: number, url = 'http://h/a', name = ''): HitEvent {
+  return {
+    type: 'hit',
+    method: 'GET',
+    url,
+    name,
+    status: 200,
+    errorKey: '',
+    startedAt: STARTED,
+    elapsedMs,
+    bytes: 0,
+    test: 'Foo.test_a',
+    cycleIndex: 0,
+    currentUser: 1,
+    currentHit: 1,
+    lagMs: 0,
+    protocol: 'h1',
+  };
+}
+
 function url(path: string, avgS: number, hits = 100): UrlSummary {
   return {
     key: `GET ${path}`,
@@ -511,38 +548,8 @@ describe('dropped runs in the open model', () => {
 });
 
 describe('one precision rule for every duration (SPEC §6)', () => {
-  const info: RunInfo = {
-    startedAt: STARTED,
-    fqn: 'example.Foo.test_a',
-    projectName: 'demo',
-    version: '0.1.0',
-    users: [1],
-    hits: [100],
-    durationMs: null,
-    rate: null,
-    maxUsers: null,
-    rampUpMs: 0,
-  };
-
-  function hit(elapsedMs: number): HitEvent {
-    return {
-      type: 'hit',
-      method: 'GET',
-      url: 'http://h/a',
-      name: '',
-      status: 200,
-      errorKey: '',
-      startedAt: STARTED,
-      elapsedMs,
-      bytes: 0,
-      test: 'Foo.test_a',
-      cycleIndex: 0,
-      currentUser: 1,
-      currentHit: 1,
-      lagMs: 0,
-      protocol: 'h1',
-    };
-  }
+  const info = runInfo([100]);
+  const hit = (elapsedMs: number): HitEvent => hitAt(elapsedMs);
 
   /** The text after `label` on its line. */
   function valueAfter(text: string, label: string): string {
@@ -623,38 +630,9 @@ describe('one precision rule for every duration (SPEC §6)', () => {
 });
 
 describe('named requests and the per-URL cap in the summary', () => {
-  const info: RunInfo = {
-    startedAt: STARTED,
-    fqn: 'example.Foo.test_a',
-    projectName: 'demo',
-    version: '0.1.0',
-    users: [1],
-    hits: [1],
-    durationMs: null,
-    rate: null,
-    maxUsers: null,
-    rampUpMs: 0,
-  };
-
-  function hit(url: string, name: string, elapsedMs: number): HitEvent {
-    return {
-      type: 'hit',
-      method: 'GET',
-      url,
-      name,
-      status: 200,
-      errorKey: '',
-      startedAt: STARTED,
-      elapsedMs,
-      bytes: 0,
-      test: 'Foo.test_a',
-      cycleIndex: 0,
-      currentUser: 1,
-      currentHit: 1,
-      lagMs: 0,
-      protocol: 'h1',
-    };
-  }
+  const info = runInfo([1]);
+  const hit = (url: string, name: string, elapsedMs: number): HitEvent =>
+    hitAt(elapsedMs, url, name);
 
   function textOf(aggregator: Aggregator): { text: string; summary: Summary } {
     const built = buildSummary(aggregator.snapshot(), info, STARTED + 1000, false);
