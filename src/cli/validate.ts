@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError, UsageErrors } from '../errors.ts';
 import { createSecureContextFor, type TransportOptions } from '../client/transport.ts';
+import { errorText } from '../client/connect-errors.ts';
 import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
@@ -330,8 +331,7 @@ function readTransport(
       createSecureContextFor(transport);
     } catch (err) {
       const options = transport.cert === null ? '--ca' : '--ca/--cert/--key';
-      // OpenSSL's "error:05800074:x509 certificate routines::key values mismatch": its reason.
-      const reason = (err as Error).message.replace(/^error:[0-9A-F]+:[^:]*:[^:]*:/, '');
+      const reason = errorText(err);
       const hint = /key values mismatch/.test(reason)
         ? ': --key is not the private key of --cert'
         : '';

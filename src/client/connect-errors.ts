@@ -46,8 +46,8 @@ export interface ConnectErrorContext {
   webSocket?: boolean;
 }
 
-/** OpenSSL's "<thread id>:error:<code>:<library>:<function>:<reason>:<file>:<line>:" form. */
-const OPENSSL_MESSAGE = /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)(?::[^:]*:\d+:(.*))?/;
+/** OpenSSL's "[<thread id>:]error:<code>:<library>:<function>:<reason>[:<file>:<line>:<detail>]" form. */
+const OPENSSL_MESSAGE = /^(?:[0-9A-F]+:)?error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)(?::[^:]*:\d+:(.*))?/;
 
 /**
  * The message of a request or handshake error, with the fix when an option
@@ -59,7 +59,7 @@ export function describeConnectError(
   secure: boolean,
 ): string {
   const cause = findCoded(err);
-  const message = normaliseMessage(err);
+  const message = errorText(err);
   const code = cause?.code ?? '';
   if (UNTRUSTED_CERT_CODES.has(code)) {
     return `${message} (${code}): the server's certificate is not trusted; pass --ca FILE with the CA that signed it, or --insecure (verify: false for one request) to accept any certificate`;
@@ -105,11 +105,7 @@ export function describeConnectError(
 /** undici's "other side closed" / a reset, with nothing of a response read. */
 function isClosedBeforeResponse(err: unknown): boolean {
   const message = err instanceof Error ? err.message : '';
-  return (
-    message === 'other side closed' ||
-    message.includes('ECONNRESET') ||
-    message === 'read ECONNRESET'
-  );
+  return message === 'other side closed' || message.includes('ECONNRESET');
 }
 
 interface CodedError {
@@ -139,13 +135,17 @@ function findCoded(err: unknown): CodedError | undefined {
   return found;
 }
 
-/** An error's message, OpenSSL's reduced to its reason (and its alert, if any). */
-function normaliseMessage(err: unknown): string {
+/**
+ * An error's message for a summary row: an AggregateError's first error's,
+ * the name for an empty message, OpenSSL's reduced to its reason (and its
+ * alert, if any).
+ */
+export function errorText(err: unknown): string {
   if (!(err instanceof Error)) {
     return String(err);
   }
   if (err instanceof AggregateError && err.errors.length > 0) {
-    return normaliseMessage(err.errors[0]);
+    return errorText(err.errors[0]);
   }
   const match = OPENSSL_MESSAGE.exec(err.message);
   if (match !== null) {

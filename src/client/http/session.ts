@@ -20,7 +20,7 @@ import { classifyError } from '../../metrics/error-key.ts';
 import type { EventSink, HitEvent, RunContext } from '../../metrics/events.ts';
 import { DeadlineSweep, type Swept } from '../deadline-sweep.ts';
 import { describeValue } from '../describe-value.ts';
-import { describeConnectError } from '../connect-errors.ts';
+import { describeConnectError, errorText } from '../connect-errors.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport.ts';
 import { CookieJar } from './cookie-jar.ts';
 import {
@@ -212,7 +212,7 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
   /** The hop's URL, for the hit when the run's end aborts it. */
   readonly url: string;
   /** The call's `name` option ('' for none), for that hit too. */
-  name = '';
+  readonly name: string;
   readonly #maxBodyBytes: number;
   readonly promise: Promise<void>;
   #controller: Dispatcher.DispatchController | undefined = undefined;
@@ -226,9 +226,10 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
   #reject!: (err: unknown) => void;
 
   /** `maxBodyBytes` Infinity keeps any body; -1 keeps none (discard). */
-  constructor(method: string, url: string, maxBodyBytes: number) {
+  constructor(method: string, url: string, name: string, maxBodyBytes: number) {
     this.method = method;
     this.url = url;
+    this.name = name;
     this.#maxBodyBytes = maxBodyBytes;
     this.chunks = maxBodyBytes < 0 ? NO_CHUNKS : [];
     this.promise = new Promise<void>((resolve, reject) => {
@@ -425,7 +426,7 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
       // its copy: Response.headers shows the ones the server sent.
       decoder.onResponseStart(controller, this.status, this.headers, '');
     } catch (err) {
-      this.fail(new ContentDecodingError(encoding, errorMessage(err), err));
+      this.fail(new ContentDecodingError(encoding, errorText(err), err));
       return undefined;
     }
     return decoder;
@@ -696,7 +697,7 @@ export class Session implements Swept {
         }
       } catch (err) {
         this.#emitHit(verb, target, name, 0, 'INVALID_URL', now(), 0, 0, '');
-        throw new HttpRequestError(verb, target, 'INVALID_URL', errorMessage(err), err);
+        throw new HttpRequestError(verb, target, 'INVALID_URL', errorText(err), err);
       }
       if (current.hash !== '') {
         current.hash = '';
@@ -836,8 +837,7 @@ export class Session implements Swept {
     if (this.#aborted) {
       throw this.#abortReason; // a redirect hop after abortAll()
     }
-    const exchange = new Exchange(method, hopUrl, maxBodyBytes);
-    exchange.name = name;
+    const exchange = new Exchange(method, hopUrl, name, maxBodyBytes);
     this.#track(exchange);
     const startMs = now();
     exchange.startMs = startMs;
@@ -1003,10 +1003,7 @@ function buildHeaders(
   if (user === undefined && contentType === undefined) {
     return DEFAULT_HEADERS;
   }
-  const headers: Record<string, string> = {
-    'user-agent': USER_AGENT,
-    'accept-encoding': ACCEPT_ENCODING,
-  };
+  const headers: Record<string, string> = { ...DEFAULT_HEADERS };
   if (user !== undefined) {
     for (const name of Object.keys(user)) {
       headers[name.toLowerCase()] = user[name]!;
@@ -1022,16 +1019,6 @@ function withoutHeader(headers: Record<string, string>, name: string): Record<st
   const copy = { ...headers };
   delete copy[name];
   return copy;
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) {
-    return errorMessage(err.errors[0]);
-  }
-  if (err instanceof Error) {
-    return err.message === '' ? err.name : err.message;
-  }
-  return String(err);
 }
 
 const NO_OPTIONS: RequestOptions = Object.freeze({});

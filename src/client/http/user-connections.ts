@@ -26,13 +26,18 @@ export interface ConnectionsUser extends Dispatcher.DispatchHandler {
 }
 
 /** One origin's connections. */
-export interface OriginConnections {
-  readonly client: Client;
+export class OriginConnections {
+  /** Set right after construction: its options refer to this entry. */
+  client!: Client;
   /** Requests in flight on the Client; over HTTP/1.1 a second one goes to the overflow Pool. */
-  clientInflight: number;
-  overflow: Pool | undefined;
-  /** What the last connection made negotiated ('' until one is made with --http2; always 'h1' without). */
+  clientInflight = 0;
+  overflow: Pool | undefined = undefined;
+  /** What the last connection negotiated: always 'h1' without --http2, '' until one is made with it. */
   protocol: HttpProtocol;
+
+  constructor(protocol: HttpProtocol) {
+    this.protocol = protocol;
+  }
 }
 
 export class UserConnections {
@@ -117,13 +122,8 @@ export class UserConnections {
   }
 
   #createEntry(origin: string, verify: boolean): OriginConnections {
-    const entry: OriginConnections = {
-      client: undefined as unknown as Client,
-      clientInflight: 0,
-      overflow: undefined,
-      protocol: '',
-    };
-    (entry as { client: Client }).client = new Client(origin, this.#clientOptions(entry, verify));
+    const entry = new OriginConnections(this.#transport.http2 ? '' : 'h1');
+    entry.client = new Client(origin, this.#clientOptions(entry, verify));
     return entry;
   }
 
@@ -135,7 +135,6 @@ export class UserConnections {
    */
   #clientOptions(entry: OriginConnections, verify: boolean): Client.Options {
     if (!this.#transport.http2) {
-      entry.protocol = 'h1';
       let options = verify ? this.#verifiedOptions : this.#unverifiedOptions;
       if (options === undefined) {
         options = {
