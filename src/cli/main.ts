@@ -205,7 +205,9 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     rate: options.rate,
     maxUsers: options.maxUsers,
     rampUpMs: options.rampUpMs,
+    workers: threaded === undefined ? 1 : workers,
   };
+  aggregator.startTimeline(info.startedAt);
   for (const output of outputs) {
     output.onRunStart?.(info);
   }
@@ -306,7 +308,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
         serverUrl: options.serverUrl,
       }).run();
     } else {
-      result = await threaded.run();
+      result = await threaded.run(info.startedAt);
     }
     interrupted = result.interrupted;
   } catch (err) {
@@ -350,17 +352,8 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   if (outputError !== undefined) {
     throw outputError;
   }
-  if (abortedBy !== null) {
-    return ExitCode.RUN_FAILED;
-  }
   // An interrupted run never reads as a pass, however well what ran went (SPEC §7).
-  if (interruptedBy !== null) {
-    return ExitCode[interruptedBy];
-  }
-  const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
-  return summary.errors + summary.failures > 0 || thresholdCrossed
-    ? ExitCode.RUN_FAILED
-    : ExitCode.OK;
+  return summary.exitStatus;
 }
 
 /** How often --abort-on-fail reads the aggregator's cheap counts. */

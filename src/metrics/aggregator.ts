@@ -14,6 +14,8 @@
 import { Outcome } from './events.ts';
 import type { EventSink, HitEvent, LoadsEvent, TestEndEvent } from './events.ts';
 import { LatencyHistogram } from './histogram.ts';
+import { now, toEpochMs } from './clock.ts';
+import { Timeline, type TimelineSnapshot } from './timeline.ts';
 
 /** Distinct per-URL entries kept; later URLs are counted under OTHER_URLS_KEY. */
 export const MAX_URLS = 1000;
@@ -139,6 +141,10 @@ export interface Snapshot {
   dropped: number;
   /** Per cycle step, by cycleIndex. */
   steps: StepSnapshot[];
+  /** HTTP body bytes received by all hits. */
+  bytesReceived: number;
+  /** One row per second of the run (coarser on long runs): see timeline.ts. */
+  timeline: TimelineSnapshot;
 }
 
 /** One URL + method. Entries for the same URL and other methods chain on `next`. */
@@ -272,6 +278,8 @@ export class Aggregator implements EventSink {
   #dropped = 0;
   #h1Hits = 0;
   #h2Hits = 0;
+  #bytesReceived = 0;
+  #timeline = new Timeline();
 
   /** Cycle steps by cycleIndex; most events hit the same step as the last one. */
   readonly #steps = new Map<number, StepEntry>();
@@ -311,13 +319,16 @@ export class Aggregator implements EventSink {
         break;
       case 'socket-open':
         this.#socketsOpened++;
+        this.#timeline.socketOpened(event.startedAt);
         break;
       case 'socket-message':
         this.#wsMessages++;
         this.#wsBytesReceived += event.bytes;
+        this.#timeline.socketMessage(toEpochMs(now()), event.bytes);
         break;
       case 'socket-close':
         this.#socketsClosed++;
+        this.#timeline.socketClosed(toEpochMs(now()));
         break;
       case 'counter':
         this.#counters.set(event.name, (this.#counters.get(event.name) ?? 0) + event.value);
@@ -332,12 +343,15 @@ export class Aggregator implements EventSink {
       }
       case 'cycle-end':
         this.#step(event.cycleIndex).elapsedMs = event.elapsedMs;
+        this.#timeline.stepEnded(toEpochMs(now()));
         break;
       case 'dropped':
         this.#dropped += event.count;
         this.#step(event.cycleIndex).dropped += event.count;
+        this.#timeline.dropped(toEpochMs(now()), event.count);
         break;
       case 'test-start':
+        this.#timeline.runStarted(event.startedAt);
         break;
       default: {
         const unknown: never = event;
@@ -366,7 +380,9 @@ export class Aggregator implements EventSink {
     }
 
     const responseMs = event.elapsedMs + event.lagMs;
+    this.#bytesReceived += event.bytes;
     this.#serviceLatency.record(event.elapsedMs);
+    this.#timeline.hit(endedAt, status, event.bytes, responseMs, event.elapsedMs);
     const entry = this.#urlEntry(event.method, event.url, event.name);
     entry.hits++;
     entry.latency.record(responseMs);
@@ -457,6 +473,7 @@ export class Aggregator implements EventSink {
       perTest = { successes: 0, failures: 0, errors: 0 };
       this.#perTest.set(event.test, perTest);
     }
+    this.#timeline.runEnded(event.startedAt + event.elapsedMs, event.outcome);
     const step = this.#step(event.cycleIndex);
     switch (event.outcome) {
       case Outcome.SUCCESS:
@@ -477,6 +494,15 @@ export class Aggregator implements EventSink {
         this.#topErrors.add(event.test, event.errorName, event.errorMessage, event.errorStack, 1);
         break;
     }
+  }
+
+  /**
+   * Row 0 of the timeline begins at `originMs` (the run's start, epoch ms),
+   * in every thread alike, so their rows merge exactly. Call before the
+   * first event; without it the first event's time is the origin.
+   */
+  startTimeline(originMs: number): void {
+    this.#timeline.setOrigin(originMs);
   }
 
   /** Counts only; cheap enough for ~10 calls a second. */
@@ -552,6 +578,8 @@ export class Aggregator implements EventSink {
       steps: [...this.#steps.values()]
         .sort((a, b) => a.cycleIndex - b.cycleIndex)
         .map(stepSnapshot),
+      bytesReceived: this.#bytesReceived,
+      timeline: this.#timeline.snapshot(toEpochMs(now())),
     };
   }
 
@@ -642,6 +670,8 @@ export class Aggregator implements EventSink {
     this.#socketsClosed += snapshot.socketsClosed;
     this.#wsMessages += snapshot.wsMessages;
     this.#wsBytesReceived += snapshot.wsBytesReceived;
+    this.#bytesReceived += snapshot.bytesReceived;
+    this.#timeline.merge(snapshot.timeline);
   }
 
   /**
@@ -682,6 +712,8 @@ export class Aggregator implements EventSink {
     this.#socketsClosed = 0;
     this.#wsMessages = 0;
     this.#wsBytesReceived = 0;
+    this.#bytesReceived = 0;
+    this.#timeline.clear();
     return delta;
   }
 }

@@ -2,11 +2,20 @@
 // aggregator snapshot. Pure: no clock, no I/O. Times are in seconds here
 // (the summary is what users read); RPS is hits over the run's wall-clock
 // duration, as Loads' "Approximate Average RPS".
+import { ExitCode } from '../errors.ts';
 import { OTHER_URLS_KEY } from './aggregator.ts';
 import type { ErrorSnapshot, Snapshot, StepSnapshot, TestCounts } from './aggregator.ts';
 import { LatencyHistogram } from './histogram.ts';
 import type { GeneratorLoad } from './loop-monitor.ts';
 import { evaluateThresholds, type Threshold, type ThresholdResult } from './thresholds.ts';
+import type { TimelineSnapshot } from './timeline.ts';
+
+/**
+ * The json document's format number. `loads-runner report` reads documents
+ * of this format, whatever loads-runner version wrote them, and refuses
+ * others naming both versions. Bump it when a field it reads changes meaning.
+ */
+export const SUMMARY_SCHEMA = 1;
 
 /** The signals that stop a run early (SPEC §7). */
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';
@@ -31,6 +40,67 @@ export interface RunInfo {
   maxUsers: number | null;
   /** --ramp-up in ms; 0 for none. */
   rampUpMs: number;
+  /** Worker threads that ran the load (1: the main thread alone). */
+  workers: number;
+}
+
+/** How the run was set up: the report's run card. */
+export interface RunSetup {
+  /** Users per cycle step (closed model), or --max-users per step (open model). */
+  users: number[];
+  /** Runs per user per step, or null in duration mode. */
+  hits: number[] | null;
+  /** Duration of each step, seconds, or null in hits mode. */
+  durationS: number | null;
+  /** Open model: test runs started per second per step, or null in the closed model. */
+  rate: number[] | null;
+  maxUsers: number | null;
+  rampUpS: number;
+  workers: number;
+  /** The origins (scheme://host:port) the hits went to, first seen first; named hits are not looked into. */
+  origins: string[];
+}
+
+/**
+ * One row of the timeline: what happened during [t, t + durationS) seconds
+ * since the run's start. Hits count in the row their response ended in,
+ * runs in the row they started (started) or ended (outcomes) in.
+ */
+export interface TimelineRow {
+  /** Start of the row, seconds since the run's start. */
+  t: number;
+  /** The row's length, seconds: 1 (or 2, 4, … on runs longer than an hour); the last row ends with the run. */
+  durationS: number;
+  hits: number;
+  /** Hits with no response or a status ≥ 400. */
+  hitErrors: number;
+  hits5xx: number;
+  /** Hits per second over the row. */
+  rps: number;
+  /** HTTP body bytes received. */
+  bytes: number;
+  /** Test runs started (the achieved arrival rate is started / durationS). */
+  started: number;
+  successes: number;
+  failures: number;
+  errors: number;
+  /** Open model: runs due that never started. */
+  dropped: number;
+  /** Virtual users in a test run, averaged over the row. */
+  users: number;
+  wsOpened: number;
+  wsClosed: number;
+  wsMessages: number;
+  wsBytes: number;
+  /** Response-time percentiles of the row's hits, seconds (0 without hits). */
+  p50S: number;
+  p90S: number;
+  p95S: number;
+  p99S: number;
+  maxS: number;
+  /** Service-time percentiles of the row's hits, seconds. */
+  serviceP50S: number;
+  serviceP99S: number;
 }
 
 /** Latency percentiles of all hits, in seconds. */
@@ -97,6 +167,12 @@ export interface StepSummary {
 }
 
 export interface Summary {
+  /** 'loads-runner': what wrote the document. */
+  tool: 'loads-runner';
+  /** SUMMARY_SCHEMA of the writer. */
+  schema: number;
+  /** loads-runner's version that ran the load. */
+  version: string;
   projectName: string;
   fqn: string;
   /** HTTP requests sent. */
@@ -170,6 +246,20 @@ export interface Summary {
   thresholds: ThresholdResult[];
   /** The threshold expression that stopped the run early (--abort-on-fail), or null. */
   abortedBy: string | null;
+  /** The run's exit status (SPEC §7) as the summary decides it: see exitStatusOf. */
+  exitStatus: number;
+  /** How the run was set up. */
+  run: RunSetup;
+  /** HTTP body bytes received by all hits. */
+  bytesReceived: number;
+  /** One row per second of the run, coarser past an hour (see TimelineRow). */
+  timeline: TimelineRow[];
+  /**
+   * The whole run's latencies as HdrHistogram compressed base64 (values in
+   * µs, readable by any HdrHistogram port): the distribution plots and run
+   * comparisons read them.
+   */
+  histograms: { responseTime: string; serviceTime: string };
 }
 
 /** How many errors and failures the summary lists. */
@@ -244,6 +334,80 @@ function stepSummary(
   };
 }
 
+/** Origins (scheme://host:port) of the URLs hit, first seen first; names and relative URLs are skipped. */
+function originsOf(urls: readonly { url: string }[]): string[] {
+  const origins = new Set<string>();
+  for (const { url } of urls) {
+    if (url.startsWith('http://') || url.startsWith('https://')) {
+      const end = url.indexOf('/', url.indexOf('//') + 2);
+      origins.add(end === -1 ? url : url.slice(0, end));
+    }
+  }
+  return [...origins];
+}
+
+/** ms → seconds, rounded to the µs the histograms hold (no 0.000329000000003). */
+function msToS(ms: number): number {
+  return Math.round(ms * 1000) / 1e6;
+}
+
+function timelineRows(timeline: TimelineSnapshot, durationMs: number): TimelineRow[] {
+  const widthS = timeline.widthS;
+  const runS = durationMs / MS_PER_S;
+  return timeline.rows.map((row) => {
+    const t = row.index * widthS;
+    // The last row ends with the run, not a full width later; at least 1 ms, so rates stay finite.
+    const durationS = Math.max(0.001, Math.round(Math.min(widthS, runS - t) * 1000) / 1000);
+    return {
+      t,
+      durationS,
+      hits: row.hits,
+      hitErrors: row.hitErrors,
+      hits5xx: row.hits5xx,
+      rps: row.hits / durationS,
+      bytes: row.bytes,
+      started: row.started,
+      successes: row.successes,
+      failures: row.failures,
+      errors: row.errors,
+      dropped: row.dropped,
+      users: row.busyMs / MS_PER_S / durationS,
+      wsOpened: row.wsOpened,
+      wsClosed: row.wsClosed,
+      wsMessages: row.wsMessages,
+      wsBytes: row.wsBytes,
+      p50S: msToS(row.p50),
+      p90S: msToS(row.p90),
+      p95S: msToS(row.p95),
+      p99S: msToS(row.p99),
+      maxS: msToS(row.max),
+      serviceP50S: msToS(row.serviceP50),
+      serviceP99S: msToS(row.serviceP99),
+    };
+  });
+}
+
+/**
+ * The exit status a summary stands for (SPEC §7): 1 when --abort-on-fail
+ * stopped it, 130/143 when a signal did, 1 for a failed or errored run or a
+ * crossed threshold, else 0. (Errors outside the load — an output that could
+ * not be written — are the CLI's to add.)
+ */
+export function exitStatusOf(
+  summary: Pick<Summary, 'abortedBy' | 'interruptedBy' | 'errors' | 'failures' | 'thresholds'>,
+): number {
+  if (summary.abortedBy !== null) {
+    return ExitCode.RUN_FAILED;
+  }
+  if (summary.interruptedBy !== null) {
+    return ExitCode[summary.interruptedBy];
+  }
+  const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
+  return summary.errors + summary.failures > 0 || thresholdCrossed
+    ? ExitCode.RUN_FAILED
+    : ExitCode.OK;
+}
+
 export function buildSummary(
   snapshot: Snapshot,
   info: RunInfo,
@@ -273,7 +437,11 @@ export function buildSummary(
   });
   urls.sort((a, b) => b.avgS - a.avgS);
 
-  return {
+  const results = evaluateThresholds(thresholds, snapshot, durationS);
+  const summary: Summary = {
+    tool: 'loads-runner',
+    schema: SUMMARY_SCHEMA,
+    version: info.version,
     projectName: info.projectName,
     fqn: info.fqn,
     hits: snapshot.hits,
@@ -318,7 +486,23 @@ export function buildSummary(
     interrupted: interrupted || interruptedBy !== null,
     interruptedBy,
     generator,
-    thresholds: evaluateThresholds(thresholds, snapshot, durationS),
+    thresholds: results,
     abortedBy,
+    exitStatus: 0,
+    run: {
+      users: [...info.users],
+      hits: info.hits === null ? null : [...info.hits],
+      durationS: info.durationMs === null ? null : info.durationMs / MS_PER_S,
+      rate: info.rate === null ? null : [...info.rate],
+      maxUsers: info.maxUsers,
+      rampUpS: info.rampUpMs / MS_PER_S,
+      workers: info.workers,
+      origins: originsOf(snapshot.urls),
+    },
+    bytesReceived: snapshot.bytesReceived,
+    timeline: timelineRows(snapshot.timeline, durationMs),
+    histograms: { responseTime: snapshot.latency, serviceTime: snapshot.serviceLatency },
   };
+  summary.exitStatus = exitStatusOf(summary);
+  return summary;
 }

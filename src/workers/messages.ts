@@ -52,6 +52,8 @@ export type ToWorkerMessage = Envelope &
         step: CycleStep;
         userOffset: number;
         userCount: number;
+        /** The run's start, epoch ms: row 0 of every thread's timeline. */
+        timelineOriginMs: number;
       }
     | {
         /** Ctrl-C or another worker's crash: stop now (runs in flight not counted), then say finished. */

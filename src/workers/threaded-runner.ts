@@ -200,9 +200,11 @@ export class ThreadedRunner {
    * Runs the whole plan. Resolves when it is done or interrupted; rejects
    * with a LoadsError (exit status 1) when a worker crashed or could not
    * load the test. Either way every worker has been stopped and what it
-   * sent merged.
+   * sent merged. `timelineOriginMs` is the run's start (epoch ms): every
+   * worker's timeline rows count from it, so that they merge exactly.
    */
-  async run(): Promise<RunResult> {
+  async run(timelineOriginMs: number = Date.now()): Promise<RunResult> {
+    this.#timelineOriginMs = timelineOriginMs;
     const { signal, plan } = this.#options;
     if (this.#starting === undefined && (signal.aborted || plan.length === 0)) {
       return { interrupted: signal.aborted };
@@ -325,6 +327,8 @@ export class ThreadedRunner {
     this.#resolveStop();
   }
 
+  #timelineOriginMs = 0;
+
   async #runStep(step: CycleStep): Promise<Stop | undefined> {
     const active = Math.min(this.#threads.length, step.users);
     const startMs = now();
@@ -346,6 +350,7 @@ export class ThreadedRunner {
         step,
         userOffset: offset,
         userCount,
+        timelineOriginMs: this.#timelineOriginMs,
       });
       offset += userCount;
     }

@@ -106,6 +106,7 @@ process.on('unhandledRejection', onStray);
 process.on('uncaughtException', onStray);
 
 async function runStep(message: Extract<ToWorkerMessage, { type: 'run-step' }>): Promise<void> {
+  aggregator.startTimeline(message.timelineOriginMs);
   if (!monitoring) {
     monitor.start();
     monitoring = true;

@@ -1,6 +1,9 @@
 // Reads SPEC §6 summary lines the way a user's script would.
 import assert from 'node:assert/strict';
-import type { LatencySummary, Summary } from '../../src/metrics/summary.ts';
+import { LatencyHistogram } from '../../src/metrics/histogram.ts';
+import { SUMMARY_SCHEMA, type LatencySummary, type Summary } from '../../src/metrics/summary.ts';
+
+const EMPTY_HISTOGRAM = new LatencyHistogram().encode();
 
 /** The number after `label:` on its own line, e.g. summaryNumber(out, 'Hits'). */
 export function summaryNumber(stdout: string, label: string): number {
@@ -29,6 +32,9 @@ const NO_LATENCY: LatencySummary = { p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
  */
 export function makeSummary(overrides: Partial<Summary> = {}): Summary {
   return {
+    tool: 'loads-runner',
+    schema: SUMMARY_SCHEMA,
+    version: '0.0.0-test',
     projectName: 'N/A',
     fqn: 'm.C.t',
     hits: 0,
@@ -67,6 +73,20 @@ export function makeSummary(overrides: Partial<Summary> = {}): Summary {
     generator: null,
     thresholds: [],
     abortedBy: null,
+    exitStatus: 0,
+    run: {
+      users: [1],
+      hits: [1],
+      durationS: null,
+      rate: null,
+      maxUsers: null,
+      rampUpS: 0,
+      workers: 1,
+      origins: [],
+    },
+    bytesReceived: 0,
+    timeline: [],
+    histograms: { responseTime: EMPTY_HISTOGRAM, serviceTime: EMPTY_HISTOGRAM },
     ...overrides,
   };
 }

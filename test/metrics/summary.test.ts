@@ -22,6 +22,7 @@ const INFO: RunInfo = {
   rate: null,
   maxUsers: null,
   rampUpMs: 0,
+  workers: 1,
 };
 
 function hit(url: string, status: number, elapsedMs: number): HitEvent {

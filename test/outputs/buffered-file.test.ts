@@ -145,6 +145,7 @@ describe('onExitNow', () => {
       rate: null,
       maxUsers: null,
       rampUpMs: 0,
+      workers: 1,
     });
     for (let i = 0; i < 20; i++) {
       output.onEvent(numberedHit(i));

@@ -69,6 +69,7 @@ const INFO: RunInfo = {
   rate: null,
   maxUsers: null,
   rampUpMs: 0,
+  workers: 1,
 };
 
 function context(filename: string): OutputContext {

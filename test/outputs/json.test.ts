@@ -75,6 +75,7 @@ function runSummary(): Summary {
     rate: null,
     maxUsers: null,
     rampUpMs: 0,
+    workers: 1,
   };
   return buildSummary(a.snapshot(), info, T0 + 500, false, GENERATOR);
 }

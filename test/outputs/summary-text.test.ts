@@ -24,6 +24,7 @@ function runInfo(hits: number[]): RunInfo {
     rate: null,
     maxUsers: null,
     rampUpMs: 0,
+    workers: 1,
   };
 }
 

@@ -156,6 +156,7 @@ const INFO: RunInfo = {
   rate: null,
   maxUsers: null,
   rampUpMs: 0,
+  workers: 1,
 };
 
 /** The numbers that do not depend on timing. */
