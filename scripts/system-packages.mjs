@@ -6,7 +6,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /** Command → the Debian package that provides it, and what needs it. */
-const PACKAGES = [{ command: 'openssl', package: 'openssl', for: 'the TLS tests' }];
+const PACKAGES = [
+  { command: 'openssl', package: 'openssl', for: 'the TLS tests' },
+  { command: 'chromium', package: 'chromium', for: 'the report and dashboard browser tests' },
+];
 
 const has = (command) =>
   spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
