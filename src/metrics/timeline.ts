@@ -226,8 +226,8 @@ export class Timeline {
   #last: TimelineBucket | undefined = undefined;
   /** Test runs started and not yet ended in this thread. */
   #inFlight = 0;
-  /** Epoch ms up to which #inFlight has been integrated into the rows' busyMs. */
-  #busyUntilMs = 0;
+  /** Epoch ms up to which #inFlight has been integrated into the rows' busyMs; NaN before the first run. */
+  #busyUntilMs = Number.NaN;
 
   /** Row 0 begins at `originMs` (the run's start, epoch ms). Call before the first event. */
   setOrigin(originMs: number): void {
@@ -384,7 +384,7 @@ export class Timeline {
     }
     this.#busyUntilMs = atMs;
     const inFlight = this.#inFlight;
-    if (inFlight === 0 || from === 0) {
+    if (inFlight === 0 || Number.isNaN(from)) {
       return;
     }
     const width = this.#widthMs;
