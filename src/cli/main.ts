@@ -1,5 +1,6 @@
 // The loads-runner command: the composition root. It parses and validates
-// the options (or hands `loads-runner report` to report-command.ts), loads the test, wires the aggregator and outputs to the
+// the options (`loads-runner report` goes to report-command.ts), loads the
+// test, wires the aggregator and outputs to the
 // runner (in this thread, or on worker threads with --workers), handles
 // Ctrl-C, and is the only place that turns errors into exit statuses
 // (SPEC §7): usage/input errors print one line and exit 2, a run with
@@ -7,7 +8,7 @@
 // its stack.
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { CommanderError, type Command } from 'commander';
+import { CommanderError } from 'commander';
 import { ExitCode, LoadsError, UsageError, UsageErrors } from '../errors.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
@@ -132,7 +133,7 @@ function parseArguments(argv: readonly string[]): ParsedArguments | number {
   // Subcommands copy these settings only when created, so each gets them here;
   // the help named in a usage error is that of the command that refused.
   let helpOf = program;
-  for (const command of [program, ...program.commands] as Command[]) {
+  for (const command of [program, ...program.commands]) {
     command.exitOverride((err) => {
       helpOf = command;
       throw err;

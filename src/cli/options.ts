@@ -84,117 +84,116 @@ not a loads-runner json document, or of another version's schema).`,
     );
 }
 
+/**
+ * The loads-runner program. With positional options, every option after
+ * `report` is the report's (its -o is a file, the run's -o an output name).
+ */
 export function createProgram(version: string): Command {
-  return (
-    new Command('loads-runner')
-      .description('Load-test HTTP services and WebSockets with ordinary test classes.')
-      .version(version, '--version', 'print the version and exit')
-      .helpOption('-h, --help', 'show this help and exit')
-      // After `report`, every option is the report's (its -o is a file, the run's -o an output name).
-      .enablePositionalOptions()
-      .addCommand(createReportCommand())
-      .argument(
-        '[fqn]',
-        'the test to run: module.Class.method, module.Class, or path/to/file.ts:Class.method',
-      )
-      .option('-u, --users <cycle>', 'virtual users, or a cycle like 10:20:30 (default: 1)')
-      .option('--hits <cycle>', 'test runs per user, or a cycle like 5:10 (default: 1)')
-      .option(
-        '-d, --duration <seconds>',
-        'run each user in a loop for this long, instead of --hits',
-      )
-      .option(
-        '--rate <cycle>',
-        'open model: start this many test runs per second whatever the server does, or a cycle like 50:100:200, each step lasting --duration (needs --duration; not with --users or --hits)',
-      )
-      .option(
-        '--max-users <count>',
-        'with --rate: most virtual users that take the runs; a run due when all are busy waits, and is dropped after --timeout (default: 1000)',
-      )
-      .option(
-        '--ramp-up <seconds>',
-        'in each cycle step, users (or the rate) rise linearly from 0 over this long; shorter than --duration (default: 0)',
-      )
-      .option('--server-url <url>', 'base URL for this.app (wins over the class serverUrl)')
-      .option(
-        '--timeout <seconds>',
-        'deadline of each request: connect, headers and the whole body (default: 30)',
-      )
-      .option(
-        '--test-timeout <seconds>',
-        'longest a single test run may take before it counts as an error and its requests and sockets are aborted; 0 for none (default: 60)',
-      )
-      .option(
-        '--max-body-size <size>',
-        'largest response body kept, e.g. 64MB or 500k (binary units); a larger one fails with BODY_TOO_LARGE and its connection is closed (default: 64MB)',
-      )
-      .option(
-        '--discard-bodies',
-        "count and time every response body without keeping it, as body: 'discard' does for one request",
-      )
-      .option(
-        '--insecure',
-        'accept any TLS certificate (self-signed, expired, other host), as verify: false does for one request',
-      )
-      .addOption(
-        new Option(
-          '--ca <file>',
-          'PEM file of a certificate authority to trust besides the system ones, repeatable',
-        ).argParser(collect),
-      )
-      .option('--cert <file>', 'PEM client certificate for mutual TLS (with --key)')
-      .option('--key <file>', 'PEM private key of --cert')
-      .option(
-        '--http2',
-        'offer HTTP/2 to https:// servers (ALPN), falling back to HTTP/1.1; one connection per origin per user, parallel requests multiplexed on it',
-      )
-      .addOption(
-        new Option(
-          '-o, --output <name>',
-          'where results go, repeatable: stdout, null, file, json, funkload, junit (default: stdout; see Outputs below)',
-        ).argParser(collect),
-      )
-      .option(
-        '--output-file-filename <path>',
-        'file output: events as JSON lines (default: loads-events.jsonl)',
-      )
-      .option(
-        '--output-funkload-filename <path>',
-        'funkload output: XML report (default: funkload-report.xml)',
-      )
-      .option(
-        '--output-json-filename <path>',
-        'json output: the summary as JSON, - for stdout (default: -)',
-      )
-      .option(
-        '--output-junit-filename <path>',
-        'junit output: JUnit XML for Jenkins and GitLab (default: junit.xml)',
-      )
-      .addOption(
-        new Option(
-          '--threshold <expr>',
-          'a pass/fail criterion, repeatable, e.g. p95<300ms, errors<1%, rps>500, url:/login p99<1s, step:2 avg<200ms; a crossed one exits 1',
-        ).argParser(collect),
-      )
-      .option(
-        '--abort-on-fail',
-        'stop the load as soon as a threshold is crossed for good (e.g. errors<5 after 5 errors)',
-      )
-      .option(
-        '--workers <count>',
-        'worker threads that share the users, each with its own event loop; 1 runs all in one thread (default: the number of cores, at most the largest users step)',
-      )
-      .option(
-        '--status-interval <seconds>',
-        'not on a terminal, or with CI set: seconds between status lines (default: 10)',
-      )
-      .option('--config <file>', 'INI file whose [loads] section takes the long option names')
-      .option('-q, --quiet', 'print nothing on stdout and no progress bar')
-      .option('--project-name <name>', 'name of the project, shown in reports')
-      .option('--no-color', 'no colours, even on a terminal')
-      .addHelpText(
-        'after',
-        `
+  return new Command('loads-runner')
+    .description('Load-test HTTP services and WebSockets with ordinary test classes.')
+    .version(version, '--version', 'print the version and exit')
+    .helpOption('-h, --help', 'show this help and exit')
+    .enablePositionalOptions()
+    .addCommand(createReportCommand())
+    .argument(
+      '[fqn]',
+      'the test to run: module.Class.method, module.Class, or path/to/file.ts:Class.method',
+    )
+    .option('-u, --users <cycle>', 'virtual users, or a cycle like 10:20:30 (default: 1)')
+    .option('--hits <cycle>', 'test runs per user, or a cycle like 5:10 (default: 1)')
+    .option('-d, --duration <seconds>', 'run each user in a loop for this long, instead of --hits')
+    .option(
+      '--rate <cycle>',
+      'open model: start this many test runs per second whatever the server does, or a cycle like 50:100:200, each step lasting --duration (needs --duration; not with --users or --hits)',
+    )
+    .option(
+      '--max-users <count>',
+      'with --rate: most virtual users that take the runs; a run due when all are busy waits, and is dropped after --timeout (default: 1000)',
+    )
+    .option(
+      '--ramp-up <seconds>',
+      'in each cycle step, users (or the rate) rise linearly from 0 over this long; shorter than --duration (default: 0)',
+    )
+    .option('--server-url <url>', 'base URL for this.app (wins over the class serverUrl)')
+    .option(
+      '--timeout <seconds>',
+      'deadline of each request: connect, headers and the whole body (default: 30)',
+    )
+    .option(
+      '--test-timeout <seconds>',
+      'longest a single test run may take before it counts as an error and its requests and sockets are aborted; 0 for none (default: 60)',
+    )
+    .option(
+      '--max-body-size <size>',
+      'largest response body kept, e.g. 64MB or 500k (binary units); a larger one fails with BODY_TOO_LARGE and its connection is closed (default: 64MB)',
+    )
+    .option(
+      '--discard-bodies',
+      "count and time every response body without keeping it, as body: 'discard' does for one request",
+    )
+    .option(
+      '--insecure',
+      'accept any TLS certificate (self-signed, expired, other host), as verify: false does for one request',
+    )
+    .addOption(
+      new Option(
+        '--ca <file>',
+        'PEM file of a certificate authority to trust besides the system ones, repeatable',
+      ).argParser(collect),
+    )
+    .option('--cert <file>', 'PEM client certificate for mutual TLS (with --key)')
+    .option('--key <file>', 'PEM private key of --cert')
+    .option(
+      '--http2',
+      'offer HTTP/2 to https:// servers (ALPN), falling back to HTTP/1.1; one connection per origin per user, parallel requests multiplexed on it',
+    )
+    .addOption(
+      new Option(
+        '-o, --output <name>',
+        'where results go, repeatable: stdout, null, file, json, funkload, junit (default: stdout; see Outputs below)',
+      ).argParser(collect),
+    )
+    .option(
+      '--output-file-filename <path>',
+      'file output: events as JSON lines (default: loads-events.jsonl)',
+    )
+    .option(
+      '--output-funkload-filename <path>',
+      'funkload output: XML report (default: funkload-report.xml)',
+    )
+    .option(
+      '--output-json-filename <path>',
+      'json output: the summary as JSON, - for stdout (default: -)',
+    )
+    .option(
+      '--output-junit-filename <path>',
+      'junit output: JUnit XML for Jenkins and GitLab (default: junit.xml)',
+    )
+    .addOption(
+      new Option(
+        '--threshold <expr>',
+        'a pass/fail criterion, repeatable, e.g. p95<300ms, errors<1%, rps>500, url:/login p99<1s, step:2 avg<200ms; a crossed one exits 1',
+      ).argParser(collect),
+    )
+    .option(
+      '--abort-on-fail',
+      'stop the load as soon as a threshold is crossed for good (e.g. errors<5 after 5 errors)',
+    )
+    .option(
+      '--workers <count>',
+      'worker threads that share the users, each with its own event loop; 1 runs all in one thread (default: the number of cores, at most the largest users step)',
+    )
+    .option(
+      '--status-interval <seconds>',
+      'not on a terminal, or with CI set: seconds between status lines (default: 10)',
+    )
+    .option('--config <file>', 'INI file whose [loads] section takes the long option names')
+    .option('-q, --quiet', 'print nothing on stdout and no progress bar')
+    .option('--project-name <name>', 'name of the project, shown in reports')
+    .option('--no-color', 'no colours, even on a terminal')
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ loads-runner example.TestWebSite.test_es
   $ loads-runner example.TestWebSite.test_es -u 100 --hits 10
@@ -213,6 +212,5 @@ Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or
 or a threshold was crossed, 2 bad usage or input, 130 stopped by SIGINT (Ctrl-C), 143
 stopped by SIGTERM: the summary and outputs then cover what ran before the signal, and a
 second signal exits at once with 128 + its number.`,
-      )
-  );
+    );
 }

@@ -148,7 +148,8 @@ function unionOf<K>(current: readonly K[], baseline: readonly K[]): K[] {
 
 /**
  * The comparison of `current` against `baseline`: the run-wide rows, then
- * each step (by number, ascending), then each URL/name (the current run's
+ * each step (by number, ascending; none when both runs had a single step),
+ * then each URL/name (the current run's
  * slowest first, then those only the baseline had). A scope only one run
  * has gets rows with null on the other side, never worse or a regression.
  */
@@ -168,9 +169,11 @@ export function compareRuns(
 
   const currentSteps = new Map(current.steps.map((s) => [s.step, s]));
   const baselineSteps = new Map(baseline.steps.map((s) => [s.step, s]));
-  const stepNumbers = unionOf([...currentSteps.keys()], [...baselineSteps.keys()]).sort(
-    (a, b) => a - b,
-  );
+  // Two runs of one step each: the step is the run, and its rows would say everything twice.
+  const oneStepEach = current.steps.length <= 1 && baseline.steps.length <= 1;
+  const stepNumbers = oneStepEach
+    ? []
+    : unionOf([...currentSteps.keys()], [...baselineSteps.keys()]).sort((a, b) => a - b);
   for (const number of stepNumbers) {
     const inBaseline = baselineSteps.get(number);
     const inCurrent = currentSteps.get(number);

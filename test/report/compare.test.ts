@@ -152,10 +152,19 @@ describe('compareRuns', () => {
     }
   });
 
+  it('when both runs had a single step then there are no step rows (they would repeat the run)', () => {
+    const comparison = gate(
+      makeRun({ steps: [makeStep(1, { p95S: 1 })] }),
+      makeRun({ steps: [makeStep(1)] }),
+    );
+    assert.deepEqual([...new Set(comparison.rows.map((r) => r.scope))], ['run']);
+    assert.deepEqual(comparison.regressions, []);
+  });
+
   it("when a step's runs fail then its error share is its own failed and errored runs over its runs", () => {
     const comparison = gate(
-      makeRun({ steps: [makeStep(1, { successes: 990, failures: 4, errors: 6 })] }),
-      makeRun({ steps: [makeStep(1)] }),
+      makeRun({ steps: [makeStep(1, { successes: 990, failures: 4, errors: 6 }), makeStep(2)] }),
+      makeRun({ steps: [makeStep(1), makeStep(2)] }),
     );
     const share = rowOf(comparison, 'step 1', 'errorShare');
     assert.equal(share.current, 0.01);
