@@ -87,12 +87,14 @@ not a loads-runner json document, or of another version's schema).`,
 /**
  * The loads-runner program. With positional options, every option after
  * `report` is the report's (its -o is a file, the run's -o an output name).
+ * The usage line stays the run's; the report is listed under Commands.
  */
 export function createProgram(version: string): Command {
   return new Command('loads-runner')
     .description('Load-test HTTP services and WebSockets with ordinary test classes.')
     .version(version, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help and exit')
+    .usage('[options] [fqn]')
     .enablePositionalOptions()
     .addCommand(createReportCommand())
     .argument(
