@@ -78,7 +78,7 @@ export interface ReportStreams {
   writeErr(text: string): void;
 }
 
-/** Runs `loads-runner report` and resolves with the exit status; bad input throws a LoadsError. */
+/** Runs `loads-runner report` and returns its exit status; bad input throws a LoadsError (exit 2). */
 export function runReport(runFile: string, raw: RawReportOptions, streams: ReportStreams): number {
   const request = validateReportOptions(runFile, raw);
   const summary = readSummaryDocument(request.runFile);
