@@ -1,15 +1,15 @@
 // The loads-runner command: the composition root. It parses and validates
-// the options, loads the test, wires the aggregator and outputs to the
+// the options (`loads-runner report` goes to report-command.ts), loads the
+// test, wires the aggregator and outputs to the
 // runner (in this thread, or on worker threads with --workers), handles
 // Ctrl-C, and is the only place that turns errors into exit statuses
 // (SPEC §7): usage/input errors print one line and exit 2, a run with
 // failures or errors (or a crashed worker) exits 1, an internal bug prints
 // its stack.
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { CommanderError } from 'commander';
-import { ExitCode, LoadsError, UsageErrors } from '../errors.ts';
+import { ExitCode, LoadsError, UsageError, UsageErrors } from '../errors.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
 import {
@@ -34,7 +34,14 @@ import { filterModuleTypeWarnings } from '../runner/module-type-warning.ts';
 import { buildPlan, buildRatePlan, countRuns } from '../runner/cycle.ts';
 import { LocalRunner, type RunResult } from '../runner/local-runner.ts';
 import { ThreadedRunner } from '../workers/threaded-runner.ts';
-import { createProgram, type RawOptions } from './options.ts';
+import {
+  createProgram,
+  REPORT_COMMAND,
+  type RawOptions,
+  type RawReportOptions,
+} from './options.ts';
+import { runReport } from './report-command.ts';
+import { readVersion } from './version.ts';
 import { readConfig, type ConfigValues } from './config.ts';
 import { validateOptions, type RunOptions } from './validate.ts';
 import {
@@ -51,14 +58,6 @@ import { emfileHint, readOpenFilesLimit } from './open-files.ts';
 
 const PROGRAM = 'loads-runner';
 
-function readVersion(): string {
-  // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
 /** Runs the command and resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
   const stderr = process.stderr;
@@ -69,6 +68,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseArguments(argv);
     if (typeof parsed === 'number') {
       return parsed;
+    }
+    if (parsed.command === 'report') {
+      return runReport(parsed.runFile, parsed.raw, {
+        writeOut: (text) => writeTo(process.stdout, text),
+        writeErr: (text) => writeTo(stderr, text),
+      });
     }
     const config: ConfigValues =
       parsed.raw.config === undefined ? {} : readConfig(parsed.raw.config);
@@ -101,17 +106,45 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function parseArguments(
-  argv: readonly string[],
-): { fqn: string | undefined; raw: RawOptions } | number {
+/** What the command line asks for: a load run, or a report from saved json documents. */
+type ParsedArguments =
+  | { command: 'run'; fqn: string | undefined; raw: RawOptions }
+  | { command: 'report'; runFile: string; raw: RawReportOptions };
+
+function parseArguments(argv: readonly string[]): ParsedArguments | number {
   const program = createProgram(readVersion());
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (text) => writeTo(process.stdout, text),
-    writeErr: (text) => writeTo(process.stderr, text),
-    // Our own one-line message is printed below, with exit status 2.
-    outputError: () => {},
+  let parsed: ParsedArguments | undefined;
+  program.action((fqn: string | undefined) => {
+    parsed = { command: 'run', fqn, raw: program.opts<RawOptions>() };
   });
+  const report = program.commands.find((command) => command.name() === REPORT_COMMAND);
+  report?.action((runFile: string, raw: RawReportOptions) => {
+    // Before `report`, commander still reads the run's options (-u 10 report x.json): refuse them.
+    const runOptions = program.options
+      .filter((option) => program.getOptionValueSource(option.attributeName()) === 'cli')
+      .map((option) => option.long ?? option.flags);
+    if (runOptions.length > 0) {
+      throw new UsageError(
+        `${runOptions.join(', ')} ${runOptions.length === 1 ? 'is an option' : 'are options'} of a load run, not of ${REPORT_COMMAND}; see ${PROGRAM} ${REPORT_COMMAND} --help`,
+      );
+    }
+    parsed = { command: 'report', runFile, raw };
+  });
+  // Subcommands copy these settings only when created, so each gets them here;
+  // the help named in a usage error is that of the command that refused.
+  let helpOf = program;
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride((err) => {
+      helpOf = command;
+      throw err;
+    });
+    command.configureOutput({
+      writeOut: (text) => writeTo(process.stdout, text),
+      writeErr: (text) => writeTo(process.stderr, text),
+      // Our own one-line message is printed below, with exit status 2.
+      outputError: () => {},
+    });
+  }
   try {
     program.parse(argv as string[]);
   } catch (err) {
@@ -120,12 +153,16 @@ function parseArguments(
         return ExitCode.OK; // --help, --version
       }
       const message = err.message.replace(/^error: /, '');
-      writeTo(process.stderr, `${PROGRAM}: ${message}; see ${PROGRAM} --help\n`);
+      const help = helpOf === program ? PROGRAM : `${PROGRAM} ${helpOf.name()}`;
+      writeTo(process.stderr, `${PROGRAM}: ${message}; see ${help} --help\n`);
       return ExitCode.USAGE;
     }
     throw err;
   }
-  return { fqn: program.args[0], raw: program.opts<RawOptions>() };
+  if (parsed === undefined) {
+    throw new Error('commander parsed the command line without calling an action');
+  }
+  return parsed;
 }
 
 async function runLoad(options: RunOptions, terminal: Terminal): Promise<number> {

@@ -1,7 +1,7 @@
-// The commander program: every option of SPEC §8 with its help text. Options
-// that the INI file may also set have no commander default, so that
-// validate.ts can tell "not given" from "given" and let the command line win
-// over the file.
+// The commander program: every option of SPEC §8 with its help text, and
+// the `report` command (SPEC §9). Options that the INI file may also set
+// have no commander default, so that validate.ts can tell "not given" from
+// "given" and let the command line win over the file.
 import { Command, Option } from 'commander';
 
 /** Options as commander hands them over, before the config merge. */
@@ -39,14 +39,64 @@ export interface RawOptions {
   statusInterval?: string;
 }
 
+/** `loads-runner report`'s options as commander hands them over. */
+export interface RawReportOptions {
+  output: string;
+  baseline?: string;
+  maxRegression?: string;
+}
+
+/** The name of the report command: a test name is never a lone word, so no FQN is shadowed. */
+export const REPORT_COMMAND = 'report';
+
+export const DEFAULT_REPORT_FILENAME = 'loads-report.html';
+
 const collect = (value: string, previous: string[] | undefined): string[] =>
   previous === undefined ? [value] : [...previous, value];
 
+/** The `report` command: an HTML report, and the comparison with a baseline, from saved json documents. */
+export function createReportCommand(): Command {
+  return new Command(REPORT_COMMAND)
+    .description(
+      'write the HTML report of a run saved with -o json; with --baseline, compare two runs and print the table',
+    )
+    .helpOption('-h, --help', 'show this help and exit')
+    .argument('<run.json>', 'the json document of the run (-o json --output-json-filename)')
+    .option('-o, --output <file>', 'the HTML report to write', DEFAULT_REPORT_FILENAME)
+    .option(
+      '--baseline <base.json>',
+      'the json document of an earlier run: print the key figures side by side on stdout, and show both on the page',
+    )
+    .option(
+      '--max-regression <percent>',
+      'with --baseline: exit 1 when p95, p99 or the error share of the run, a step or a URL got worse by more than this, e.g. 10% (an error share must also rise by 0.1 percentage point)',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ loads-runner report run.json
+  $ loads-runner report today.json --baseline last-week.json --max-regression 10% -o report.html
+
+Exit status: 0 the report was written (and no regression), 1 a regression beyond
+--max-regression, or the report could not be written, 2 bad usage or input (a file that is
+not a loads-runner json document, or of another version's schema).`,
+    );
+}
+
+/**
+ * The loads-runner program. With positional options, every option after
+ * `report` is the report's (its -o is a file, the run's -o an output name).
+ * The usage line stays the run's; the report is listed under Commands.
+ */
 export function createProgram(version: string): Command {
   return new Command('loads-runner')
     .description('Load-test HTTP services and WebSockets with ordinary test classes.')
     .version(version, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help and exit')
+    .usage('[options] [fqn]')
+    .enablePositionalOptions()
+    .addCommand(createReportCommand())
     .argument(
       '[fqn]',
       'the test to run: module.Class.method, module.Class, or path/to/file.ts:Class.method',
