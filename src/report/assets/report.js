@@ -1,6 +1,6 @@
 // The report page's script (a plain browser script, inlined into the report
 // by src/report/render.ts after uPlot). It draws the whole page from the
-// JSON in <script id="loads-data"> (src/report/page-data.ts: PageData): the
+// JSON of the element #loads-data (src/report/page-data.ts: PageData): the
 // run card, the verdict, the tiles, the charts (uPlot) and the tables. The
 // live dashboard's page is the same page: given data.live, it follows the
 // run over Server-Sent Events (src/report/types.ts: LiveUpdate) and redraws
