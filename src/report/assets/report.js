@@ -16,6 +16,7 @@
 //   finished()           the run is over (always true on a saved report)
 //   streamOpen()         the live event stream is open
 //   charts()             names of the charts drawn
+//   series(name)         a chart's series: [{ label, stroke, points (values drawn), values }]
 //   summary()            the summary drawn
 //   formatSeconds(s, unit)
 //   decodeDistribution(histograms)  percentile series (µs) of a Summary's
@@ -1461,6 +1462,17 @@
     finished: () => state.finished,
     streamOpen: () => state.source !== null && state.source.readyState !== EventSource.CLOSED,
     charts: () => [...charts.keys()],
+    series: (name) => {
+      const plot = charts.get(name)?.plot;
+      return plot === undefined
+        ? []
+        : plot.series.slice(1).map((series, i) => ({
+            label: series.label,
+            stroke: series.stroke(),
+            points: plot.data[i + 1].filter((v) => v !== null && v !== undefined).length,
+            values: plot.data[i + 1],
+          }));
+    },
     summary: () => state.run.summary,
     formatSeconds,
     decodeDistribution,
