@@ -347,12 +347,11 @@
       status = `Exit status ${summary.exitStatus}`;
       meaning = '';
     }
-    if (summary.errors > 0 || summary.failures > 0) {
-      notes.push([
-        'bad',
-        `${summary.errors} test ${summary.errors === 1 ? 'run' : 'runs'} errored, ${summary.failures} failed`,
-      ]);
-    }
+    const runs = summary.successes + summary.errors + summary.failures;
+    notes.push([
+      summary.errors > 0 || summary.failures > 0 ? 'bad' : '',
+      `${runs} test ${runs === 1 ? 'run' : 'runs'}: ${summary.successes} succeeded, ${summary.errors} errored, ${summary.failures} failed`,
+    ]);
     if (summary.thresholds.length > 0) {
       notes.push(
         crossed > 0
@@ -702,7 +701,7 @@
       parts.push(
         ...section(
           'URLs',
-          h('p', { class: 'note' }, 'Click a column heading to sort.'),
+          h('p', { class: 'note screen' }, 'Click a column heading to sort.'),
           urlTable(summary),
           notes,
         ),
@@ -803,6 +802,23 @@
 
   const axisRate = (v) => (v === 0 ? '0' : formatRate(v));
   const axisPercent = (v) => `${Number(v.toPrecision(3))}%`;
+
+  /**
+   * Value scales start at zero (a chart that starts at its minimum makes a
+   * small change look large) and reach at least 1, so an all-zero series
+   * (no errors) lies flat at the bottom instead of mid-chart.
+   */
+  const fromZero = { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] };
+
+  function zeroBasedScales(series) {
+    const scales = {};
+    for (const s of series) {
+      if (s.scale !== undefined) {
+        scales[s.scale] = fromZero;
+      }
+    }
+    return scales;
+  }
 
   function line(label, color, scale, value, extra = {}) {
     return {
@@ -946,7 +962,7 @@
       ...spec.series.map((s) => column(frame, s.baseline ? frame.base : frame.current, s.pick)),
     ];
     const opts = {
-      scales: { x: { time: false } },
+      scales: { ...zeroBasedScales(spec.series), x: { time: false } },
       series: [
         { label: 'Time', value: (u, v) => (v === null ? '—' : formatElapsed(v)) },
         ...spec.series.map((s) => {
@@ -1010,7 +1026,7 @@
       return `${Number(p.toFixed(4))}%`;
     };
     const opts = {
-      scales: { x: { time: false, distr: 3, log: 10 } },
+      scales: { s: fromZero, x: { time: false, distr: 3, log: 10 } },
       series: [
         { label: 'Percentile', value: (u, v) => (v === null ? '—' : percentileLabel(v)) },
         ...all.map((a) => ({ ...a.s, value: (u, v) => (v === null ? '—' : formatSeconds(v)) })),
@@ -1052,7 +1068,12 @@
     };
     const secondsValue = (u, v) => (v === null ? '—' : formatSeconds(v));
     const opts = {
-      scales: { x: { time: false, range: (u, min, max) => [min - 0.3, max + 0.3] } },
+      scales: {
+        s: fromZero,
+        rps: fromZero,
+        '%': fromZero,
+        x: { time: false, range: (u, min, max) => [min - 0.3, max + 0.3] },
+      },
       series: [
         { label: 'Step', value: (u, v) => (v === null ? '—' : `step ${v}: ${stepLabel(v)}`) },
         line('p95', c1, 's', secondsValue, { points: { show: true, size: 6 } }),
