@@ -67,11 +67,28 @@ export async function withPage<T>(
   }
 }
 
+/**
+ * Polls a JavaScript expression in the page until it is truthy. Not
+ * page.waitForFunction: its predicate is evaluated with eval inside the
+ * page, which the report's Content-Security-Policy refuses.
+ */
+export async function waitInPage(
+  page: Page,
+  expression: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) {
+      throw new Error(`${expression} was not true within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 /** Waits until the report page has drawn itself (report.js sets data-ready). */
-export async function reportReady(page: Page): Promise<void> {
-  await page.waitForFunction("document.documentElement.dataset.ready === 'true'", null, {
-    timeout: 10_000,
-  });
+export function reportReady(page: Page): Promise<void> {
+  return waitInPage(page, "document.documentElement.dataset.ready === 'true'");
 }
 
 /** A chart's series as window.loadsReport.series(name) gives them. */

@@ -10,7 +10,14 @@ import type { AddressInfo } from 'node:net';
 import { distributionOf } from '../../src/report/page-data.ts';
 import { renderReport } from '../../src/report/render.ts';
 import type { LiveUpdate, Summary } from '../../src/report/types.ts';
-import { BROWSER_SKIP, inPage, pageSeries, reportReady, withPage } from '../helpers/browser.ts';
+import {
+  BROWSER_SKIP,
+  inPage,
+  pageSeries,
+  reportReady,
+  waitInPage,
+  withPage,
+} from '../helpers/browser.ts';
 import { syntheticSummary } from '../helpers/report.ts';
 
 let server: http.Server;
@@ -70,7 +77,7 @@ describe('the live page', { skip: BROWSER_SKIP, timeout: 60_000 }, () => {
 
       const middle = syntheticSummary(6);
       send(res, { summary: middle, timelineFrom: 0, final: false });
-      await page.waitForFunction('window.loadsReport.updates() === 1');
+      await waitInPage(page, 'window.loadsReport.updates() === 1');
       assert.equal(await rows(), 6);
       assert.equal(await page.locator('[data-tile=hits] .value').innerText(), String(middle.hits));
       assert.equal((await pageSeries(page, 'load'))[1]!.values.length, 6);
@@ -86,7 +93,7 @@ describe('the live page', { skip: BROWSER_SKIP, timeout: 60_000 }, () => {
         timelineFrom: 4,
         final: true,
       });
-      await page.waitForFunction('window.loadsReport.finished()');
+      await waitInPage(page, 'window.loadsReport.finished()');
       assert.equal(await rows(), 10);
       assert.equal(await inPage(page, 'window.loadsReport.streamOpen()'), false);
       await closed; // the browser closed its connection
@@ -105,7 +112,8 @@ describe('the live page', { skip: BROWSER_SKIP, timeout: 60_000 }, () => {
       );
       // The distribution comes from the final summary's histograms, decoded in the page.
       const expected = distributionOf(final).responseUs.map((us) => us / 1e6);
-      await page.waitForFunction(
+      await waitInPage(
+        page,
         `JSON.stringify(window.loadsReport.series('distribution')[0].values) === ${JSON.stringify(JSON.stringify(expected))}`,
       );
       assert.deepEqual(errors, []);

@@ -20,6 +20,7 @@ import {
   pageSeries,
   reportReady,
   seriesPixels,
+  waitInPage,
   withPage,
 } from '../helpers/browser.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -91,12 +92,12 @@ export class TestMixed extends TestCase {
   [stepped, open] = await Promise.all([
     run(
       'stepped',
-      ['example.TestWebSite.test_es', '-u', '2:4', '-d', '2'],
+      ['example.TestWebSite.test_es', '-u', '1:2', '-d', '1'],
       path.join(REPO_ROOT, 'examples'),
     ),
     run(
       'open',
-      ['mixed.TestMixed.test_mixed', '--rate', '40', '-d', '2', '--max-users', '2'],
+      ['mixed.TestMixed.test_mixed', '--rate', '40', '-d', '1', '--max-users', '2'],
       project.dir,
     ),
   ]);
@@ -266,7 +267,7 @@ describe('the html report of a run', { skip: BROWSER_SKIP, timeout: 60_000 }, ()
       assert.equal(await p95Stroke(), '#0969da');
       await page.emulateMedia({ colorScheme: 'dark' });
       assert.equal(await background(), 'rgb(13, 17, 23)');
-      await page.waitForFunction("window.loadsReport.series('latency')[1].stroke === '#4493f8'");
+      await waitInPage(page, "window.loadsReport.series('latency')[1].stroke === '#4493f8'");
       for (const [chart, count] of Object.entries(await seriesPixels(page))) {
         assert.ok(count > 30, `chart ${chart} drew ${count} pixels in the dark`);
       }
