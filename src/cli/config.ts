@@ -34,6 +34,7 @@ const STRING_KEYS = {
   output_funkload_filename: 'outputFunkloadFilename',
   output_json_filename: 'outputJsonFilename',
   output_junit_filename: 'outputJunitFilename',
+  output_html_filename: 'outputHtmlFilename',
   project_name: 'projectName',
   workers: 'workers',
   status_interval: 'statusInterval',

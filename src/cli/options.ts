@@ -28,6 +28,7 @@ export interface RawOptions {
   outputFunkloadFilename?: string;
   outputJsonFilename?: string;
   outputJunitFilename?: string;
+  outputHtmlFilename?: string;
   /** --threshold, repeatable; each value may hold several expressions separated by commas. */
   threshold?: string[];
   abortOnFail?: boolean;
@@ -152,7 +153,7 @@ export function createProgram(version: string): Command {
     .addOption(
       new Option(
         '-o, --output <name>',
-        'where results go, repeatable: stdout, null, file, json, funkload, junit (default: stdout; see Outputs below)',
+        'where results go, repeatable: stdout, null, file, json, funkload, junit, html (default: stdout; see Outputs below)',
       ).argParser(collect),
     )
     .option(
@@ -170,6 +171,10 @@ export function createProgram(version: string): Command {
     .option(
       '--output-junit-filename <path>',
       'junit output: JUnit XML for Jenkins and GitLab (default: junit.xml)',
+    )
+    .option(
+      '--output-html-filename <path>',
+      'html output: the report, one file that opens offline (default: loads-report.html)',
     )
     .addOption(
       new Option(

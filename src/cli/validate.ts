@@ -277,6 +277,7 @@ export function validateOptions(
       output_funkload_filename: cli.outputFunkloadFilename ?? config.outputFunkloadFilename,
       output_json_filename: jsonFilename,
       output_junit_filename: cli.outputJunitFilename ?? config.outputJunitFilename,
+      output_html_filename: cli.outputHtmlFilename ?? config.outputHtmlFilename,
       server_url: serverUrl,
     },
     quiet,

@@ -13,7 +13,8 @@ export interface OutputContext {
   write: (text: string) => void;
   /**
    * Output options by their config name, e.g. `output_file_filename`,
-   * `output_funkload_filename`, `output_json_filename`, `server_url`.
+   * `output_funkload_filename`, `output_json_filename`, `output_html_filename`,
+   * `server_url`.
    * Missing or undefined means the output's default.
    */
   options: Record<string, string | undefined>;

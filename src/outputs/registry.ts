@@ -3,6 +3,7 @@
 import { UsageError } from '../errors.ts';
 import { FileOutput } from './file.ts';
 import { FunkloadOutput } from './funkload.ts';
+import { HtmlOutput } from './html.ts';
 import { JsonOutput } from './json.ts';
 import { JunitOutput } from './junit.ts';
 import { NullOutput } from './null.ts';
@@ -16,6 +17,7 @@ export const OUTPUT_NAMES: readonly string[] = Object.freeze([
   'json',
   'funkload',
   'junit',
+  'html',
 ]);
 
 /** Creates the output named `name`; an unknown name is a UsageError (exit 2). */
@@ -33,6 +35,8 @@ export function createOutput(name: string, context: OutputContext): Output {
       return new FunkloadOutput(context);
     case 'junit':
       return new JunitOutput(context);
+    case 'html':
+      return new HtmlOutput(context);
     default:
       throw new UsageError(`unknown output '${name}'; choose one of: ${OUTPUT_NAMES.join(', ')}`);
   }

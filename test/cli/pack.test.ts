@@ -125,11 +125,25 @@ export class TestWebSite extends TestCase {
 
   const { stdout } = await run(
     'npx',
-    ['--no-install', 'loads-runner', 'example.TestWebSite.test_es', '-u', '3', '--hits', '4'],
+    [
+      '--no-install',
+      'loads-runner',
+      'example.TestWebSite.test_es',
+      '-u',
+      '3',
+      '--hits',
+      '4',
+      '-o',
+      'html',
+    ],
     { cwd: project, timeout: 60_000 },
   );
   assert.equal(summaryNumber(stdout, 'Hits'), 12);
   assert.equal(summaryNumber(stdout, 'Success'), 12);
+  // The report's page script and uPlot are found from the installed package.
+  const report = await readFile(path.join(project, 'loads-report.html'), 'utf8');
+  assert.match(report, /var uPlot=function\(\)/);
+  assert.match(report, /window\.loadsReport = \{/);
 });
 
 test(

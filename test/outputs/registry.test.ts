@@ -35,7 +35,10 @@ const SUMMARY: Summary = makeSummary({
 
 describe('createOutput', () => {
   it('when given each known name then it returns the output of that name', () => {
-    assert.deepEqual([...OUTPUT_NAMES], ['stdout', 'null', 'file', 'json', 'funkload', 'junit']);
+    assert.deepEqual(
+      [...OUTPUT_NAMES],
+      ['stdout', 'null', 'file', 'json', 'funkload', 'junit', 'html'],
+    );
     for (const name of OUTPUT_NAMES) {
       assert.equal(createOutput(name, context()).name, name);
     }
@@ -48,7 +51,7 @@ describe('createOutput', () => {
         err instanceof UsageError &&
         err.exitCode === 2 &&
         err.message ===
-          "unknown output 'xml'; choose one of: stdout, null, file, json, funkload, junit",
+          "unknown output 'xml'; choose one of: stdout, null, file, json, funkload, junit, html",
     );
   });
 
