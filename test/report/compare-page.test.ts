@@ -105,10 +105,12 @@ describe('report pages of hand-built runs', { skip: BROWSER_SKIP, timeout: 60_00
       const heads = await page.$$eval('table[data-table=comparison] th', (ths) =>
         ths.map((th) => th.textContent),
       );
-      assert.deepEqual(heads.slice(2, 4), [COMPARISON.baselineLabel, COMPARISON.currentLabel]);
-      assert.match(
-        await page.locator('#comparison .note').innerText(),
-        /1 regression \(--max-regression 10%\): run p95/,
+      assert.deepEqual(heads.slice(2, 4), ['Baseline', 'Current']);
+      const notes = await page.locator('#comparison .note').allInnerTexts();
+      assert.match(notes[0]!, /1 regression \(--max-regression 10%\): run p95/);
+      assert.equal(
+        notes[1],
+        `Baseline: ${COMPARISON.baselineLabel}\nCurrent: ${COMPARISON.currentLabel}`,
       );
       assert.equal(
         await inPage(page, "getComputedStyle(document.querySelector('tr.regression td')).color"),

@@ -636,23 +636,21 @@
         : `${comparison.regressions.length} ${comparison.regressions.length === 1 ? 'regression' : 'regressions'} (${limit}): ${comparison.regressions.map((r) => `${r.scope} ${METRIC_NAMES[r.metric]}`).join(', ')}`;
     return section(
       'Compared with the baseline',
+      h('p', { class: comparison.regressions.length === 0 ? 'note' : 'note warn' }, verdict),
+      // The labels are long (file, test, start): named once here, so the columns stay narrow.
       h(
         'p',
-        { class: comparison.regressions.length === 0 ? 'note' : 'note warn' },
-        `${comparison.currentLabel} against ${comparison.baselineLabel}: ${verdict}`,
+        { class: 'note' },
+        `Baseline: ${comparison.baselineLabel}`,
+        h('br'),
+        `Current: ${comparison.currentLabel}`,
       ),
       table(
         [
-          { head: 'Scope', cell: (r) => r.scope, text: true, cls: 'url' },
+          { head: 'Scope', cell: (r) => r.scope, text: true, cls: 'scope' },
           { head: 'Metric', cell: (r) => METRIC_NAMES[r.metric] ?? r.metric, text: true },
-          {
-            head: comparison.baselineLabel,
-            cell: (r) => formatComparisonValue(r.metric, r.baseline),
-          },
-          {
-            head: comparison.currentLabel,
-            cell: (r) => formatComparisonValue(r.metric, r.current),
-          },
+          { head: 'Baseline', cell: (r) => formatComparisonValue(r.metric, r.baseline) },
+          { head: 'Current', cell: (r) => formatComparisonValue(r.metric, r.current) },
           {
             head: 'Change',
             cell: (r) =>
