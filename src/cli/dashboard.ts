@@ -25,6 +25,14 @@ import type { DashboardAddress } from './validate.ts';
 /** How often the pages get an update. */
 export const DASHBOARD_TICK_MS = 1000;
 /**
+ * Reading the aggregator and building a summary costs milliseconds per
+ * distinct URL (its histogram is encoded, then decoded), on the load's own
+ * thread without --workers: a run with a thousand URLs would lose a fifth
+ * of it at one update a second. Updates are spaced so that building them
+ * takes at most this share of the time.
+ */
+const MAX_BUILD_SHARE = 0.05;
+/**
  * How late data for a moment may reach the aggregator: a worker ships its
  * delta every 200 ms. An update carries again every row that ended less
  * than this long before the page's previous update; older rows are settled
@@ -73,6 +81,8 @@ interface LiveState {
   widthS: number;
   /** When its snapshot was taken, epoch ms. */
   builtAt: number;
+  /** How long it took to build, ms. */
+  costMs: number;
   /** The page, rendered from this state once asked for. */
   html: string | null;
 }
@@ -200,7 +210,7 @@ export class Dashboard {
   }
 
   #sendPage(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const state = this.#currentState();
+    const state = this.#currentState(DASHBOARD_TICK_MS);
     state.html ??= renderReport({ summary: state.summary, live: { eventsPath: EVENTS_PATH } });
     res.writeHead(200, {
       ...COMMON_HEADERS,
@@ -227,7 +237,7 @@ export class Dashboard {
       res.end();
       return;
     }
-    const state = this.#currentState();
+    const state = this.#currentState(DASHBOARD_TICK_MS);
     const page: Page = { res, dataAt: state.builtAt, widthS: state.widthS, stalledTicks: 0 };
     this.#pages.add(page);
     res.on('close', () => this.#pages.delete(page));
@@ -239,9 +249,13 @@ export class Dashboard {
     if (this.#pages.size === 0 || this.#closing) {
       return;
     }
-    const state = this.#buildState();
+    // The same state as last time when building one costs much: nothing new to send then.
+    const state = this.#currentState(0);
     const messages = new Map<number, string>();
     for (const page of this.#pages) {
+      if (page.dataAt === state.builtAt) {
+        continue; // it has this state already
+      }
       if (page.res.writableNeedDrain) {
         // Never queue behind a page that does not read: skip it, and drop it when it stays stuck.
         page.stalledTicks++;
@@ -269,21 +283,25 @@ export class Dashboard {
     }
   }
 
-  /** The latest state if it is less than a tick old (page loads and new pages), else a new one. */
-  #currentState(): LiveState {
+  /**
+   * The latest state while it is younger than `freshMs`, or than building
+   * one allows (MAX_BUILD_SHARE); else a new one. Page loads, new pages and
+   * ticks share it.
+   */
+  #currentState(freshMs: number): LiveState {
     const state = this.#state;
-    if (state !== null && Date.now() - state.builtAt < DASHBOARD_TICK_MS) {
-      return state;
+    if (state !== null) {
+      const fresh = Math.max(freshMs, state.costMs / MAX_BUILD_SHARE);
+      if (Date.now() - state.builtAt < fresh) {
+        return state;
+      }
     }
-    return this.#buildState();
-  }
-
-  #buildState(): LiveState {
-    const info = this.#info!;
+    const startedAt = performance.now();
     const snapshot = this.#options.aggregator.snapshot();
     const now = Date.now();
-    const summary = buildSummary(snapshot, info, now, false, null, this.#options.thresholds);
-    this.#state = { summary, widthS: snapshot.timeline.widthS, builtAt: now, html: null };
+    const summary = buildSummary(snapshot, this.#info!, now, false, null, this.#options.thresholds);
+    const costMs = performance.now() - startedAt;
+    this.#state = { summary, widthS: snapshot.timeline.widthS, builtAt: now, costMs, html: null };
     return this.#state;
   }
 

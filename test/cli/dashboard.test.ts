@@ -5,12 +5,12 @@
 // document), and the streams end as the CLI exits. Also what it refuses:
 // other methods and paths, a foreign Host header, a port in use and a bad
 // address, all before any load. The browser's view is test/report/dashboard.test.ts.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { waitForDashboardUrl } from '../helpers/dashboard.ts';
@@ -19,6 +19,11 @@ import { startExampleServer, type ExampleServer } from '../../examples/server.ts
 import { validateOptions } from '../../src/cli/validate.ts';
 import { parseConfig } from '../../src/cli/config.ts';
 import { UsageErrors } from '../../src/errors.ts';
+import { startDashboard, DASHBOARD_TICK_MS } from '../../src/cli/dashboard.ts';
+import { Aggregator, MAX_URLS, type Snapshot } from '../../src/metrics/aggregator.ts';
+import { numberedHit } from '../helpers/events.ts';
+import { Outcome, type TestEndEvent } from '../../src/metrics/events.ts';
+import { buildSummary, type RunInfo } from '../../src/metrics/summary.ts';
 import type { LiveUpdate, Summary, TimelineRow } from '../../src/report/types.ts';
 
 const EXAMPLES = path.join(REPO_ROOT, 'examples');
@@ -78,6 +83,8 @@ interface Stream {
   eventNames: string[];
   /** Resolves once the server ended the stream. */
   ended: Promise<void>;
+  /** Emits 'update' for each one. */
+  events: EventEmitter;
 }
 
 /** Opens GET /events and collects its Server-Sent Events until the server ends the stream. */
@@ -92,6 +99,7 @@ async function followEvents(url: URL): Promise<Stream> {
     updates: [],
     eventNames: [],
     ended: once(res, 'end').then(() => {}),
+    events: new EventEmitter(),
   };
   let buffered = '';
   res.setEncoding('utf8').on('data', (chunk: string) => {
@@ -105,6 +113,7 @@ async function followEvents(url: URL): Promise<Stream> {
           stream.eventNames.push(line.slice('event: '.length));
         } else if (line.startsWith('data: ')) {
           stream.updates.push(JSON.parse(line.slice('data: '.length)) as LiveUpdate);
+          stream.events.emit('update');
         }
       }
     }
@@ -112,13 +121,23 @@ async function followEvents(url: URL): Promise<Stream> {
   return stream;
 }
 
-/** Resolves once `stream` holds `count` updates. */
-async function updatesOf(stream: Stream, count: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (stream.updates.length < count) {
-    assert.ok(Date.now() < deadline, `fewer than ${count} updates within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Resolves once `stream` holds `count` updates; rejects after `timeoutMs`. */
+function updatesOf(stream: Stream, count: number, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (stream.updates.length >= count) {
+        clearTimeout(timer);
+        stream.events.off('update', check);
+        resolve();
+      }
+    };
+    const timer = setTimeout(() => {
+      stream.events.off('update', check);
+      reject(new Error(`${stream.updates.length} of ${count} updates within ${timeoutMs} ms`));
+    }, timeoutMs);
+    stream.events.on('update', check);
+    check();
+  });
 }
 
 /** What a page holds after each update: the rows before timelineFrom, then the update's rows. */
@@ -351,5 +370,159 @@ describe('--dashboard, parsed', () => {
         err instanceof UsageErrors &&
         err.errors.some((e) => /put a bare --dashboard after the test name/.test(e.message)),
     );
+  });
+});
+
+/** An aggregator that counts how often the dashboard reads it. */
+class CountingAggregator extends Aggregator {
+  snapshots = 0;
+  override snapshot(): Snapshot {
+    this.snapshots++;
+    return super.snapshot();
+  }
+}
+
+/** A test run that ended in error number `i`. */
+function erroredRun(startedAt: number, i: number, stack: string): TestEndEvent {
+  return {
+    type: 'test-end',
+    test: 'C.t',
+    startedAt,
+    elapsedMs: 1,
+    outcome: Outcome.ERROR,
+    errorName: 'Error',
+    errorMessage: `error ${i}`,
+    errorStack: stack,
+    cycleIndex: 0,
+    users: 1,
+    currentUser: 1,
+    currentHit: i + 1,
+    lagMs: 0,
+  };
+}
+
+function runInfo(): RunInfo {
+  return {
+    startedAt: Date.now(),
+    fqn: 'm.C.t',
+    projectName: 'N/A',
+    version: '0.0.0',
+    users: [1],
+    hits: null,
+    durationMs: 10_000,
+    rate: null,
+    maxUsers: null,
+    rampUpMs: 0,
+    workers: 1,
+  };
+}
+
+describe('Dashboard, in process', () => {
+  it('when no page is open then the aggregator is not read, and with two pages it is read once a tick for both', async (t) => {
+    const aggregator = new CountingAggregator();
+    const info = runInfo();
+    aggregator.startTimeline(info.startedAt);
+    const dashboard = await startDashboard({
+      address: { host: '127.0.0.1', port: 0 },
+      aggregator,
+      thresholds: [],
+    });
+    t.after(() => dashboard.close());
+    // The dashboard's tick and clock only; sockets and timeouts keep real time.
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
+    t.after(() => mock.timers.reset());
+    dashboard.onRunStart(info);
+    const url = new URL(dashboard.url);
+
+    mock.timers.tick(5 * DASHBOARD_TICK_MS);
+    assert.equal(aggregator.snapshots, 0, 'nobody listens: nothing is read');
+
+    const pages = [await followEvents(url), await followEvents(url)];
+    await Promise.all(pages.map((page) => updatesOf(page, 1)));
+    assert.equal(aggregator.snapshots, 1, "the second page shares the first one's history");
+
+    mock.timers.tick(DASHBOARD_TICK_MS);
+    await Promise.all(pages.map((page) => updatesOf(page, 2)));
+    assert.equal(aggregator.snapshots, 2, 'one read per tick for every page');
+
+    await dashboard.onRunEnd(buildSummary(aggregator.snapshot(), info, Date.now(), false));
+    await Promise.all(pages.map((page) => page.ended));
+    for (const page of pages) {
+      assert.deepEqual(
+        page.updates.map((update) => update.final),
+        [false, false, true],
+      );
+    }
+    // Closed: nothing listens on the port any more.
+    await assert.rejects(request(url), { code: 'ECONNREFUSED' });
+  });
+
+  it('when a page does not read its stream then it is skipped, then dropped, while the others get every update', async (t) => {
+    const aggregator = new Aggregator();
+    const info = runInfo();
+    aggregator.startTimeline(info.startedAt);
+    // A hundred distinct errors with long stacks: each update is megabytes,
+    // so a page that does not read fills its socket within a few.
+    for (let i = 0; i < 100; i++) {
+      aggregator.emit(erroredRun(info.startedAt, i, 'x'.repeat(10_000)));
+    }
+    const dashboard = await startDashboard({
+      address: { host: '127.0.0.1', port: 0 },
+      aggregator,
+      thresholds: [],
+    });
+    t.after(() => dashboard.close());
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
+    t.after(() => mock.timers.reset());
+    dashboard.onRunStart(info);
+    const url = new URL(dashboard.url);
+
+    const stalled = net.connect(Number(url.port), '127.0.0.1');
+    await once(stalled, 'connect');
+    stalled.write(`GET /events HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+    stalled.pause();
+    const reading = await followEvents(url);
+    await updatesOf(reading, 1);
+
+    const TICKS = 20;
+    for (let tick = 1; tick <= TICKS; tick++) {
+      mock.timers.tick(DASHBOARD_TICK_MS);
+      await updatesOf(reading, tick + 1);
+    }
+    assert.equal(reading.updates.length, TICKS + 1, 'the reading page got every update');
+
+    // Read what reached the stalled page: its stream was ended by the server, short of the updates.
+    let received = '';
+    stalled.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    stalled.resume();
+    await Promise.race([once(stalled, 'end'), once(stalled, 'error')]);
+    const updates = received.split('event: update\n').length - 1;
+    assert.ok(updates >= 1 && updates < TICKS, `the stalled page got ${updates} updates`);
+  });
+
+  it('when building an update is costly then the updates are spaced out', async (t) => {
+    const aggregator = new CountingAggregator();
+    const info = runInfo();
+    aggregator.startTimeline(info.startedAt);
+    // A thousand URLs: a summary then takes far over 1/20 of a second to build (each URL's histogram).
+    for (let i = 0; i < MAX_URLS; i++) {
+      aggregator.emit({ ...numberedHit(i), startedAt: info.startedAt });
+    }
+    const dashboard = await startDashboard({
+      address: { host: '127.0.0.1', port: 0 },
+      aggregator,
+      thresholds: [],
+    });
+    t.after(() => dashboard.close());
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
+    t.after(() => mock.timers.reset());
+    dashboard.onRunStart(info);
+    const page = await followEvents(new URL(dashboard.url));
+    await updatesOf(page, 1);
+    const TICKS = 3;
+    mock.timers.tick(TICKS * DASHBOARD_TICK_MS);
+    await dashboard.close();
+    await page.ended;
+    assert.ok(aggregator.snapshots < 1 + TICKS, `${aggregator.snapshots} reads in ${TICKS} ticks`);
   });
 });
