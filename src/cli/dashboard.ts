@@ -71,8 +71,8 @@ interface Page {
   dataAt: number;
   /** The timeline's row width when that update was built; a change means "send it all". */
   widthS: number;
-  /** Ticks skipped in a row because the socket had not drained. */
-  stalledTicks: number;
+  /** Since when its socket has not drained (epoch ms), or null while it reads. */
+  stalledSince: number | null;
 }
 
 /** The run as of one moment, shared by every page. */
@@ -238,7 +238,7 @@ export class Dashboard {
       return;
     }
     const state = this.#currentState(DASHBOARD_TICK_MS);
-    const page: Page = { res, dataAt: state.builtAt, widthS: state.widthS, stalledTicks: 0 };
+    const page: Page = { res, dataAt: state.builtAt, widthS: state.widthS, stalledSince: null };
     this.#pages.add(page);
     res.on('close', () => this.#pages.delete(page));
     res.write(formatEvent({ summary: state.summary, timelineFrom: 0, final: false }));
@@ -258,13 +258,13 @@ export class Dashboard {
       }
       if (page.res.writableNeedDrain) {
         // Never queue behind a page that does not read: skip it, and drop it when it stays stuck.
-        page.stalledTicks++;
-        if (page.stalledTicks * DASHBOARD_TICK_MS >= STALLED_PAGE_MS) {
+        page.stalledSince ??= state.builtAt;
+        if (state.builtAt - page.stalledSince >= STALLED_PAGE_MS) {
           page.res.destroy();
         }
         continue;
       }
-      page.stalledTicks = 0;
+      page.stalledSince = null;
       const from =
         page.widthS === state.widthS ? this.#unsettledFrom(page.dataAt, state.widthS) : 0;
       let message = messages.get(from);
