@@ -53,6 +53,7 @@ const KNOWN_KEYS = [
   'output',
   'threshold',
   'ca',
+  'dashboard',
 ];
 
 export function readConfig(file: string): ConfigValues {
@@ -155,6 +156,8 @@ export function parseConfig(text: string, file: string): ConfigValues {
       } else if (key === 'threshold') {
         // `threshold[] = …` lines, or one value; validate.ts splits each on commas.
         values.threshold = Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)];
+      } else if (key === 'dashboard') {
+        values.dashboard = toDashboard(rawValue, key, file, at);
       } else if (key in STRING_KEYS) {
         values[STRING_KEYS[key as keyof typeof STRING_KEYS]] = toText(rawValue, key, file, at);
       } else if (key in BOOLEAN_KEYS) {
@@ -203,6 +206,25 @@ function toBoolean(value: unknown, key: string, file: string, at: string): boole
   throw new ConfigError(
     `config file '${file}': '${key}'${at} must be true or false, not '${String(value)}'`,
   );
+}
+
+/**
+ * `dashboard = true` (or a bare `dashboard`) as --dashboard alone,
+ * `dashboard = false` as not given, anything else as its HOST:PORT.
+ */
+function toDashboard(value: unknown, key: string, file: string, at: string): string | boolean {
+  if (typeof value === 'boolean') {
+    return value;
+  }
+  const text = toText(value, key, file, at);
+  const lower = text.toLowerCase();
+  if (['true', 'yes', 'on'].includes(lower)) {
+    return true;
+  }
+  if (['false', 'no', 'off', ''].includes(lower)) {
+    return false;
+  }
+  return text;
 }
 
 /** `output = stdout, file`, or several `output = …` lines, each possibly a list. */

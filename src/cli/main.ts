@@ -55,6 +55,7 @@ import {
 import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
 import { emfileHint, readOpenFilesLimit } from './open-files.ts';
+import { startDashboard, type Dashboard } from './dashboard.ts';
 
 const PROGRAM = 'loads-runner';
 
@@ -201,6 +202,16 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   // (options.users is [maxUsers] then).
   const workers = Math.min(options.workers ?? availableParallelism(), Math.max(...options.users));
   const controller = new AbortController();
+  // Bound before any load, so a port in use stops the run with exit 2; it
+  // serves pages once the run starts.
+  const dashboard: Dashboard | undefined =
+    options.dashboard === null
+      ? undefined
+      : await startDashboard({
+          address: options.dashboard,
+          aggregator,
+          thresholds: options.thresholds,
+        });
   const strays = watchStrayErrors(terminal);
   let threaded: ThreadedRunner | undefined;
   if (workers > 1) {
@@ -226,6 +237,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       await threaded.start();
     } catch (err) {
       strays.stop();
+      await dashboard?.close();
       throw err;
     }
   }
@@ -247,6 +259,11 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   aggregator.startTimeline(info.startedAt);
   for (const output of outputs) {
     output.onRunStart?.(info);
+  }
+  if (dashboard !== undefined) {
+    dashboard.onRunStart(info);
+    const where = dashboard.onEveryInterface ? ' (listening on every interface)' : '';
+    terminal.writeErr(`${PROGRAM}: dashboard at ${dashboard.url}${where}\n`);
   }
 
   // On stderr whatever the outputs are; --quiet is the one way to silence it.
@@ -377,6 +394,9 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       outputError ??= err;
     }
   }
+  // The open pages get the final report; then their streams end and the
+  // server closes, so no page keeps the process alive.
+  await dashboard?.onRunEnd(summary);
   const emfile = summary.hitErrorKeys['EMFILE'] ?? 0;
   if (emfile > 0) {
     terminal.writeErr(`${PROGRAM}: ${emfileHint(emfile, readOpenFilesLimit())}\n`);

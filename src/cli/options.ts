@@ -38,6 +38,8 @@ export interface RawOptions {
   color?: boolean;
   workers?: string;
   statusInterval?: string;
+  /** --dashboard: true when given without a value, else its HOST:PORT. */
+  dashboard?: string | boolean;
 }
 
 /** `loads-runner report`'s options as commander hands them over. */
@@ -193,6 +195,10 @@ export function createProgram(version: string): Command {
     .option(
       '--status-interval <seconds>',
       'not on a terminal, or with CI set: seconds between status lines (default: 10)',
+    )
+    .option(
+      '--dashboard [host:port]',
+      'serve the live report while the run goes, on 127.0.0.1 and a free port unless given (e.g. :8089, or 0.0.0.0:8089 for every interface); the URL goes to stderr',
     )
     .option('--config <file>', 'INI file whose [loads] section takes the long option names')
     .option('-q, --quiet', 'print nothing on stdout and no progress bar')

@@ -2,6 +2,7 @@
 // line wins over the file. Every problem is collected and thrown together as
 // UsageErrors, so the user fixes them all in one go (k6 Validate() []error).
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { UsageError, UsageErrors } from '../errors.ts';
 import { createSecureContextFor, type TransportOptions } from '../client/transport.ts';
 import { errorText } from '../client/connect-errors.ts';
@@ -56,7 +57,18 @@ export interface RunOptions {
   thresholds: Threshold[];
   /** --abort-on-fail: stop once a threshold is crossed for good. */
   abortOnFail: boolean;
+  /** --dashboard: where to serve the live report; null when not asked for. */
+  dashboard: DashboardAddress | null;
 }
+
+/** Where the dashboard listens: an IP address, and a port (0: a free one). */
+export interface DashboardAddress {
+  host: string;
+  port: number;
+}
+
+/** --dashboard alone: loopback only, on a free port. */
+export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
 
 export const DEFAULT_TIMEOUT_S = 30;
 export const DEFAULT_TEST_TIMEOUT_S = 60;
@@ -253,6 +265,9 @@ export function validateOptions(
     );
   }
 
+  const dashboardValue = cli.dashboard ?? config.dashboard ?? false;
+  const dashboard = parseDashboard(dashboardValue, fqnArg === undefined, problems);
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
@@ -288,7 +303,63 @@ export function validateOptions(
     statusIntervalMs: Math.max(1, Math.round(statusIntervalS! * 1000)),
     thresholds,
     abortOnFail,
+    dashboard,
   };
+}
+
+const DASHBOARD_ADDRESS = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/;
+
+/**
+ * --dashboard: true (given alone) is 127.0.0.1 on a free port; a value is
+ * HOST:PORT, :PORT (127.0.0.1), or [IPv6]:PORT. HOST is an IP address (or
+ * localhost, as 127.0.0.1): the server binds only where told, and a name
+ * that resolves elsewhere later must not move it.
+ */
+function parseDashboard(
+  value: string | boolean,
+  fqnMissing: boolean,
+  problems: UsageError[],
+): DashboardAddress | null {
+  if (value === false) {
+    return null;
+  }
+  if (value === true) {
+    return { host: DEFAULT_DASHBOARD_HOST, port: 0 };
+  }
+  const text = value.trim();
+  const match = DASHBOARD_ADDRESS.exec(text);
+  if (match === null) {
+    // commander gives an optional value the next word: `--dashboard example.Test.test_x`.
+    const swallowed =
+      fqnMissing && !text.includes(':') ? ', or put a bare --dashboard after the test name' : '';
+    problems.push(
+      new UsageError(
+        `--dashboard '${value}' is not HOST:PORT; use e.g. --dashboard 127.0.0.1:8089 or --dashboard :8089, or --dashboard alone for a free port${swallowed}`,
+      ),
+    );
+    return null;
+  }
+  const port = Number(match[3]);
+  if (port > 65535) {
+    problems.push(
+      new UsageError(`--dashboard '${value}': port ${port} is not 0–65535 (0: a free port)`),
+    );
+    return null;
+  }
+  const bracketed = match[1];
+  let host = bracketed ?? match[2]!;
+  if (host === '' || host.toLowerCase() === 'localhost') {
+    host = DEFAULT_DASHBOARD_HOST;
+  }
+  if (bracketed !== undefined ? !isIPv6(host) : !isIPv4(host)) {
+    problems.push(
+      new UsageError(
+        `--dashboard '${value}': '${host}' is not an IP address; use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of this machine, with [ ] around IPv6`,
+      ),
+    );
+    return null;
+  }
+  return { host, port };
 }
 
 /**
