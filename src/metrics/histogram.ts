@@ -126,42 +126,77 @@ const ROW_INDEX = createRowHdr() as Histogram & {
  */
 export type BucketPairs = Uint32Array;
 
+/** log2 of half the sub-buckets per bucket at 2 significant digits (HDR: 256 sub-buckets). */
+const ROW_HALF_MAGNITUDE = 7;
+
 /**
- * A timeline row's latencies: recorded in µs into an HDR histogram at 2
- * significant digits while the row is live, then kept as BucketPairs.
+ * A timeline row's latencies, in µs, in the bucket layout of an HDR
+ * histogram at 2 significant digits (ROW_INDEX maps indexes to values), then
+ * kept as BucketPairs once the row is sealed. It counts into its own array
+ * rather than through hdr-histogram-js's recordValue, whose Math.log2 and
+ * Math.pow cost about 150 ns a value here: two of them per hit were 1–2 %
+ * of a request's CPU; this is under 10 ns (bench: aggregator ns per run).
+ * The index is HDR's own formula (bucket = ⌊log2 v⌋ − 7, index = bucket ×
+ * 128 + ⌊v / 2^bucket⌋), checked against it value by value in the tests.
  */
 export class RowHistogram {
-  readonly #hdr = createRowHdr() as Histogram & { getCountAtIndex(index: number): number };
+  #counts = new Uint32Array(4 << ROW_HALF_MAGNITUDE);
+  #total = 0;
+
+  /** The HDR counts index of `us` (an integer ≥ 0). */
+  static indexOf(us: number): number {
+    if (us < 0x80000000) {
+      // Integer bit operations: the common case, up to 35 minutes.
+      const log2 = 31 - Math.clz32(us);
+      const bucket = log2 > ROW_HALF_MAGNITUDE ? log2 - ROW_HALF_MAGNITUDE : 0;
+      return (bucket << ROW_HALF_MAGNITUDE) + (us >>> bucket);
+    }
+    const bucket = Math.floor(Math.log2(us)) - ROW_HALF_MAGNITUDE;
+    return bucket * (1 << ROW_HALF_MAGNITUDE) + Math.floor(us / 2 ** bucket);
+  }
 
   /** Records one latency in milliseconds (negative values count as 0). */
   record(ms: number): void {
     const us = Math.round(ms * US_PER_MS);
-    this.#hdr.recordValue(us > 0 ? us : 0);
+    this.#add(RowHistogram.indexOf(us > 0 ? us : 0), 1);
+  }
+
+  #add(index: number, count: number): void {
+    if (index >= this.#counts.length) {
+      let length = this.#counts.length * 2;
+      while (length <= index) {
+        length *= 2;
+      }
+      const grown = new Uint32Array(length);
+      grown.set(this.#counts);
+      this.#counts = grown;
+    }
+    this.#counts[index]! += count;
+    this.#total += count;
   }
 
   get count(): number {
-    return this.#hdr.totalCount;
+    return this.#total;
   }
 
   /** Adds the values of `pairs` (exact: same buckets). */
   addPairs(pairs: BucketPairs): void {
     for (let i = 0; i < pairs.length; i += 2) {
-      this.#hdr.recordValueWithCount(ROW_INDEX.valueFromIndex(pairs[i]!), pairs[i + 1]!);
+      this.#add(pairs[i]!, pairs[i + 1]!);
     }
   }
 
   toPairs(): BucketPairs {
-    const hdr = this.#hdr;
-    const length = (hdr as unknown as { countsArrayLength: number }).countsArrayLength;
+    const counts = this.#counts;
     let used = 0;
-    for (let i = 0; i < length; i++) {
-      if (hdr.getCountAtIndex(i) > 0) {
+    for (let i = 0; i < counts.length; i++) {
+      if (counts[i]! > 0) {
         used++;
       }
     }
     const pairs = new Uint32Array(used * 2);
     for (let i = 0, k = 0; k < pairs.length; i++) {
-      const count = hdr.getCountAtIndex(i);
+      const count = counts[i]!;
       if (count > 0) {
         pairs[k++] = i;
         pairs[k++] = count;

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LatencyHistogram } from '../../src/metrics/histogram.ts';
+import { build } from 'hdr-histogram-js';
+import {
+  bucketPairsPercentiles,
+  LatencyHistogram,
+  mergeBucketPairs,
+  RowHistogram,
+} from '../../src/metrics/histogram.ts';
 
 function oneToThousand(): LatencyHistogram {
   const h = new LatencyHistogram();
@@ -109,5 +115,63 @@ describe('LatencyHistogram', () => {
     h.record(2);
     assert.equal(h.count, 1);
     assert.equal(h.percentile(100), 2);
+  });
+});
+
+describe('RowHistogram', () => {
+  it('puts every value in the bucket an HDR histogram at 2 significant digits would', () => {
+    const hdr = build({
+      bitBucketSize: 32,
+      autoResize: true,
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 2,
+      numberOfSignificantValueDigits: 2,
+      useWebAssembly: false,
+    }) as unknown as { countsArrayIndex(value: number): number };
+    const values = [
+      0,
+      1,
+      2,
+      127,
+      128,
+      255,
+      256,
+      257,
+      1000,
+      65_535,
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 40 + 3,
+    ];
+    for (let v = 1; v < 1e12; v = Math.ceil(v * 1.37)) {
+      values.push(v, v + 1);
+    }
+    for (const value of values) {
+      assert.equal(RowHistogram.indexOf(value), hdr.countsArrayIndex(value), `value ${value}`);
+    }
+  });
+
+  it('gives percentiles within 1 % and merges exactly', () => {
+    const a = new RowHistogram();
+    const b = new RowHistogram();
+    const both = new RowHistogram();
+    for (let i = 1; i <= 1000; i++) {
+      (i % 2 === 0 ? a : b).record(i);
+      both.record(i);
+    }
+    const merged = mergeBucketPairs(a.toPairs(), b.toPairs());
+    assert.deepEqual(merged, both.toPairs());
+    const [p50, p99, max] = bucketPairsPercentiles(merged, [50, 99, 100]);
+    for (const [value, expected] of [
+      [p50!, 500],
+      [p99!, 990],
+      [max!, 1000],
+    ] as const) {
+      assert.ok(Math.abs(value - expected) / expected <= 0.01, `${value} vs ${expected}`);
+    }
+    const copy = new RowHistogram();
+    copy.addPairs(merged);
+    assert.equal(copy.count, 1000);
+    assert.deepEqual(copy.toPairs(), merged);
   });
 });
