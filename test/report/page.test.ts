@@ -142,6 +142,17 @@ describe('the html report of a run', { skip: BROWSER_SKIP, timeout: 60_000 }, ()
           for (const [chart, count] of Object.entries(pixels)) {
             assert.ok(count > 30, `chart ${chart} drew ${count} pixels of its series' colours`);
           }
+          // Each chart stays inside its own card (none drawn a full row wide over its neighbour).
+          const widths = await inPage<[string, number, number][]>(
+            page,
+            `[...document.querySelectorAll('figure.chart')].map((f) => [f.dataset.chart, f.clientWidth, f.querySelector('canvas').getBoundingClientRect().width])`,
+          );
+          for (const [chart, card, canvas] of widths) {
+            assert.ok(
+              canvas <= card,
+              `chart ${chart}: canvas ${canvas} px in a card of ${card} px`,
+            );
+          }
         },
         { offline: true, requests },
       );

@@ -1205,6 +1205,9 @@
     for (const item of list) {
       container.append(charts.get(item.name).figure);
     }
+    // A chart made while it was alone in its row was measured a full row
+    // wide; now that every chart is in place, each takes its cell's width.
+    resizeCharts();
   }
 
   function resizeCharts() {
