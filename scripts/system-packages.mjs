@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 const PACKAGES = [
   { command: 'openssl', package: 'openssl', for: 'the TLS tests' },
   { command: 'chromium', package: 'chromium', for: 'the report and dashboard browser tests' },
+  { command: 'nats-server', package: 'nats-server', for: 'the distributed-run tests (the broker)' },
 ];
 
 const has = (command) =>
