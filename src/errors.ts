@@ -151,6 +151,22 @@ export class TestTimeoutError extends LoadsError {
   }
 }
 
+/** Why a broker connection failed, for callers that react differently (an agent retries 'unreachable'). */
+export type BrokerFailure =
+  'unreachable' | 'credentials' | 'tls' | 'timeout' | 'no-jetstream' | 'permissions' | 'other';
+
+/**
+ * The NATS broker could not be reached or used (SPEC §10): nothing was sent,
+ * so exit 2 as for other setup mistakes. The message never holds a secret.
+ */
+export class BrokerError extends LoadsError {
+  readonly failure: BrokerFailure;
+  constructor(message: string, failure: BrokerFailure, options?: LoadsErrorOptions) {
+    super(message, 'LOADS_ERR_BROKER', ExitCode.USAGE, options);
+    this.failure = failure;
+  }
+}
+
 /** True for errors whose message is meant for the user as it is (no stack). */
 export function isLoadsError(value: unknown): value is LoadsError {
   return value instanceof LoadsError;
