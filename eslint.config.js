@@ -77,6 +77,9 @@ export default tseslint.config(
   // worker-main.ts is a worker's composition root: its few process uses are
   // marked inline (stray errors must not end the thread).
   { files: ['src/workers/**/*.ts'], rules: forbid('outputs', 'report', 'cli') },
+  // Distributed runs (SPEC §10): agents run the runner and workers and ship
+  // metrics; the runner's side feeds the CLI's outputs through the CLI.
+  { files: ['src/distributed/**/*.ts'], rules: forbid('outputs', 'report', 'cli') },
   {
     files: ['src/cli/**/*.ts'],
     ignores: ['src/cli/main.ts'],
