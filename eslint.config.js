@@ -77,8 +77,8 @@ export default tseslint.config(
   // worker-main.ts is a worker's composition root: its few process uses are
   // marked inline (stray errors must not end the thread).
   { files: ['src/workers/**/*.ts'], rules: forbid('outputs', 'report', 'cli') },
-  // Agents run a local runner and ship metrics; the runner's side feeds the
-  // same aggregator. Printing stays with cli/ and outputs/.
+  // Distributed runs (SPEC §10): agents run the runner and workers and ship
+  // metrics; the runner's side feeds the CLI's outputs through the CLI.
   { files: ['src/distributed/**/*.ts'], rules: forbid('outputs', 'report', 'cli') },
   {
     files: ['src/cli/**/*.ts'],

@@ -89,6 +89,33 @@ export class FqnError extends LoadsError {
 }
 
 /**
+ * The test could not be shipped to agents (distributed runs): its module or
+ * an import does not bundle, an --include-file glob is refused, or what an
+ * agent received is damaged (a checksum that does not match, a file name
+ * that leaves its folder). Exit 2, before any load is sent.
+ */
+export class BundleError extends LoadsError {
+  constructor(message: string, options?: LoadsErrorOptions) {
+    super(message, 'LOADS_ERR_BUNDLE', ExitCode.USAGE, options);
+  }
+}
+
+/** The runner's loads-runner and an agent's are different versions. Exit 2. */
+export class VersionMismatchError extends LoadsError {
+  readonly runnerVersion: string;
+  readonly agentVersion: string;
+  constructor(runnerVersion: string, agentVersion: string) {
+    super(
+      `the runner's loads-runner ${runnerVersion} sent this test; this agent runs ${agentVersion}: install the same version on both`,
+      'LOADS_ERR_VERSION_MISMATCH',
+      ExitCode.USAGE,
+    );
+    this.runnerVersion = runnerVersion;
+    this.agentVersion = agentVersion;
+  }
+}
+
+/**
  * `this.app` was used with no server URL. It is thrown inside a test, so the
  * test run counts as an error; the message says how to fix it.
  */

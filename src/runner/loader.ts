@@ -45,22 +45,36 @@ function importModule(file: string): Promise<unknown> {
   return import(pathToFileURL(file).href);
 }
 
-/** Finds, imports and checks the test named by `fqn`, resolving modules from `cwd`. */
-export async function loadTest(fqn: string, cwd: string): Promise<LoadedTest> {
+/** A test name whose module file was found, before anything is imported. */
+export interface ResolvedTestModule {
+  /** The name as given, trimmed. */
+  fqn: string;
+  /** The reading of the name whose module exists. */
+  target: FqnTarget;
+  /** Absolute path of the module file. */
+  file: string;
+}
+
+/**
+ * Finds the module file of the test named by `fqn` from `cwd` without
+ * importing it (the distributed runner bundles it instead); throws
+ * FqnError part 'syntax' or 'module'.
+ */
+export function resolveTestModule(fqn: string, cwd: string): ResolvedTestModule {
   const parsed = parseFqn(fqn);
   const tried: string[] = [];
-  let target: FqnTarget | undefined;
-  let file: string | undefined;
   for (const candidate of parsed.candidates) {
-    file = resolveModule(candidate, cwd, tried);
+    const file = resolveModule(candidate, cwd, tried);
     if (file !== undefined) {
-      target = candidate;
-      break;
+      return { fqn: parsed.fqn, target: candidate, file };
     }
   }
-  if (target === undefined || file === undefined) {
-    throw missingModule(parsed.candidates, cwd, tried);
-  }
+  throw missingModule(parsed.candidates, cwd, tried);
+}
+
+/** Finds, imports and checks the test named by `fqn`, resolving modules from `cwd`. */
+export async function loadTest(fqn: string, cwd: string): Promise<LoadedTest> {
+  const { fqn: name, target, file } = resolveTestModule(fqn, cwd);
   const label = moduleLabel(target, cwd, file);
 
   let namespace: Record<string, unknown>;
@@ -117,7 +131,7 @@ export async function loadTest(fqn: string, cwd: string): Promise<LoadedTest> {
     }
     methods = testMethods;
   }
-  return { fqn: parsed.fqn, file, testClass: value, className: target.className, methods };
+  return { fqn: name, file, testClass: value, className: target.className, methods };
 }
 
 /** Returns the module file for a candidate, or undefined; adds every path looked at to `tried`. */
@@ -266,7 +280,7 @@ function moduleLabel(target: FqnTarget, cwd: string, file: string): string {
 }
 
 /** `./relative/path` from cwd with forward slashes, or the absolute path when outside cwd. */
-function displayPath(cwd: string, file: string): string {
+export function displayPath(cwd: string, file: string): string {
   const relative = path.relative(cwd, file);
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
     return file;
