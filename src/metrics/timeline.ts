@@ -166,15 +166,14 @@ class TimelineBucket {
     this.wsMessages += row.wsMessages;
     this.wsBytes += row.wsBytes;
     if (row.hits > 0) {
+      this.stats = null;
       if (this.latency === null) {
         // Sealed (or new): merge the pairs directly, no histogram needed.
         this.latencyPairs = mergeBucketPairs(this.latencyPairs, row.latency);
         this.servicePairs = mergeBucketPairs(this.servicePairs, row.serviceLatency);
-        this.stats = null;
       } else {
         this.latency.addPairs(row.latency);
         this.serviceLatency!.addPairs(row.serviceLatency);
-        this.stats = null;
       }
     }
   }
@@ -232,10 +231,6 @@ export class Timeline {
   /** Row 0 begins at `originMs` (the run's start, epoch ms). Call before the first event. */
   setOrigin(originMs: number): void {
     this.#originMs = originMs;
-  }
-
-  get originMs(): number {
-    return this.#originMs;
   }
 
   get widthS(): number {

@@ -5,7 +5,7 @@
 // document), and the streams end as the CLI exits. Also what it refuses:
 // other methods and paths, a foreign Host header, a port in use and a bad
 // address, all before any load. The browser's view is test/report/dashboard.test.ts.
-import { describe, it, before, after, mock } from 'node:test';
+import { describe, it, before, after, mock, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
@@ -19,7 +19,7 @@ import { startExampleServer, type ExampleServer } from '../../examples/server.ts
 import { validateOptions } from '../../src/cli/validate.ts';
 import { parseConfig } from '../../src/cli/config.ts';
 import { UsageErrors } from '../../src/errors.ts';
-import { startDashboard, DASHBOARD_TICK_MS } from '../../src/cli/dashboard.ts';
+import { startDashboard, DASHBOARD_TICK_MS, type Dashboard } from '../../src/cli/dashboard.ts';
 import { Aggregator, MAX_URLS, type Snapshot } from '../../src/metrics/aggregator.ts';
 import { numberedHit } from '../helpers/events.ts';
 import { Outcome, type TestEndEvent } from '../../src/metrics/events.ts';
@@ -420,6 +420,28 @@ function runInfo(): RunInfo {
   };
 }
 
+/**
+ * A dashboard in this process for `aggregator`, its run started: the
+ * dashboard's tick and clock are mocked (from info.startedAt), sockets and
+ * timeouts keep real time. Closed, and the timers restored, after the test.
+ */
+async function startInProcess(
+  t: TestContext,
+  aggregator: Aggregator,
+  info: RunInfo,
+): Promise<Dashboard> {
+  const dashboard = await startDashboard({
+    address: { host: '127.0.0.1', port: 0 },
+    aggregator,
+    thresholds: [],
+  });
+  t.after(() => dashboard.close());
+  mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
+  t.after(() => mock.timers.reset());
+  dashboard.onRunStart(info);
+  return dashboard;
+}
+
 describe('Dashboard, in process', () => {
   it('when a page has had an update then the next one carries only the rows from a second before that update on', async (t) => {
     const aggregator = new Aggregator();
@@ -428,15 +450,7 @@ describe('Dashboard, in process', () => {
     for (let s = 0; s < 5; s++) {
       aggregator.emit(erroredRun(info.startedAt + s * 1000 + 10, s, ''));
     }
-    const dashboard = await startDashboard({
-      address: { host: '127.0.0.1', port: 0 },
-      aggregator,
-      thresholds: [],
-    });
-    t.after(() => dashboard.close());
-    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
-    t.after(() => mock.timers.reset());
-    dashboard.onRunStart(info);
+    const dashboard = await startInProcess(t, aggregator, info);
     const url = new URL(dashboard.url);
 
     mock.timers.tick(4 * DASHBOARD_TICK_MS);
@@ -471,16 +485,7 @@ describe('Dashboard, in process', () => {
     const aggregator = new CountingAggregator();
     const info = runInfo();
     aggregator.startTimeline(info.startedAt);
-    const dashboard = await startDashboard({
-      address: { host: '127.0.0.1', port: 0 },
-      aggregator,
-      thresholds: [],
-    });
-    t.after(() => dashboard.close());
-    // The dashboard's tick and clock only; sockets and timeouts keep real time.
-    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
-    t.after(() => mock.timers.reset());
-    dashboard.onRunStart(info);
+    const dashboard = await startInProcess(t, aggregator, info);
     const url = new URL(dashboard.url);
 
     mock.timers.tick(5 * DASHBOARD_TICK_MS);
@@ -515,15 +520,7 @@ describe('Dashboard, in process', () => {
     for (let i = 0; i < 100; i++) {
       aggregator.emit(erroredRun(info.startedAt, i, 'x'.repeat(10_000)));
     }
-    const dashboard = await startDashboard({
-      address: { host: '127.0.0.1', port: 0 },
-      aggregator,
-      thresholds: [],
-    });
-    t.after(() => dashboard.close());
-    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
-    t.after(() => mock.timers.reset());
-    dashboard.onRunStart(info);
+    const dashboard = await startInProcess(t, aggregator, info);
     const url = new URL(dashboard.url);
 
     const stalled = net.connect(Number(url.port), '127.0.0.1');
@@ -557,15 +554,7 @@ describe('Dashboard, in process', () => {
     for (let i = 0; i < MAX_URLS; i++) {
       aggregator.emit({ ...numberedHit(i), startedAt: info.startedAt });
     }
-    const dashboard = await startDashboard({
-      address: { host: '127.0.0.1', port: 0 },
-      aggregator,
-      thresholds: [],
-    });
-    t.after(() => dashboard.close());
-    mock.timers.enable({ apis: ['setInterval', 'Date'], now: info.startedAt });
-    t.after(() => mock.timers.reset());
-    dashboard.onRunStart(info);
+    const dashboard = await startInProcess(t, aggregator, info);
     const page = await followEvents(new URL(dashboard.url));
     await updatesOf(page, 1);
     const TICKS = 3;
