@@ -10,10 +10,18 @@ const PACKAGES = [
   { command: 'openssl', package: 'openssl', for: 'the TLS tests' },
   { command: 'chromium', package: 'chromium', for: 'the report and dashboard browser tests' },
   { command: 'nats-server', package: 'nats-server', for: 'the distributed-run tests (the broker)' },
+  {
+    // Debian's python3 with pyzmq; a pyenv or venv python3 earlier on PATH may lack it.
+    command: '/usr/bin/python3 -c "import zmq"',
+    package: 'python3-zmq',
+    for: 'the Python external-runner tests',
+  },
 ];
 
 const has = (command) =>
-  spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+  spawnSync('sh', ['-c', command.includes(' ') ? command : `command -v ${command}`], {
+    stdio: 'ignore',
+  }).status === 0;
 
 const missing = PACKAGES.filter((p) => !has(p.command));
 if (missing.length > 0) {
