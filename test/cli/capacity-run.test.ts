@@ -1,0 +1,105 @@
+// --find-capacity's probe loop in process, against the example queue server
+// (one request at a time, a fixed service time: a known capacity), with
+// short probes so the suite stays quick.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { parseThreshold } from '../../src/metrics/thresholds.ts';
+import { loadTest } from '../../src/runner/loader.ts';
+import {
+  capacityRunBoundMs,
+  checkCapacityThresholds,
+  runCapacitySearch,
+  type CapacityRunOptions,
+} from '../../src/cli/capacity-run.ts';
+import { UsageError } from '../../src/errors.ts';
+import { startQueueServer } from '../../examples/queue-server.ts';
+import { REPO_ROOT } from '../helpers/tmp-project.ts';
+
+const EXAMPLES = path.join(REPO_ROOT, 'examples');
+
+async function search(serviceMs: number, overrides: Partial<CapacityRunOptions> = {}) {
+  const server = await startQueueServer({ serviceMs });
+  try {
+    const test = await loadTest('capacity.TestQueue.test_get', EXAMPLES);
+    const aggregator = new Aggregator();
+    const outcome = await runCapacitySearch({
+      test,
+      fqn: 'capacity.TestQueue.test_get',
+      cwd: EXAMPLES,
+      thresholds: [parseThreshold('p95<200ms'), parseThreshold('errors<1%')],
+      startRate: 10,
+      maxRate: null,
+      precision: 0.1,
+      durationMs: 2000,
+      rampUpMs: 0,
+      restMs: 300,
+      maxUsers: 400,
+      workers: 1,
+      timeoutMs: 10_000,
+      testTimeoutMs: 0,
+      maxBodyBytes: undefined,
+      discardBodies: false,
+      transport: undefined,
+      serverUrl: server.url,
+      aggregator,
+      eventSink: undefined,
+      signal: new AbortController().signal,
+      timelineOriginMs: Date.now(),
+      ...overrides,
+    });
+    return { outcome, snapshot: aggregator.snapshot() };
+  } finally {
+    await server.close();
+  }
+}
+
+describe('runCapacitySearch', () => {
+  for (const serviceMs of [10, 20]) {
+    const capacity = 1000 / serviceMs;
+    it(`when the service takes ${serviceMs} ms a request then the capacity found is within 20 % of ${capacity}/s`, async () => {
+      const { outcome, snapshot } = await search(serviceMs);
+      assert.equal(
+        outcome.reason,
+        'found',
+        JSON.stringify(outcome.probes.map((p) => [p.rate, p.held, p.p95Ms])),
+      );
+      assert.ok(outcome.heldRate !== null && outcome.brokeRate !== null);
+      const found = outcome.heldRate;
+      assert.ok(
+        Math.abs(found - capacity) / capacity <= 0.2,
+        `held ${found}/s, broke ${outcome.brokeRate}/s; capacity ${capacity}/s`,
+      );
+      // One step row per probe, in the run's aggregator.
+      assert.equal(snapshot.steps.length, outcome.probes.length);
+      assert.deepEqual(
+        snapshot.steps.map((s) => s.rate),
+        outcome.probes.map((p) => p.rate),
+      );
+      const broke = outcome.probes.find((p) => p.rate === outcome.brokeRate)!;
+      assert.deepEqual(broke.broken, ['p95<200ms']);
+    });
+  }
+
+  it('when the service is fast then the search reaches --max-rate and says so', async () => {
+    const { outcome } = await search(0, { maxRate: 40, durationMs: 1000 });
+    assert.equal(outcome.reason, 'max-rate-held');
+    assert.deepEqual(
+      outcome.probes.map((p) => p.rate),
+      [10, 20, 40],
+    );
+    assert.equal(outcome.heldRate, 40);
+    assert.equal(outcome.brokeRate, null);
+  });
+
+  it('when the thresholds cannot judge a probe then the usage error says why', () => {
+    assert.throws(() => checkCapacityThresholds([]), UsageError);
+    assert.throws(
+      () => checkCapacityThresholds([parseThreshold('step:2 p95<1s')]),
+      /names a step, but with --find-capacity/,
+    );
+    assert.throws(() => checkCapacityThresholds([parseThreshold('rps>100')]), /judges the rate/);
+    assert.equal(capacityRunBoundMs({ durationMs: 10_000, restMs: 3000 }), 12 * 10_000 + 11 * 3000);
+  });
+});
