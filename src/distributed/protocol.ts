@@ -173,6 +173,8 @@ export interface RunRecord {
   runnerHost: string;
   /** The ids of the agents taking part, once claimed. */
   agents: string[];
+  /** Their names and hosts as they announced them, for results shown after their records expire. */
+  agentHosts?: Record<string, { name: string; host: string }>;
   /** The user's test name (`example.TestWebSite.test_es`), as shown in summaries. */
   fqn: string;
   /** The loads-runner version of the runner; the bundle says it too. */
