@@ -33,6 +33,7 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DELTA_INTERVAL_MS,
   encodeJson,
+  encodeRunMessage,
   HEARTBEAT_INTERVAL_MS,
   MAX_EVENTS_PER_MESSAGE,
   messageId,
@@ -214,7 +215,7 @@ class DeltaShipper {
       const published = await publishReliably(
         this.#connection.js,
         runSubjects.delta(this.#runId, this.#agentId),
-        encodeJson(message),
+        encodeRunMessage(message),
         messageId(this.#runId, this.#agentId, message.seq),
         this.#signal,
       );
@@ -657,7 +658,7 @@ export class Agent {
       const sent = await publishReliably(
         connection.js,
         runSubjects.final(runId, this.id),
-        encodeJson(final),
+        encodeRunMessage(final),
         messageId(runId, this.id, final.seq),
         silence,
       );

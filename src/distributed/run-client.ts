@@ -31,6 +31,7 @@ import { HeartbeatWatch, markLost, POLL_INTERVAL_MS } from './liveness.ts';
 import {
   brokerNow,
   decodeJson,
+  decodeRunMessage,
   encodeBundle,
   encodeJson,
   listAgents,
@@ -613,14 +614,13 @@ export class RunFollower {
     }
     this.#lastStreamSeq = message.seq;
     const pending = message.info.pending;
-    let parsed: RunMessage | undefined;
     try {
-      parsed = decodeJson<RunMessage>(message.data, 'a run message');
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed !== undefined) {
-      this.#count(parsed, message.time.getTime());
+      this.#count(decodeRunMessage(message.data), message.time.getTime());
+    } catch (err) {
+      // Another version's or a damaged message: skipped (counted by nobody), and said.
+      this.#options.onStatus?.(
+        `skipped a message of run ${this.#options.runId} that cannot be read (${message.subject}): ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     if (pending === 0) {
       this.#onCaughtUp();

@@ -304,26 +304,26 @@ describe('ThreadedRunner', () => {
 
   it('when betweenSteps is given then it is awaited after each step but the last, the next step waits for it, and stop ends the run interrupted', async () => {
     const seen: { step: number; hits: number; hitsAfterWait: number; cycleEnds: number }[] = [];
-    let events: CollectSink | undefined;
-    let aggregator: Aggregator | undefined;
-    const { runner, ...made } = await threaded({
+    // Filled once threaded() returns, before run() calls the hook.
+    const made: { aggregator?: Aggregator; events?: CollectSink } = {};
+    const { runner, aggregator, events } = await threaded({
       fqn: 'mix.TestMix.test_page',
       users: [2],
       hits: [1, 1, 1, 1],
       workers: 2,
       betweenSteps: async (finished) => {
-        const hits = aggregator!.snapshot().hits;
+        const hits = made.aggregator!.snapshot().hits;
         await new Promise((resolve) => setTimeout(resolve, 150));
         seen.push({
           step: finished.cycleIndex,
           hits,
-          hitsAfterWait: aggregator!.snapshot().hits,
-          cycleEnds: events!.ofType('cycle-end').length,
+          hitsAfterWait: made.aggregator!.snapshot().hits,
+          cycleEnds: made.events!.ofType('cycle-end').length,
         });
         return finished.cycleIndex === 1 ? 'stop' : 'go';
       },
     });
-    ({ events, aggregator } = made);
+    Object.assign(made, { aggregator, events });
     assert.deepEqual(await runner.run(), { interrupted: true });
     // Steps 0 and 1 ran; nothing of step 2 started while the hook waited.
     assert.deepEqual(seen, [
