@@ -1,10 +1,12 @@
 // The loads-runner command: the composition root. It parses and validates
-// the options (`loads-runner report` goes to report-command.ts), loads the
-// test, wires the aggregator and outputs to the runner (in this thread, or
-// on worker threads with --workers), handles Ctrl-C, and is the only place
-// that turns errors into exit statuses (SPEC §7): usage/input errors print
-// one line and exit 2, a run with failures or errors (or a crashed worker)
-// exits 1, an internal bug prints its stack.
+// the options (`loads-runner report` goes to report-command.ts; a run on
+// agents, --attach and the broker commands to distributed-run.ts and
+// broker-admin.ts, loaded only for them), loads the test, wires the
+// aggregator and outputs to the runner (in this thread, or on worker
+// threads with --workers), handles Ctrl-C, and is the only place that
+// turns errors into exit statuses (SPEC §7): usage/input errors print one
+// line and exit 2, a run with failures or errors (or a crashed worker, or a
+// lost agent) exits 1, an internal bug prints its stack.
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { CommanderError } from 'commander';
@@ -79,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       isColorAllowed(process.env, options.noColor),
       isCI(process.env),
     );
-    return await runLoad(options, terminal);
+    return await dispatch(options, terminal);
   } catch (err) {
     if (err instanceof UsageErrors) {
       for (const problem of err.errors) {
@@ -158,6 +160,33 @@ function parseArguments(argv: readonly string[]): ParsedArguments | number {
     throw new Error('commander parsed the command line without calling an action');
   }
   return parsed;
+}
+
+/**
+ * A run on this machine, or (loaded only then) a run on agents, --attach,
+ * and the broker commands.
+ */
+async function dispatch(options: RunOptions, terminal: Terminal): Promise<number> {
+  const exitNow = (code: number): never => process.exit(code);
+  switch (options.command.kind) {
+    case 'run':
+      if (options.distributed === null) {
+        return runLoad(options, terminal);
+      }
+      return (await import('./distributed-run.ts')).runOnAgents(options, terminal, exitNow);
+    case 'attach':
+      return (await import('./distributed-run.ts')).attachToRun(options, terminal, exitNow);
+    case 'ping-broker':
+      return (await import('./broker-admin.ts')).pingBroker(options, terminal);
+    case 'check-cluster':
+      return (await import('./broker-admin.ts')).checkCluster(options, terminal);
+    case 'purge-broker':
+      return (await import('./broker-admin.ts')).purgeBroker(options, terminal);
+    default: {
+      const never: never = options.command;
+      return never;
+    }
+  }
 }
 
 async function runLoad(options: RunOptions, terminal: Terminal): Promise<number> {
