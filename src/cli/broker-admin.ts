@@ -88,7 +88,9 @@ export async function pingBroker(options: RunOptions, terminal: Terminal): Promi
   const distributed = options.distributed!;
   const { conn, state } = await openBroker(distributed, terminal);
   try {
-    const [agents, runs] = await Promise.all([agentsOf(state), listRuns(state)]);
+    // One after the other: listing a bucket while another listing puts and purges its scratch key can stall.
+    const agents = await agentsOf(state);
+    const runs = await listRuns(state);
     const version = readVersion();
     const timeoutMs = distributed.heartbeatTimeoutMs;
     const lines = [`Broker: ${conn.description} (JetStream on)`];

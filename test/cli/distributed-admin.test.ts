@@ -9,20 +9,10 @@ import { startCluster, type Cluster } from './distributed-setup.ts';
 
 const NAMES = ['admin-a', 'admin-b'];
 
-const BROKEN_MODULE = `import { TestCase } from 'loads-runner';
-
-export class TestBroken extends TestCase {
-  async test_broken() {
-    this.assertEqual(1, 2);
-  }
-}
-`;
-
 describe('broker commands', { skip: NATS_SKIP, timeout: 120_000 }, () => {
   let cluster: Cluster;
   before(async () => {
     cluster = await startCluster(NAMES);
-    await cluster.project.write('broken.ts', BROKEN_MODULE);
   });
   after(async () => {
     await cluster?.stop();
@@ -59,7 +49,7 @@ describe('broker commands', { skip: NATS_SKIP, timeout: 120_000 }, () => {
 
   it('when --check-cluster runs a test that fails then each agent is reported failed with the message, exit 1', async () => {
     const result = await cluster.cli([
-      'broken.TestBroken.test_broken',
+      'site.TestBroken.test_broken',
       '--check-cluster',
       '--broker',
       cluster.nats.url,

@@ -9,13 +9,19 @@ import { startAgents, type StartedAgents } from '../helpers/agents.ts';
 import { createTmpProject, type TmpProject } from '../helpers/tmp-project.ts';
 import { runCli, startCli, type CliResult } from '../helpers/cli.ts';
 
-/** The delay of `/fixed`: long enough that a millisecond of scheduling noise is under 3 %. */
-export const FIXED_DELAY_MS = 50;
+/** The delay of `/fixed`: long enough that a few milliseconds of scheduling noise on a busy machine stay under 3 %. */
+export const FIXED_DELAY_MS = 200;
 /** The delay of every other path. */
 export const SHORT_DELAY_MS = 5;
 
-/** The project's test module: `site.TestSite.test_hit` (GET /) and `site.TestFixed.test_fixed` (GET /fixed). */
-export const SITE_MODULE = `import { TestCase } from 'loads-runner';
+/**
+ * The project's test module: `site.TestSite.test_hit` (GET /),
+ * `site.TestFixed.test_fixed` (GET /fixed), `site.TestBroken.test_broken`
+ * (an assertion that fails) and `site.TestData.test_data` (reads
+ * data/users.csv beside the module, as an --include-file ships it).
+ */
+export const SITE_MODULE = `import { readFileSync } from 'node:fs';
+import { TestCase } from 'loads-runner';
 
 export class TestSite extends TestCase {
   async test_hit() {
@@ -28,6 +34,20 @@ export class TestFixed extends TestCase {
   async test_fixed() {
     const res = await this.app.get('/fixed');
     this.assertEqual(res.status, 200);
+  }
+}
+
+export class TestBroken extends TestCase {
+  async test_broken() {
+    this.assertEqual(1, 2);
+  }
+}
+
+export class TestData extends TestCase {
+  async test_data() {
+    const users = readFileSync(new URL('./data/users.csv', import.meta.url), 'utf8').trim().split('\\n');
+    this.assertEqual(users.length, 3);
+    this.incrCounter('users-read', users.length);
   }
 }
 `;
@@ -51,6 +71,7 @@ export async function startCluster(agentNames: readonly string[]): Promise<Clust
   });
   const project = await createTmpProject('loads-runner-distributed-');
   await project.write('site.ts', SITE_MODULE);
+  await project.write('data/users.csv', 'alice\nbob\ncarol\n');
   let agents: StartedAgents;
   try {
     agents = await startAgents({

@@ -6,16 +6,83 @@
 // too few agents before any load, and a kill -9ed agent reported as lost.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Summary } from '../../src/metrics/summary.ts';
 import { NATS_SKIP } from '../helpers/nats.ts';
 import { startAgents } from '../helpers/agents.ts';
-import { runCli, waitForOutput } from '../helpers/cli.ts';
+import { CLI_PATH, runCli, waitForOutput } from '../helpers/cli.ts';
 import { summaryNumber } from '../helpers/summary.ts';
 import { agentRows, FIXED_DELAY_MS, startCluster, type Cluster } from './distributed-setup.ts';
 
 const NAMES = ['dist-a', 'dist-b', 'dist-c'];
+
+/** util-linux `script` gives the CLI a pseudo-terminal: its Ctrl-C prompt needs one. */
+const SCRIPT_SKIP: string | false =
+  spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'needs script (util-linux) for a pseudo-terminal';
+
+/**
+ * Runs `node args…` on a pseudo-terminal (script -qfec): what is typed goes
+ * through the terminal, so Ctrl-C (\u0003) is a SIGINT to the CLI, and
+ * keys reach it in raw mode. Output is the terminal's, stdout and stderr together.
+ */
+function onTerminal(
+  args: readonly string[],
+  cwd: string,
+): {
+  type: (keys: string) => void;
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>;
+  exited: Promise<{ code: number | null; output: string }>;
+} {
+  const command = [process.execPath, ...args]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
+    .join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', CI: '', TERM: 'xterm' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+    for (const waiter of waiters) {
+      waiter();
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exited = new Promise<{ code: number | null; output: string }>((resolve) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+  return {
+    type: (keys) => child.stdin.write(keys),
+    waitFor: (pattern, timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(output)) {
+            waiters.delete(check);
+            clearTimeout(giveUp);
+            resolve();
+          }
+        };
+        const giveUp = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no ${pattern} on the terminal within ${timeoutMs} ms:\n${output}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    exited,
+  };
+}
 
 describe('loads-runner usage errors of distributed runs', () => {
   const usage: [string, string[], RegExp][] = [
@@ -173,15 +240,15 @@ describe('distributed runs on three agents', { skip: NATS_SKIP, timeout: 240_000
   });
 
   it('when the same load runs on one box and on 3 agents against a fixed delay then p50 and p95 agree within 3 %', async () => {
-    const load = ['site.TestFixed.test_fixed', '-u', '2', '--hits', '10', '-o', 'json'];
+    const load = ['site.TestFixed.test_fixed', '-u', '2', '--hits', '5', '-o', 'json'];
     const single = await cluster.cli([...load, '--workers', '1']);
     assert.equal(single.code, 0, single.stderr);
     const merged = await cluster.cli([...load, '--agents', '3', '--broker', cluster.nats.url]);
     assert.equal(merged.code, 0, merged.stderr);
     const one = JSON.parse(single.stdout) as Summary;
     const three = JSON.parse(merged.stdout) as Summary;
-    assert.equal(one.hits, 20);
-    assert.equal(three.hits, 60);
+    assert.equal(one.hits, 10);
+    assert.equal(three.hits, 30);
     for (const p of ['p50', 'p95'] as const) {
       const ratio = three.latency[p] / one.latency[p];
       assert.ok(
@@ -269,6 +336,146 @@ describe('distributed runs on three agents', { skip: NATS_SKIP, timeout: 240_000
     assert.equal(result.stdout, '');
     assert.equal(cluster.server.requests, before);
   });
+
+  it('when --include-file ships a data file then the test reads it beside itself on every agent', async () => {
+    const result = await cluster.cli([
+      'site.TestData.test_data',
+      '--hits',
+      '2',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+      '--include-file',
+      'data/*.csv',
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.equal(summaryNumber(result.stdout, 'Success'), 6);
+    assert.match(result.stdout, /^ {2}users-read: 18$/m);
+  });
+
+  it('when --abort-on-fail sees a threshold crossed for good then every agent stops, the summary says so, exit 1', async () => {
+    const result = await cluster.cli([
+      'site.TestBroken.test_broken',
+      '-d',
+      '30',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+      '--threshold',
+      'errors<3',
+      '--abort-on-fail',
+    ]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^loads-runner: threshold 'errors<3' crossed; stopping the run on every agent \(--abort-on-fail\)$/m,
+    );
+    assert.match(result.stdout, /^Aborted: threshold 'errors<3' crossed \(--abort-on-fail\)/m);
+    assert.ok(summaryNumber(result.stdout, 'Duration') < 20, 'stopped long before 30 s');
+  });
+
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    it(`when ${signal} comes off a terminal then the run stops on every agent and the summary follows, exit ${code}`, async () => {
+      const run = cluster.startCli([
+        'site.TestSite.test_hit',
+        '-d',
+        '30',
+        '--agents',
+        '3',
+        '--broker',
+        cluster.nats.url,
+        '--status-interval',
+        '0.2',
+      ]);
+      await waitForOutput(run.child, /hits [1-9]/, 30_000);
+      run.child.kill(signal);
+      const result = await run.result;
+      assert.equal(result.code, code, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^loads-runner: stopped by ${signal}: the agents end their current test runs, then the summary follows`,
+          'm',
+        ),
+      );
+      assert.ok(summaryNumber(result.stdout, 'Duration') < 20);
+      const rows = agentRows(result.stdout);
+      assert.equal(rows.size, 3);
+      assert.ok(
+        [...rows.values()].every((cells) => cells[5] === 'no'),
+        'no agent lost',
+      );
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `^Interrupted by ${signal}${signal === 'SIGINT' ? ' \\(Ctrl-C\\)' : ''}: the summary covers what ran before$`,
+          'm',
+        ),
+      );
+    });
+  }
+
+  for (const [key, what] of [
+    ['d', 'detaches: the run goes on and --attach follows it to its end, exit 0'],
+    ['s', 'stops the run and the summary follows, exit 130'],
+  ] as const) {
+    it(
+      `when Ctrl-C comes on a terminal then it asks (s)top or (d)etach, and ${key} ${what}`,
+      { skip: SCRIPT_SKIP },
+      async () => {
+        const run = onTerminal(
+          [
+            CLI_PATH,
+            'site.TestSite.test_hit',
+            '-d',
+            '4',
+            '--agents',
+            '3',
+            '--broker',
+            cluster.nats.url,
+            '--server-url',
+            cluster.server.url,
+          ],
+          cluster.project.dir,
+        );
+        await run.waitFor(/hits [1-9]/);
+        run.type('\u0003');
+        await run.waitFor(/\(s\)top the run or \(d\)etach\? $/);
+        run.type(key);
+        const { code, output } = await run.exited;
+        const runId = /--attach (\d{8}-\d{6}-[0-9a-f]{6})/.exec(output)?.[1];
+        assert.ok(runId, output);
+        if (key === 'd') {
+          assert.equal(code, 0, output);
+          assert.match(
+            output,
+            new RegExp(`loads-runner: detached; the run goes on; follow it with --attach ${runId}`),
+          );
+          assert.doesNotMatch(output, /Hits: /, 'no summary: the run is not over');
+          const attached = await cluster.cli(['--attach', runId, '--broker', cluster.nats.url]);
+          assert.equal(attached.code, 0, attached.stderr);
+          const duration = summaryNumber(attached.stdout, 'Duration');
+          assert.ok(duration >= 4, `the run went on to its end: ${duration} s`);
+        } else {
+          assert.equal(code, 130, output);
+          assert.match(
+            output,
+            /loads-runner: stopped by SIGINT: the agents end their current test runs/,
+          );
+          assert.match(
+            output,
+            /Interrupted by SIGINT \(Ctrl-C\): the summary covers what ran before/,
+          );
+          assert.match(output, /Agents \(run /);
+        }
+      },
+    );
+  }
 
   it('when an agent is killed with -9 mid-run then the Agents table names it lost, the others finish, exit 1', async () => {
     const doomed = await startAgents({
