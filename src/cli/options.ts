@@ -286,8 +286,8 @@ JSON document alone, and -o stdout given as well sends the text summary to stder
 
 Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or errored
 or a threshold was crossed (distributed: or an agent was lost), 2 bad usage or input (or
-too few free agents), 130 stopped by SIGINT (Ctrl-C), 143
-stopped by SIGTERM: the summary and outputs then cover what ran before the signal, and a
-second signal exits at once with 128 + its number.`,
+too few free agents), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM: the summary
+and outputs then cover what ran before the signal, and a second signal exits at once with
+128 + its number.`,
     );
 }

@@ -265,7 +265,7 @@ describe('distributed runs on three agents', { skip: NATS_SKIP, timeout: 240_000
       '-u',
       '1',
       '-d',
-      '3',
+      '5',
       '--agents',
       '3',
       '--broker',
