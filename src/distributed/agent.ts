@@ -247,6 +247,8 @@ export class Agent {
   #closing = false;
   readonly #closed = new AbortController();
   #loop: Promise<void> | undefined;
+  /** Watches of runs whose other agents are still going (see #linger). */
+  readonly #lingering = new Set<Promise<void>>();
 
   private constructor(options: AgentOptions, state: BrokerState, startedAt: number) {
     this.#options = options;
@@ -308,6 +310,7 @@ export class Agent {
       await current.done;
     }
     await this.#loop;
+    await Promise.all(this.#lingering);
     clearInterval(this.#heartbeat);
     await this.#beating;
     await this.#state.agents.delete(this.id).catch(() => {});
@@ -371,8 +374,10 @@ export class Agent {
     if (this.#beating !== undefined) {
       return;
     }
+    // A put sent just before a broker restart gets no answer: bounded to one
+    // interval, so that the next beat goes out as soon as the broker is back.
     this.#beating = this.#state.agents
-      .put(this.id, encodeJson(this.#record))
+      .put(this.id, encodeJson(this.#record), { timeout: HEARTBEAT_INTERVAL_MS })
       .then(
         () => {},
         () => {
@@ -639,7 +644,11 @@ export class Agent {
       interrupted = stop.signal.aborted;
     } finally {
       clearInterval(monitor);
+    }
+    if (lostSelf || this.#closing) {
       watch.stop();
+    } else {
+      this.#linger(record, peers, watch);
     }
 
     await shipper.finish();
@@ -746,6 +755,28 @@ export class Agent {
       }
     }
     return signal.aborted ? 'stop' : 'go';
+  }
+
+  /**
+   * Keeps judging the peers of a run this agent's part of is over, until
+   * each is final or lost: when this agent was the last one up, a peer that
+   * died late is marked lost by nobody else, and followers would wait for it
+   * forever. The agent is free meanwhile; close() ends it.
+   */
+  #linger(record: RunRecord, peers: readonly string[], watch: HeartbeatWatch): void {
+    const lingering = this.#awaitPeers(record, peers, watch, this.#closed.signal, (peer) =>
+      runKeys.final(record.id, peer),
+    ).then(
+      () => {
+        watch.stop();
+        this.#lingering.delete(lingering);
+      },
+      () => {
+        watch.stop();
+        this.#lingering.delete(lingering);
+      },
+    );
+    this.#lingering.add(lingering);
   }
 
   /** The run's start: the latest server time of its ready keys (the same for every agent once all are ready). */
