@@ -249,6 +249,41 @@ describe(
       await allFree(3);
     });
 
+    it('when the run forwards events then each agent event reaches the sink once, after started() resolved, with one cycle-start per step', async () => {
+      const req = request({ users: [2], hits: [2] });
+      req.record.forwardEvents = true;
+      const { runId } = await startRun(conn, state, req);
+      const aggregator = new Aggregator();
+      let started = false;
+      let before = 0;
+      const events = new CollectSink();
+      const follower = new RunFollower({
+        conn,
+        state,
+        runId,
+        aggregator,
+        eventSink: {
+          emit: (event) => {
+            before += started ? 0 : 1;
+            events.emit(event);
+          },
+        },
+        watchLiveness: true,
+      });
+      const following = follower.follow();
+      void follower.started().then(() => {
+        started = true;
+      });
+      await following;
+      assert.equal(before, 0, 'no event before started() resolved');
+      assert.equal(events.ofType('hit').length, 12);
+      assert.equal(events.ofType('test-end').length, 12);
+      assert.equal(events.ofType('cycle-start').length, 1);
+      assert.equal(events.ofType('cycle-end').length, 1);
+      assert.equal(aggregator.snapshot().hits, 12);
+      await allFree(3);
+    });
+
     it('when two runs share the broker then neither counts the other', async () => {
       const first = await startRun(conn, state, request({ agents: 1, users: [1], hits: [4] }));
       const second = await startRun(conn, state, request({ agents: 2, users: [2], hits: [3] }));
