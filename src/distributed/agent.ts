@@ -12,7 +12,7 @@
 // with no runner present. Broker calls that fail while it reconnects are
 // retried on the next tick; nothing here ends the process.
 import { availableParallelism } from 'node:os';
-import { isLoadsError, UsageError } from '../errors.ts';
+import { BrokerError, isLoadsError, UsageError } from '../errors.ts';
 import { Aggregator, type Snapshot } from '../metrics/aggregator.ts';
 import type { LoadsEvent } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
@@ -129,6 +129,9 @@ class TrackedAggregator extends Aggregator {
     return super.takeDelta();
   }
 }
+
+/** How long marking a dead namesake lost may take at start. */
+const STALE_CLAIM_LOST_TIMEOUT_MS = 10_000;
 
 let emptySnapshot: Snapshot | undefined;
 
@@ -274,11 +277,27 @@ export class Agent {
    * announces itself and starts waiting for runs.
    */
   static async start(options: AgentOptions): Promise<Agent> {
-    const state = await openBrokerState(options.connection);
-    const agent = new Agent(options, state, Date.now());
-    await agent.#checkName();
-    await agent.#releaseStaleClaim();
-    await state.agents.put(agent.id, encodeJson(agent.#record));
+    let agent: Agent;
+    try {
+      const state = await openBrokerState(options.connection);
+      agent = new Agent(options, state, Date.now());
+      await agent.#checkName();
+      await agent.#releaseStaleClaim();
+      await state.agents.put(agent.id, encodeJson(agent.#record));
+    } catch (err) {
+      if (isLoadsError(err)) {
+        throw err;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      const denied = /permission/i.test(message);
+      throw new BrokerError(
+        denied
+          ? `the broker at ${options.connection.description} denies this agent what it needs (${message}): allow its user the loads-* buckets, the LOADS_RUNS stream and $JS.API.> (see the README's broker configuration)`
+          : `cannot set up the agent on the broker at ${options.connection.description}: ${message}`,
+        denied ? 'permissions' : 'other',
+        { cause: err },
+      );
+    }
     agent.#heartbeat = setInterval(() => void agent.#beat(), HEARTBEAT_INTERVAL_MS);
     agent.#loop = agent.#waitForRuns();
     return agent;
@@ -364,7 +383,16 @@ export class Agent {
         record.state !== 'cancelled' &&
         (final === null || final.operation !== 'PUT')
       ) {
-        await markLost(this.#options.connection.js, state, runId, this.id, this.id, 0);
+        // Bounded: a broker that takes no publish must not hold the start forever.
+        await markLost(
+          this.#options.connection.js,
+          state,
+          runId,
+          this.id,
+          this.id,
+          0,
+          AbortSignal.timeout(STALE_CLAIM_LOST_TIMEOUT_MS),
+        );
       }
     }
     await state.claims.delete(this.id);

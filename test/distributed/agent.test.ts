@@ -314,6 +314,29 @@ describe('loads-agent under faults', { skip: NATS_SKIP, timeout: 120_000 }, () =
     assert.equal(agents[0]!.child.exitCode, null, 'the first one runs on');
   });
 
+  it('when loads-agent gets a bad option then it says so in one line and exits 2', async (t) => {
+    for (const [args, message] of [
+      [
+        ['--workers', '0'],
+        /^loads-agent: --workers 0 is not a whole number of at least 1; give e\.g\. 4\n$/,
+      ],
+      [
+        ['--tmp-dir', '/no/such/folder'],
+        /^loads-agent: --tmp-dir \/no\/such\/folder is not a folder/,
+      ],
+    ] as const) {
+      const { agents } = await startAgents({
+        broker: nats.url,
+        count: 1,
+        args: [...args],
+        t,
+        waitReady: false,
+      });
+      assert.equal((await agents[0]!.exited).code, 2);
+      assert.match(agents[0]!.stderr(), message);
+    }
+  });
+
   it('when an agent starts with a claim left by a dead agent of its name then the claim is released and that agent marked lost to its run', async (t) => {
     const runId = 'dead-agent-run';
     const base = request({ agents: 1 });
