@@ -203,18 +203,16 @@ class DeltaShipper {
     this.runs += snapshot.tests.successes + snapshot.tests.failures + snapshot.tests.errors;
     this.hits += snapshot.hits;
     const events = this.#events.splice(0, this.#events.length);
-    let first = true;
-    for (let i = 0; first || i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
+    for (const part of splitDelta(snapshot, events)) {
       const message: DeltaMessage = {
         kind: 'delta',
         protocol: PROTOCOL_VERSION,
         runId: this.#runId,
         agentId: this.#agentId,
         seq: this.nextSeq(),
-        snapshot: first ? snapshot : (emptySnapshot ??= new Aggregator().snapshot()),
-        events: events.slice(i, i + MAX_EVENTS_PER_MESSAGE),
+        snapshot: part.snapshot,
+        events: part.events,
       };
-      first = false;
       const published = await publishReliably(
         this.#connection.js,
         runSubjects.delta(this.#runId, this.#agentId),
@@ -227,6 +225,48 @@ class DeltaShipper {
       }
     }
   }
+}
+
+/** URLs, errors or failures per message past the first: a delta stays far below NATS's 1 MB payload. */
+const MAX_ENTRIES_PER_MESSAGE = 100;
+
+/**
+ * One delta as messages that merge to the same: the first holds the counts
+ * and up to MAX_ENTRIES_PER_MESSAGE URLs, errors and failures (their stacks
+ * weigh) and MAX_EVENTS_PER_MESSAGE events; the next ones hold the rest of
+ * those lists on an empty snapshot. Merging adds, so the split is exact.
+ */
+export function splitDelta(
+  snapshot: Snapshot,
+  events: readonly LoadsEvent[],
+): { snapshot: Snapshot; events: LoadsEvent[] }[] {
+  const n = MAX_ENTRIES_PER_MESSAGE;
+  const parts: { snapshot: Snapshot; events: LoadsEvent[] }[] = [
+    {
+      snapshot: {
+        ...snapshot,
+        urls: snapshot.urls.slice(0, n),
+        topErrors: snapshot.topErrors.slice(0, n),
+        topFailures: snapshot.topFailures.slice(0, n),
+      },
+      events: events.slice(0, MAX_EVENTS_PER_MESSAGE),
+    },
+  ];
+  const rest = (k: number) => ({
+    urls: snapshot.urls.slice(k * n, (k + 1) * n),
+    topErrors: snapshot.topErrors.slice(k * n, (k + 1) * n),
+    topFailures: snapshot.topFailures.slice(k * n, (k + 1) * n),
+    events: events.slice(k * MAX_EVENTS_PER_MESSAGE, (k + 1) * MAX_EVENTS_PER_MESSAGE),
+  });
+  for (let k = 1; ; k++) {
+    const { urls, topErrors, topFailures, events: more } = rest(k);
+    if (urls.length + topErrors.length + topFailures.length + more.length === 0) {
+      break;
+    }
+    emptySnapshot ??= new Aggregator().snapshot();
+    parts.push({ snapshot: { ...emptySnapshot, urls, topErrors, topFailures }, events: more });
+  }
+  return parts;
 }
 
 /** The run in progress and the handles that end it. */

@@ -13,6 +13,7 @@ import {
   parseBrokerOptions,
   type BrokerConnection,
 } from '../../src/distributed/broker.ts';
+import { splitDelta } from '../../src/distributed/agent.ts';
 import { bundleTest } from '../../src/distributed/bundle.ts';
 import {
   encodeBundle,
@@ -105,6 +106,70 @@ async function until<T>(read: () => T | Promise<T>, ok: (value: T) => boolean, w
 function agentHits(followed: Followed, name: string): number {
   return followed.follower.agents().find((a) => a.name === name)?.hits ?? 0;
 }
+
+describe('splitDelta', () => {
+  it('when a delta has many URLs, errors and events then its messages stay small and merge to the same', () => {
+    const source = new Aggregator();
+    const events = [];
+    for (let i = 0; i < 250; i++) {
+      const hit = {
+        type: 'hit' as const,
+        method: 'GET',
+        url: `http://127.0.0.1/item/${i}`,
+        name: '',
+        status: 200,
+        errorKey: '',
+        startedAt: Date.now(),
+        elapsedMs: 1 + (i % 7),
+        bytes: 10,
+        test: 'T.test',
+        cycleIndex: 0,
+        currentUser: 1,
+        currentHit: 1,
+        lagMs: 0,
+        protocol: 'h1' as const,
+      };
+      source.emit(hit);
+      events.push(hit, hit, hit, hit, hit, hit, hit, hit, hit, hit);
+    }
+    for (let i = 0; i < 130; i++) {
+      source.emit({
+        type: 'test-end',
+        test: 'T.test',
+        startedAt: Date.now(),
+        elapsedMs: 1,
+        outcome: 2,
+        errorName: 'Error',
+        errorMessage: `boom ${i}`,
+        errorStack: 'Error: boom\n    at x',
+        cycleIndex: 0,
+        users: 1,
+        currentUser: 1,
+        currentHit: 1,
+        lagMs: 0,
+      });
+    }
+    const whole = source.snapshot();
+    const parts = splitDelta(whole, events);
+    assert.deepEqual(
+      parts.map((p) => [p.snapshot.urls.length, p.snapshot.topErrors.length, p.events.length]),
+      [
+        [100, 100, 2000],
+        [100, 30, 500],
+        [50, 0, 0],
+      ],
+    );
+    const merged = new Aggregator();
+    for (const part of parts) {
+      merged.merge(part.snapshot);
+    }
+    // Against the whole delta merged at once (merging re-encodes the histograms).
+    const once = new Aggregator();
+    once.merge(whole);
+    assert.deepEqual(merged.snapshot(), once.snapshot());
+    assert.equal(merged.snapshot().urls.length, 250);
+  });
+});
 
 describe('loads-agent under faults', { skip: NATS_SKIP, timeout: 120_000 }, () => {
   before(async () => {
