@@ -12,7 +12,7 @@
 // with no runner present. Broker calls that fail while it reconnects are
 // retried on the next tick; nothing here ends the process.
 import { availableParallelism } from 'node:os';
-import { isLoadsError, UsageError } from '../errors.ts';
+import { BrokerError, isLoadsError, UsageError } from '../errors.ts';
 import { Aggregator, type Snapshot } from '../metrics/aggregator.ts';
 import type { LoadsEvent } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
@@ -130,6 +130,9 @@ class TrackedAggregator extends Aggregator {
   }
 }
 
+/** How long marking a dead namesake lost may take at start. */
+const STALE_CLAIM_LOST_TIMEOUT_MS = 10_000;
+
 let emptySnapshot: Snapshot | undefined;
 
 /** Ships one agent's deltas of one run: seq 1, 2, 3…, one publish in flight at a time. */
@@ -200,18 +203,16 @@ class DeltaShipper {
     this.runs += snapshot.tests.successes + snapshot.tests.failures + snapshot.tests.errors;
     this.hits += snapshot.hits;
     const events = this.#events.splice(0, this.#events.length);
-    let first = true;
-    for (let i = 0; first || i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
+    for (const part of splitDelta(snapshot, events)) {
       const message: DeltaMessage = {
         kind: 'delta',
         protocol: PROTOCOL_VERSION,
         runId: this.#runId,
         agentId: this.#agentId,
         seq: this.nextSeq(),
-        snapshot: first ? snapshot : (emptySnapshot ??= new Aggregator().snapshot()),
-        events: events.slice(i, i + MAX_EVENTS_PER_MESSAGE),
+        snapshot: part.snapshot,
+        events: part.events,
       };
-      first = false;
       const published = await publishReliably(
         this.#connection.js,
         runSubjects.delta(this.#runId, this.#agentId),
@@ -224,6 +225,48 @@ class DeltaShipper {
       }
     }
   }
+}
+
+/** URLs, errors or failures per message past the first: a delta stays far below NATS's 1 MB payload. */
+const MAX_ENTRIES_PER_MESSAGE = 100;
+
+/**
+ * One delta as messages that merge to the same: the first holds the counts
+ * and up to MAX_ENTRIES_PER_MESSAGE URLs, errors and failures (their stacks
+ * weigh) and MAX_EVENTS_PER_MESSAGE events; the next ones hold the rest of
+ * those lists on an empty snapshot. Merging adds, so the split is exact.
+ */
+export function splitDelta(
+  snapshot: Snapshot,
+  events: readonly LoadsEvent[],
+): { snapshot: Snapshot; events: LoadsEvent[] }[] {
+  const n = MAX_ENTRIES_PER_MESSAGE;
+  const parts: { snapshot: Snapshot; events: LoadsEvent[] }[] = [
+    {
+      snapshot: {
+        ...snapshot,
+        urls: snapshot.urls.slice(0, n),
+        topErrors: snapshot.topErrors.slice(0, n),
+        topFailures: snapshot.topFailures.slice(0, n),
+      },
+      events: events.slice(0, MAX_EVENTS_PER_MESSAGE),
+    },
+  ];
+  const rest = (k: number) => ({
+    urls: snapshot.urls.slice(k * n, (k + 1) * n),
+    topErrors: snapshot.topErrors.slice(k * n, (k + 1) * n),
+    topFailures: snapshot.topFailures.slice(k * n, (k + 1) * n),
+    events: events.slice(k * MAX_EVENTS_PER_MESSAGE, (k + 1) * MAX_EVENTS_PER_MESSAGE),
+  });
+  for (let k = 1; ; k++) {
+    const { urls, topErrors, topFailures, events: more } = rest(k);
+    if (urls.length + topErrors.length + topFailures.length + more.length === 0) {
+      break;
+    }
+    emptySnapshot ??= new Aggregator().snapshot();
+    parts.push({ snapshot: { ...emptySnapshot, urls, topErrors, topFailures }, events: more });
+  }
+  return parts;
 }
 
 /** The run in progress and the handles that end it. */
@@ -247,6 +290,8 @@ export class Agent {
   #closing = false;
   readonly #closed = new AbortController();
   #loop: Promise<void> | undefined;
+  /** Watches of runs whose other agents are still going (see #linger). */
+  readonly #lingering = new Set<Promise<void>>();
 
   private constructor(options: AgentOptions, state: BrokerState, startedAt: number) {
     this.#options = options;
@@ -272,11 +317,27 @@ export class Agent {
    * announces itself and starts waiting for runs.
    */
   static async start(options: AgentOptions): Promise<Agent> {
-    const state = await openBrokerState(options.connection);
-    const agent = new Agent(options, state, Date.now());
-    await agent.#checkName();
-    await agent.#releaseStaleClaim();
-    await state.agents.put(agent.id, encodeJson(agent.#record));
+    let agent: Agent;
+    try {
+      const state = await openBrokerState(options.connection);
+      agent = new Agent(options, state, Date.now());
+      await agent.#checkName();
+      await agent.#releaseStaleClaim();
+      await state.agents.put(agent.id, encodeJson(agent.#record));
+    } catch (err) {
+      if (isLoadsError(err)) {
+        throw err;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      const denied = /permission/i.test(message);
+      throw new BrokerError(
+        denied
+          ? `the broker at ${options.connection.description} denies this agent what it needs (${message}): allow its user the loads-* buckets, the LOADS_RUNS stream and $JS.API.> (see the README's broker configuration)`
+          : `cannot set up the agent on the broker at ${options.connection.description}: ${message}`,
+        denied ? 'permissions' : 'other',
+        { cause: err },
+      );
+    }
     agent.#heartbeat = setInterval(() => void agent.#beat(), HEARTBEAT_INTERVAL_MS);
     agent.#loop = agent.#waitForRuns();
     return agent;
@@ -308,6 +369,7 @@ export class Agent {
       await current.done;
     }
     await this.#loop;
+    await Promise.all(this.#lingering);
     clearInterval(this.#heartbeat);
     await this.#beating;
     await this.#state.agents.delete(this.id).catch(() => {});
@@ -361,7 +423,16 @@ export class Agent {
         record.state !== 'cancelled' &&
         (final === null || final.operation !== 'PUT')
       ) {
-        await markLost(this.#options.connection.js, state, runId, this.id, this.id, 0);
+        // Bounded: a broker that takes no publish must not hold the start forever.
+        await markLost(
+          this.#options.connection.js,
+          state,
+          runId,
+          this.id,
+          this.id,
+          0,
+          AbortSignal.timeout(STALE_CLAIM_LOST_TIMEOUT_MS),
+        );
       }
     }
     await state.claims.delete(this.id);
@@ -371,8 +442,10 @@ export class Agent {
     if (this.#beating !== undefined) {
       return;
     }
+    // A put sent just before a broker restart gets no answer: bounded to one
+    // interval, so that the next beat goes out as soon as the broker is back.
     this.#beating = this.#state.agents
-      .put(this.id, encodeJson(this.#record))
+      .put(this.id, encodeJson(this.#record), { timeout: HEARTBEAT_INTERVAL_MS })
       .then(
         () => {},
         () => {
@@ -639,7 +712,11 @@ export class Agent {
       interrupted = stop.signal.aborted;
     } finally {
       clearInterval(monitor);
+    }
+    if (lostSelf || this.#closing) {
       watch.stop();
+    } else {
+      this.#linger(record, peers, watch);
     }
 
     await shipper.finish();
@@ -746,6 +823,28 @@ export class Agent {
       }
     }
     return signal.aborted ? 'stop' : 'go';
+  }
+
+  /**
+   * Keeps judging the peers of a run this agent's part of is over, until
+   * each is final or lost: when this agent was the last one up, a peer that
+   * died late is marked lost by nobody else, and followers would wait for it
+   * forever. The agent is free meanwhile; close() ends it.
+   */
+  #linger(record: RunRecord, peers: readonly string[], watch: HeartbeatWatch): void {
+    const lingering = this.#awaitPeers(record, peers, watch, this.#closed.signal, (peer) =>
+      runKeys.final(record.id, peer),
+    ).then(
+      () => {
+        watch.stop();
+        this.#lingering.delete(lingering);
+      },
+      () => {
+        watch.stop();
+        this.#lingering.delete(lingering);
+      },
+    );
+    this.#lingering.add(lingering);
   }
 
   /** The run's start: the latest server time of its ready keys (the same for every agent once all are ready). */

@@ -567,6 +567,9 @@ export class RunFollower {
           return;
         }
         for await (const message of messages) {
+          if (this.#startedAt === undefined && message.subject.endsWith('.delta')) {
+            await this.#startBeforeDeltas();
+          }
           this.#onMessage(message);
           if (this.#ended) {
             return;
@@ -579,6 +582,17 @@ export class RunFollower {
         await sleep(POLL_INTERVAL_MS);
       }
     }
+  }
+
+  /**
+   * A delta means every agent passed the ready barrier: the start is read
+   * now, and the caller of started() runs (its outputs' onRunStart) before
+   * the first delta's events reach them.
+   */
+  async #startBeforeDeltas(): Promise<void> {
+    await this.#pollReady().catch(() => {});
+    this.#setStartedAt();
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   #onCaughtUp(): void {

@@ -33,9 +33,8 @@ import {
 } from '../../src/distributed/run-client.ts';
 import { ExitCode, NotEnoughAgentsError, VersionMismatchError } from '../../src/errors.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
-import { buildPlan } from '../../src/runner/cycle.ts';
 import { readVersion } from '../../src/cli/version.ts';
-import { startAgents, type StartedAgents } from '../helpers/agents.ts';
+import { distributedRequest, startAgents, type StartedAgents } from '../helpers/agents.ts';
 import { CollectSink } from '../helpers/events.ts';
 import { NATS_SKIP, startNatsServer, type NatsServer } from '../helpers/nats.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
@@ -76,49 +75,18 @@ let project: TmpProject;
 let agents: StartedAgents;
 
 function request(
-  options: {
-    users?: number[];
-    hits?: number[] | null;
-    durationMs?: number | null;
-    agents?: number;
-  } = {},
+  options: { users?: number[]; hits?: number[]; durationMs?: number; agents?: number } = {},
 ): DistributedRunRequest {
-  const users = options.users ?? [2];
-  const hits = options.durationMs == null ? (options.hits ?? [3]) : null;
-  const durationMs = options.durationMs ?? null;
-  return {
+  return distributedRequest({
     fqn: 'load.TestLoad',
     cwd: project.dir,
-    version: VERSION,
+    serverUrl: server.url,
     agents: options.agents ?? 3,
-    includeFiles: [],
-    runnerHost: hostname(),
-    record: {
-      plan: buildPlan(users, hits, durationMs),
-      methodsPerRun: 1,
-      info: {
-        fqn: 'load.TestLoad',
-        projectName: 'N/A',
-        version: VERSION,
-        users,
-        hits,
-        durationMs,
-        rate: null,
-        maxUsers: null,
-        rampUpMs: 0,
-        workers: 1,
-      },
-      workersPerAgent: 1,
-      timeoutMs: 5_000,
-      testTimeoutMs: 0,
-      maxBodyBytes: null,
-      discardBodies: false,
-      transport: null,
-      serverUrl: server.url,
-      forwardEvents: false,
-      heartbeatTimeoutMs: 5_000,
-    },
-  };
+    users: options.users ?? [2],
+    ...(options.durationMs === undefined
+      ? { hits: options.hits ?? [3] }
+      : { durationMs: options.durationMs }),
+  });
 }
 
 async function follow(
@@ -278,6 +246,41 @@ describe(
         result.agents.reduce((sum, a) => sum + a.hits, 0),
         snapshot.hits,
       );
+      await allFree(3);
+    });
+
+    it('when the run forwards events then each agent event reaches the sink once, after started() resolved, with one cycle-start per step', async () => {
+      const req = request({ users: [2], hits: [2] });
+      req.record.forwardEvents = true;
+      const { runId } = await startRun(conn, state, req);
+      const aggregator = new Aggregator();
+      let started = false;
+      let before = 0;
+      const events = new CollectSink();
+      const follower = new RunFollower({
+        conn,
+        state,
+        runId,
+        aggregator,
+        eventSink: {
+          emit: (event) => {
+            before += started ? 0 : 1;
+            events.emit(event);
+          },
+        },
+        watchLiveness: true,
+      });
+      const following = follower.follow();
+      void follower.started().then(() => {
+        started = true;
+      });
+      await following;
+      assert.equal(before, 0, 'no event before started() resolved');
+      assert.equal(events.ofType('hit').length, 12);
+      assert.equal(events.ofType('test-end').length, 12);
+      assert.equal(events.ofType('cycle-start').length, 1);
+      assert.equal(events.ofType('cycle-end').length, 1);
+      assert.equal(aggregator.snapshot().hits, 12);
       await allFree(3);
     });
 

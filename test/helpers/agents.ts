@@ -3,8 +3,13 @@
 // repository root, each waited for until it says it is waiting for runs.
 // Every agent started here is SIGKILLed when the test process exits or is
 // ended by a signal, and stop() (or the test's t.after) ends them all.
+// distributedRequest builds a startRun request as the CLI would.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
 import path from 'node:path';
+import { readVersion } from '../../src/cli/version.ts';
+import type { DistributedRunRequest } from '../../src/distributed/run-client.ts';
+import { buildPlan } from '../../src/runner/cycle.ts';
 import { REPO_ROOT } from './tmp-project.ts';
 
 export const AGENT_PATH = path.join(REPO_ROOT, 'bin', 'loads-agent.js');
@@ -166,4 +171,64 @@ export async function startAgents(options: StartAgentsOptions): Promise<StartedA
     }
   }
   return { agents, stop };
+}
+
+export interface RequestOptions {
+  /** The test name, resolved from `cwd`. */
+  fqn: string;
+  cwd: string;
+  serverUrl: string;
+  agents: number;
+  users?: number[];
+  /** Runs per user per step (default [1]); ignored with durationMs. */
+  hits?: number[];
+  durationMs?: number;
+  /** Default 5000, as the CLI's. */
+  heartbeatTimeoutMs?: number;
+  /** Default 1: small loads on a shared machine. */
+  workersPerAgent?: number | null;
+  forwardEvents?: boolean;
+  methodsPerRun?: number;
+  version?: string;
+}
+
+/** A startRun request as the CLI would build it, for a plain closed-model run. */
+export function distributedRequest(options: RequestOptions): DistributedRunRequest {
+  const users = options.users ?? [1];
+  const hits = options.durationMs === undefined ? (options.hits ?? [1]) : null;
+  const durationMs = options.durationMs ?? null;
+  const version = options.version ?? readVersion();
+  return {
+    fqn: options.fqn,
+    cwd: options.cwd,
+    version,
+    agents: options.agents,
+    includeFiles: [],
+    runnerHost: hostname(),
+    record: {
+      plan: buildPlan(users, hits, durationMs),
+      methodsPerRun: options.methodsPerRun ?? 1,
+      info: {
+        fqn: options.fqn,
+        projectName: 'N/A',
+        version,
+        users,
+        hits,
+        durationMs,
+        rate: null,
+        maxUsers: null,
+        rampUpMs: 0,
+        workers: options.workersPerAgent ?? 1,
+      },
+      workersPerAgent: options.workersPerAgent === undefined ? 1 : options.workersPerAgent,
+      timeoutMs: 5_000,
+      testTimeoutMs: 0,
+      maxBodyBytes: null,
+      discardBodies: false,
+      transport: null,
+      serverUrl: options.serverUrl,
+      forwardEvents: options.forwardEvents ?? false,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5_000,
+    },
+  };
 }
