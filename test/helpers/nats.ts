@@ -123,7 +123,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       config.jetstream = {
         store_dir: path.join(dir, 'store'),
         max_memory_store: 64 * 1024 * 1024,
-        max_file_store: 256 * 1024 * 1024,
+        // Above the LOADS_RUNS stream's 1 GiB max_bytes, which JetStream reserves up front.
+        max_file_store: 2 * 1024 * 1024 * 1024,
       };
     }
     const { auth, tls } = options;
