@@ -104,14 +104,30 @@ export class BundleError extends LoadsError {
 export class VersionMismatchError extends LoadsError {
   readonly runnerVersion: string;
   readonly agentVersion: string;
-  constructor(runnerVersion: string, agentVersion: string) {
+  /** `message` replaces the agent's wording (the runner says it from its side). */
+  constructor(runnerVersion: string, agentVersion: string, message?: string) {
     super(
-      `the runner's loads-runner ${runnerVersion} sent this test; this agent runs ${agentVersion}: install the same version on both`,
+      message ??
+        `the runner's loads-runner ${runnerVersion} sent this test; this agent runs ${agentVersion}: install the same version on both`,
       'LOADS_ERR_VERSION_MISMATCH',
       ExitCode.USAGE,
     );
     this.runnerVersion = runnerVersion;
     this.agentVersion = agentVersion;
+  }
+}
+
+/**
+ * A distributed run asked for more agents than the broker has free (of this
+ * protocol, heartbeating, unclaimed). Exit 2, before any load is sent.
+ */
+export class NotEnoughAgentsError extends LoadsError {
+  readonly needed: number;
+  readonly free: number;
+  constructor(message: string, needed: number, free: number) {
+    super(message, 'LOADS_ERR_NOT_ENOUGH_AGENTS', ExitCode.USAGE);
+    this.needed = needed;
+    this.free = free;
   }
 }
 

@@ -173,6 +173,8 @@ export interface RunRecord {
   runnerHost: string;
   /** The ids of the agents taking part, once claimed. */
   agents: string[];
+  /** Their names and hosts as they announced them, for results shown after their records expire. */
+  agentHosts?: Record<string, { name: string; host: string }>;
   /** The user's test name (`example.TestWebSite.test_es`), as shown in summaries. */
   fqn: string;
   /** The loads-runner version of the runner; the bundle says it too. */
@@ -271,6 +273,48 @@ export interface LostMessage {
 }
 
 export type RunMessage = DeltaMessage | FinalMessage | LostMessage;
+
+/**
+ * A snapshot's timeline rows hold their histograms as Uint32Array bucket
+ * pairs, which JSON would turn into objects of numbered keys: on the wire
+ * each typed array is `{ "$u32": base64 }` (little-endian, as every platform
+ * Node runs on), restored by decodeRunMessage.
+ */
+const U32_KEY = '$u32';
+
+export function encodeRunMessage(message: RunMessage): Uint8Array {
+  return encoder.encode(
+    JSON.stringify(message, (_key, value: unknown) =>
+      value instanceof Uint32Array
+        ? {
+            [U32_KEY]: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString(
+              'base64',
+            ),
+          }
+        : value,
+    ),
+  );
+}
+
+/** Parses a stream message; throws BrokerStateError when it is not JSON. */
+export function decodeRunMessage(bytes: Uint8Array): RunMessage {
+  try {
+    return JSON.parse(decoder.decode(bytes), (_key, value: unknown) => {
+      if (value !== null && typeof value === 'object' && U32_KEY in value) {
+        const raw = Buffer.from(String((value as Record<string, unknown>)[U32_KEY]), 'base64');
+        // A copy: Buffer's pool offset need not be 4-byte aligned.
+        const words = new Uint32Array(raw.byteLength >>> 2);
+        new Uint8Array(words.buffer).set(raw.subarray(0, words.byteLength));
+        return words;
+      }
+      return value;
+    }) as RunMessage;
+  } catch (error) {
+    throw new BrokerStateError(`a run message is not JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
 
 /** A run's bundle and files as stored in BUNDLES_STORE (file bytes as base64). */
 export interface StoredBundle {

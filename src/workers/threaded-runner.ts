@@ -57,6 +57,13 @@ export interface ThreadedRunnerOptions {
   serverUrl: string | undefined;
   /** An error escaped a test run in a worker (the first few per worker). */
   onStrayError?: (text: string, workerIndex: number) => void;
+  /**
+   * Awaited after each step but the last, once every worker finished it and
+   * its cycle-end was emitted (a distributed agent waits there for its
+   * peers: the step barrier). 'stop' ends the run as interrupted; the
+   * signal ends the wait too.
+   */
+  betweenSteps?: (finishedStep: CycleStep) => Promise<'go' | 'stop'>;
 }
 
 /** How long stopped workers get to send their last delta before they are terminated. */
@@ -210,12 +217,20 @@ export class ThreadedRunner {
       return { interrupted: signal.aborted };
     }
     let stopped = await (this.#starting ??= this.#start());
+    let stoppedBetweenSteps = false;
     try {
-      for (const step of plan) {
+      for (let i = 0; i < plan.length; i++) {
         if (stopped) {
           break;
         }
+        const step = plan[i]!;
         stopped = (await this.#runStep(step)) === STOP;
+        const betweenSteps = this.#options.betweenSteps;
+        if (!stopped && betweenSteps !== undefined && i < plan.length - 1) {
+          const verdict = await this.#untilStop(betweenSteps(step));
+          stoppedBetweenSteps = verdict === 'stop';
+          stopped = verdict !== 'go';
+        }
       }
       if (!stopped) {
         const finished = this.#all('finished');
@@ -235,7 +250,7 @@ export class ThreadedRunner {
     if (this.#crash !== undefined) {
       throw this.#crash;
     }
-    return { interrupted: signal.aborted };
+    return { interrupted: signal.aborted || stoppedBetweenSteps };
   }
 
   #spawn(index: number): WorkerThread {

@@ -157,8 +157,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       config.jetstream = {
         store_dir: path.join(dir, 'store'),
         max_memory_store: 64 * 1024 * 1024,
-        // A cap, not an allocation: LOADS_RUNS reserves its 1 GiB max_bytes
-        // (RUNS_STREAM_MAX_BYTES) against it, and a smaller cap refuses the stream.
+        // Above the LOADS_RUNS stream's 1 GiB max_bytes, which JetStream reserves up front.
         max_file_store: 2 * 1024 * 1024 * 1024,
       };
     }

@@ -101,6 +101,7 @@ interface Run {
   signal?: AbortSignal;
   withEvents?: boolean;
   onStrayError?: ThreadedRunnerOptions['onStrayError'];
+  betweenSteps?: ThreadedRunnerOptions['betweenSteps'];
 }
 
 function plan(run: Run) {
@@ -126,6 +127,7 @@ async function threaded(run: Run) {
     testTimeoutMs: 0,
     serverUrl: example.url,
     ...(run.onStrayError === undefined ? {} : { onStrayError: run.onStrayError }),
+    ...(run.betweenSteps === undefined ? {} : { betweenSteps: run.betweenSteps }),
   });
   return { runner, aggregator, events };
 }
@@ -298,6 +300,55 @@ describe('ThreadedRunner', () => {
     assert.equal(s.tests.errors + s.tests.failures, 0);
     assert.equal(events.ofType('hit').length, s.hits);
     assert.equal(events.ofType('cycle-end').length, 2);
+  });
+
+  it('when betweenSteps is given then it is awaited after each step but the last, the next step waits for it, and stop ends the run interrupted', async () => {
+    const seen: { step: number; hits: number; hitsAfterWait: number; cycleEnds: number }[] = [];
+    // Filled once threaded() returns, before run() calls the hook.
+    const made: { aggregator?: Aggregator; events?: CollectSink } = {};
+    const { runner, aggregator, events } = await threaded({
+      fqn: 'mix.TestMix.test_page',
+      users: [2],
+      hits: [1, 1, 1, 1],
+      workers: 2,
+      betweenSteps: async (finished) => {
+        const hits = made.aggregator!.snapshot().hits;
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        seen.push({
+          step: finished.cycleIndex,
+          hits,
+          hitsAfterWait: made.aggregator!.snapshot().hits,
+          cycleEnds: made.events!.ofType('cycle-end').length,
+        });
+        return finished.cycleIndex === 1 ? 'stop' : 'go';
+      },
+    });
+    Object.assign(made, { aggregator, events });
+    assert.deepEqual(await runner.run(), { interrupted: true });
+    // Steps 0 and 1 ran; nothing of step 2 started while the hook waited.
+    assert.deepEqual(seen, [
+      { step: 0, hits: 2, hitsAfterWait: 2, cycleEnds: 1 },
+      { step: 1, hits: 4, hitsAfterWait: 4, cycleEnds: 2 },
+    ]);
+    assert.equal(aggregator.snapshot().hits, 4);
+    assert.equal(events.ofType('cycle-start').length, 2);
+  });
+
+  it('when betweenSteps is given and the signal aborts during it then run() resolves interrupted without the next step', async () => {
+    const controller = new AbortController();
+    const { runner, aggregator } = await threaded({
+      fqn: 'mix.TestMix.test_page',
+      users: [2],
+      hits: [1, 1],
+      workers: 2,
+      signal: controller.signal,
+      betweenSteps: () => {
+        setTimeout(() => controller.abort(), 50);
+        return new Promise(() => {});
+      },
+    });
+    assert.deepEqual(await runner.run(), { interrupted: true });
+    assert.equal(aggregator.snapshot().hits, 2);
   });
 
   it('Ctrl-C: resolves interrupted, with the last deltas merged and every counted hit forwarded', async () => {
