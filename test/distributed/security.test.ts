@@ -2,12 +2,13 @@
 // least-privilege configuration of docs/nats/loads-broker.conf (copied with
 // this test's port, store and passwords), where each of the runner and the
 // agent users can do its part of a run and the agent user cannot make any
-// agent run code (it cannot write a run record, a bundle or a claim); its TLS
-// variant with a CA made here; and operator mode with creds files.
+// agent run code (it cannot write a run record, a bundle or a stop key); its
+// TLS variant with a CA made here; operator mode with creds files; and whole
+// runs of real loads-agent processes as the agent user, plain and over TLS.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   connectBroker,
@@ -35,20 +36,25 @@ import {
   type RunMessage,
 } from '../../src/distributed/protocol.ts';
 import type { TestBundle } from '../../src/distributed/bundle.ts';
+import { listRuns, purgeRuns, RunFollower, startRun } from '../../src/distributed/run-client.ts';
 import { BrokerError, ExitCode } from '../../src/errors.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { buildPlan } from '../../src/runner/cycle.ts';
+import { readVersion } from '../../src/cli/version.ts';
+import { startAgents } from '../helpers/agents.ts';
 import {
   createNatsOperator,
   NATS_SKIP,
   startNatsServer,
   type NatsServer,
 } from '../helpers/nats.ts';
-import { REPO_ROOT } from '../helpers/tmp-project.ts';
+import { startHttpServer } from '../helpers/servers.ts';
+import { createTmpProject, REPO_ROOT } from '../helpers/tmp-project.ts';
 import { createTestPki, TLS_SKIP, type TestPki } from '../helpers/tls.ts';
 
 const DOCS_NATS = path.join(REPO_ROOT, 'docs', 'nats');
 const RUNNER_PASSWORD = 'runner-pw-5e1c7a';
 const AGENT_PASSWORD = 'agent-pw-9b7d20';
-const CLAIMS_STREAM = 'KV_loads-claims';
 const VIOLATION = (subject: string): RegExp =>
   new RegExp(`Permissions Violation for Publish to "${subject.replace(/[.$*>]/g, '\\$&')}`);
 
@@ -257,9 +263,8 @@ describe(
         { msgID: messageId(runId, agentId, 2) },
       );
       await agentState.runs.put(runKeys.final(runId, agentId), encodeJson({ agentId }));
-      // Agent: releases its claim by deleting its message (it may not write the key).
-      await agent.jsm.streams.deleteMessage(CLAIMS_STREAM, claim!.revision, false);
-      assert.equal(await agentState.claims.get(agentId), null);
+      // Agent: releases its claim.
+      await agentState.claims.delete(agentId);
 
       // Runner: a lost marker of its own, the stop key, the replay of the run.
       await markLost(runner.js, runnerState, runId, 'agent-3', 'runner', 7_000);
@@ -275,7 +280,7 @@ describe(
       assert.equal((await listAgents(runnerState))[0]?.claimedBy, null);
     });
 
-    it('when the agent user writes a run record, a bundle, a claim or a stop key then the broker refuses each and nothing is stored', async () => {
+    it('when the agent user writes a run record, a bundle or a stop key then the broker refuses each and nothing is stored', async () => {
       const runId = newRunId();
       const other = newRunId();
       const record = { id: runId, state: 'running', agents: ['victim'] };
@@ -298,20 +303,11 @@ describe(
         agentState.bundles.putBlob({ name: other }, bundleBytes('export const evil = 1;')),
         /Permissions Violation for Publish to "\$(O\.loads-bundles|JS\.API\.STREAM\.PURGE)/,
       );
-      await assert.rejects(
-        agentState.claims.create('victim', encodeJson({ runId: other, claimedAt: 0 })),
-        VIOLATION('$KV.loads-claims.victim'),
-      );
-      await assert.rejects(
-        agentState.claims.put('victim', encodeJson({ runId, claimedAt: 0 })),
-        VIOLATION('$KV.loads-claims.victim'),
-      );
 
       assert.deepEqual(await readRunRecord(runnerState, runId), record);
       assert.equal(await readRunRecord(runnerState, other), null);
       assert.equal(await runnerState.runs.get(runKeys.stop(runId)), null);
       assert.equal(await runnerState.bundles.info(other), null);
-      assert.equal(await runnerState.claims.get('victim'), null);
     });
 
     it('when either user deletes, purges or reconfigures a stream, or the agent makes a stream or reads the results, then the broker refuses it', async () => {
@@ -353,7 +349,7 @@ describe(
       // Everything is still there.
       for (const stream of [
         'KV_loads-agents',
-        CLAIMS_STREAM,
+        'KV_loads-claims',
         'KV_loads-runs',
         'OBJ_loads-bundles',
         RUNS_STREAM,
@@ -522,3 +518,212 @@ describe('operator mode: creds files', { skip: NATS_SKIP }, () => {
     assert.ok(!error.message.includes(seed) && !error.message.includes(jwt));
   });
 });
+
+const E2E_MODULE = `import { TestCase } from 'loads-runner';
+
+export class TestLoad extends TestCase {
+  async test_hit(): Promise<void> {
+    const res = await this.app.get('/hit');
+    this.assertEqual(res.status, 200);
+  }
+}
+`;
+
+/**
+ * A 2-step cycle (-u 1:2 --hits 2) on 2 real agents connected as the agent
+ * user with `agentArgs`, started and followed by `runner` (the runner user):
+ * exact counts, every agent free again, nothing refused by the broker, no
+ * password on an agent's stderr.
+ */
+async function runAsDocsUsers(
+  t: { after(fn: () => unknown): void },
+  server: NatsServer,
+  runner: BrokerConnection,
+  agentArgs: string[],
+): Promise<void> {
+  const target = await startHttpServer((_req, res) => res.end('ok'));
+  t.after(() => target.close());
+  const project = await createTmpProject('loads-security-test-');
+  t.after(() => project.remove());
+  await project.write('package.json', '{ "type": "module" }\n');
+  await project.write('load.ts', E2E_MODULE);
+
+  const state = await openBrokerState(runner);
+  const [scheme, address] = server.url.split('://');
+  const names = [`sec-${process.pid}-a`, `sec-${process.pid}-b`];
+  const { agents } = await startAgents({
+    broker: `${scheme}://agent:${AGENT_PASSWORD}@${address}`,
+    count: 2,
+    names,
+    args: ['--workers', '1', ...agentArgs],
+    t,
+  });
+
+  const version = readVersion();
+  const users = [1, 2];
+  const hits = [2];
+  const { runId, record } = await startRun(runner, state, {
+    fqn: 'load.TestLoad',
+    cwd: project.dir,
+    version,
+    agents: 2,
+    includeFiles: [],
+    runnerHost: hostname(),
+    record: {
+      plan: buildPlan(users, hits, null),
+      methodsPerRun: 1,
+      info: {
+        fqn: 'load.TestLoad',
+        projectName: 'N/A',
+        version,
+        users,
+        hits,
+        durationMs: null,
+        rate: null,
+        maxUsers: null,
+        rampUpMs: 0,
+        workers: 1,
+      },
+      workersPerAgent: 1,
+      timeoutMs: 5_000,
+      testTimeoutMs: 0,
+      maxBodyBytes: null,
+      discardBodies: false,
+      transport: null,
+      serverUrl: target.url,
+      forwardEvents: false,
+      heartbeatTimeoutMs: 5_000,
+    },
+  });
+  assert.deepEqual([...record.agents].sort(), names);
+  const aggregator = new Aggregator();
+  const result = await new RunFollower({
+    conn: runner,
+    state,
+    runId,
+    aggregator,
+    watchLiveness: true,
+  }).follow();
+
+  // 2 agents × (1 user × 2 hits + 2 users × 2 hits).
+  const expected = 2 * (1 * 2 + 2 * 2);
+  assert.equal(aggregator.snapshot().hits, expected);
+  assert.equal(target.requests, expected);
+  assert.deepEqual(
+    result.agents.map((a) => [a.id, a.hits, a.finished, a.lost, a.failure]),
+    names.map((name) => [name, expected / 2, true, false, null]),
+  );
+  await allFree(state, names);
+  // --attach's list and --purge-broker, as the runner user.
+  const listed = await listRuns(state);
+  assert.deepEqual(
+    listed.filter((l) => l.record.id === runId).map((l) => [l.over, l.finals]),
+    [[true, 2]],
+  );
+  assert.deepEqual(await purgeRuns(state), []);
+  // Nothing either side did was refused (a refused publish is retried or dropped quietly).
+  const violations = server
+    .log()
+    .split('\n')
+    .filter((line) => line.includes('Violation'));
+  assert.deepEqual(violations, []);
+  for (const agent of agents) {
+    assert.ok(!agent.stderr().includes(AGENT_PASSWORD), `a password on stderr:\n${agent.stderr()}`);
+  }
+}
+
+/** Resolves once each named agent is free and unclaimed (it released its claim). */
+async function allFree(state: BrokerState, names: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const listed = await listAgents(state);
+    const free = listed.filter(
+      (a) => names.includes(a.record.id) && a.record.state === 'free' && a.claimedBy === null,
+    );
+    if (free.length === names.length) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      assert.fail(`agents not free again: ${JSON.stringify(listed)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe(
+  'end to end: loads-agent processes as the agent user, a runner as the runner user',
+  { skip: NATS_SKIP, timeout: 60_000 },
+  () => {
+    it('when a 2-step cycle runs on 2 agents under docs/nats/loads-broker.conf then the counts are exact and the agents are free again', async (t) => {
+      const server = await startNatsServer({ config: docsBrokerConfig, t });
+      const runner = await connectAs(server, 'runner');
+      t.after(() => runner.close());
+      await runAsDocsUsers(t, server, runner, []);
+    });
+
+    it(
+      'when the same run goes over docs/nats/loads-broker-tls.conf with a CA made here then the counts are exact',
+      { skip: TLS_SKIP },
+      async (t) => {
+        const pki = createTestPki();
+        t.after(() => pki.remove());
+        const server = await startNatsServer({
+          config: docsTlsBrokerConfig(pki),
+          scheme: 'tls',
+          t,
+        });
+        const tls = {
+          brokerTlsCa: pki.caCertPath,
+          brokerTlsCert: pki.clientCertPath,
+          brokerTlsKey: pki.clientKeyPath,
+        };
+        const runner = await connectAs(server, 'runner', tls);
+        t.after(() => runner.close());
+        await runAsDocsUsers(t, server, runner, [
+          '--broker-tls-ca',
+          tls.brokerTlsCa,
+          '--broker-tls-cert',
+          tls.brokerTlsCert,
+          '--broker-tls-key',
+          tls.brokerTlsKey,
+        ]);
+      },
+    );
+
+    it('when the agent user forges a claim on an agent for a run that does not list it then that agent runs nothing and is free again', async (t) => {
+      const server = await startNatsServer({ config: docsBrokerConfig, t });
+      const runner = await connectAs(server, 'runner');
+      t.after(() => runner.close());
+      const runnerState = await openBrokerState(runner);
+      const target = await startHttpServer((_req, res) => res.end('ok'));
+      t.after(() => target.close());
+      const victim = `sec-${process.pid}-victim`;
+      const [scheme, address] = server.url.split('://');
+      await startAgents({
+        broker: `${scheme}://agent:${AGENT_PASSWORD}@${address}`,
+        count: 1,
+        names: [victim],
+        args: ['--workers', '1'],
+        t,
+      });
+      // A runner's run that the victim is not part of.
+      const runId = newRunId();
+      await runnerState.runs.put(
+        runKeys.record(runId),
+        encodeJson({
+          id: runId,
+          state: 'running',
+          agents: ['someone-else'],
+          serverUrl: target.url,
+        }),
+      );
+      const attacker = await connectAs(server, 'agent');
+      t.after(() => attacker.close());
+      const attackerState = await openBrokerState(attacker);
+      await attackerState.claims.create(victim, encodeJson({ runId, claimedAt: Date.now() }));
+      await allFree(runnerState, [victim]);
+      assert.equal(await runnerState.runs.get(runKeys.ready(runId, victim)), null);
+      assert.equal(target.requests, 0);
+    });
+  },
+);
