@@ -11,7 +11,10 @@ import { findSimilar } from '../did-you-mean.ts';
 import type { RawOptions } from './options.ts';
 
 /** Values from the file, by the same keys as the command line's options. */
-export type ConfigValues = Omit<RawOptions, 'config' | 'color'> & {
+export type ConfigValues = Omit<
+  RawOptions,
+  'config' | 'color' | 'detach' | 'attach' | 'pingBroker' | 'checkCluster' | 'purgeBroker'
+> & {
   fqn?: string;
   noColor?: boolean;
 };
@@ -38,6 +41,18 @@ const STRING_KEYS = {
   project_name: 'projectName',
   workers: 'workers',
   status_interval: 'statusInterval',
+  agents: 'agents',
+  broker: 'broker',
+  broker_creds: 'brokerCreds',
+  broker_nkey: 'brokerNkey',
+  broker_tls_ca: 'brokerTlsCa',
+  broker_tls_cert: 'brokerTlsCert',
+  broker_tls_key: 'brokerTlsKey',
+  // Secrets a file (mode 0600) keeps better than a command line, which ps shows.
+  broker_token: 'brokerToken',
+  broker_user: 'brokerUser',
+  broker_password: 'brokerPassword',
+  heartbeat_timeout: 'heartbeatTimeout',
 } as const;
 const BOOLEAN_KEYS = {
   quiet: 'quiet',
@@ -54,6 +69,7 @@ const KNOWN_KEYS = [
   'threshold',
   'ca',
   'dashboard',
+  'include_file',
 ];
 
 export function readConfig(file: string): ConfigValues {
@@ -73,7 +89,7 @@ export function readConfig(file: string): ConfigValues {
 }
 
 /** Keys that may be given on several lines, each adding to the list (as the options repeat). */
-const LIST_KEYS = new Set(['output', 'threshold', 'ca']);
+const LIST_KEYS = new Set(['output', 'threshold', 'ca', 'include_file']);
 const SECTION_LINE = /^\s*\[([^\]]*)\]/;
 const KEY_LINE = /^(\s*)([A-Za-z0-9_-]+)\s*(\[\])?\s*=/;
 
@@ -153,6 +169,11 @@ export function parseConfig(text: string, file: string): ConfigValues {
         values.ca = (Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)])
           .map((file) => file.trim())
           .filter((file) => file !== '');
+      } else if (key === 'include_file') {
+        // `include_file = …` lines, each one glob.
+        values.includeFile = (Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)])
+          .map((glob) => glob.trim())
+          .filter((glob) => glob !== '');
       } else if (key === 'threshold') {
         // `threshold[] = …` lines, or one value; validate.ts splits each on commas.
         values.threshold = Array.isArray(rawValue) ? rawValue.map(String) : [String(rawValue)];

@@ -1,16 +1,17 @@
 // The loads-runner command: the composition root. It parses and validates
-// the options (`loads-runner report` goes to report-command.ts), loads the
-// test, wires the aggregator and outputs to the
-// runner (in this thread, or on worker threads with --workers), handles
-// Ctrl-C, and is the only place that turns errors into exit statuses
-// (SPEC §7): usage/input errors print one line and exit 2, a run with
-// failures or errors (or a crashed worker) exits 1, an internal bug prints
-// its stack.
+// the options (`loads-runner report` goes to report-command.ts; a run on
+// agents, --attach and the broker commands to distributed-run.ts and
+// broker-admin.ts, loaded only for them), loads the test, wires the
+// aggregator and outputs to the runner (in this thread, or on worker
+// threads with --workers), handles Ctrl-C, and is the only place that
+// turns errors into exit statuses (SPEC §7): usage/input errors print one
+// line and exit 2, a run with failures or errors (or a crashed worker, or a
+// lost agent) exits 1, an internal bug prints its stack.
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { CommanderError } from 'commander';
 import { ExitCode, LoadsError, UsageError, UsageErrors } from '../errors.ts';
-import { createFanoutSink, type EventSink } from '../metrics/events.ts';
+import { createFanoutSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
 import {
   buildSummary,
@@ -19,15 +20,8 @@ import {
   type Summary,
 } from '../metrics/summary.ts';
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
-import {
-  canCrossEarly,
-  checkThresholdSteps,
-  certainlyCrossed,
-  needsOnlyCounts,
-  type Threshold,
-} from '../metrics/thresholds.ts';
-import type { Output } from '../outputs/output.ts';
-import { createOutput, OUTPUT_NAMES } from '../outputs/registry.ts';
+import { checkThresholdSteps } from '../metrics/thresholds.ts';
+import { OUTPUT_NAMES } from '../outputs/registry.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { loadTest } from '../runner/loader.ts';
 import { filterModuleTypeWarnings } from '../runner/module-type-warning.ts';
@@ -56,6 +50,8 @@ import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
 import { emfileHint, readOpenFilesLimit } from './open-files.ts';
 import { startDashboard, type Dashboard } from './dashboard.ts';
+import { createRunOutputs, eventListenersOf, flushOutputsNow } from './run-outputs.ts';
+import { canAnyCrossEarly, NOTHING_TO_ABORT_ON, watchThresholds } from './threshold-watch.ts';
 
 const PROGRAM = 'loads-runner';
 
@@ -85,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       isColorAllowed(process.env, options.noColor),
       isCI(process.env),
     );
-    return await runLoad(options, terminal);
+    return await dispatch(options, terminal);
   } catch (err) {
     if (err instanceof UsageErrors) {
       for (const problem of err.errors) {
@@ -166,6 +162,33 @@ function parseArguments(argv: readonly string[]): ParsedArguments | number {
   return parsed;
 }
 
+/**
+ * A run on this machine, or (loaded only then) a run on agents, --attach,
+ * and the broker commands.
+ */
+async function dispatch(options: RunOptions, terminal: Terminal): Promise<number> {
+  const exitNow = (code: number): never => process.exit(code);
+  switch (options.command.kind) {
+    case 'run':
+      if (options.distributed === null) {
+        return runLoad(options, terminal);
+      }
+      return (await import('./distributed-run.ts')).runOnAgents(options, terminal, exitNow);
+    case 'attach':
+      return (await import('./distributed-run.ts')).attachToRun(options, terminal, exitNow);
+    case 'ping-broker':
+      return (await import('./broker-admin.ts')).pingBroker(options, terminal);
+    case 'check-cluster':
+      return (await import('./broker-admin.ts')).checkCluster(options, terminal);
+    case 'purge-broker':
+      return (await import('./broker-admin.ts')).purgeBroker(options, terminal);
+    default: {
+      const never: never = options.command;
+      return never;
+    }
+  }
+}
+
 async function runLoad(options: RunOptions, terminal: Terminal): Promise<number> {
   // Resolve everything that can fail on bad input before any load is sent.
   const test = await loadTest(options.fqn, process.cwd());
@@ -174,27 +197,10 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
       : buildRatePlan(options.rate, options.durationMs!, options.maxUsers!, options.rampUpMs);
   checkThresholdSteps(options.thresholds, plan.length);
-  // The text summary goes to stderr when json holds stdout (see RunOptions.summaryStream).
-  const summaryToStderr = options.summaryStream === 'stderr';
-  const outputs: Output[] = options.outputs.map((name) => {
-    const toStderr = name === 'stdout' && summaryToStderr;
-    return createOutput(name, {
-      projectName: options.projectName,
-      fqn: options.fqn,
-      write: toStderr ? terminal.writeErr : terminal.writeOut,
-      options: options.outputOptions,
-      color: toStderr ? terminal.stderrColor : terminal.stdoutColor,
-      quiet: options.quiet,
-    });
-  });
+  const outputs = createRunOutputs(options, terminal);
 
   const aggregator = new Aggregator();
-  const outputListeners: EventSink[] = [];
-  for (const output of outputs) {
-    if (output.onEvent !== undefined) {
-      outputListeners.push({ emit: output.onEvent.bind(output) });
-    }
-  }
+  const outputListeners = eventListenersOf(outputs);
   // One thread: every event goes to the aggregator and the outputs. Worker
   // threads: the aggregator fills from the workers' deltas, and only the
   // outputs that need every event get the events, batched by the workers.
@@ -299,14 +305,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
       );
     },
     onSecond: (signal) => {
-      // Exit now: what the file outputs have buffered goes out synchronously first.
-      for (const output of outputs) {
-        try {
-          output.onExitNow?.();
-        } catch {
-          // The contract says never throw; exiting matters more than a report now.
-        }
-      }
+      flushOutputsNow(outputs);
       terminal.writeErr(`\n${PROGRAM}: a second signal (${signal}); exiting now\n`);
       process.exit(signalExitCode(signal));
     },
@@ -321,11 +320,8 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     options.durationMs === null || options.rate !== null
       ? countRuns(plan, test.methods.length)
       : null;
-  if (options.abortOnFail && !options.thresholds.some((t) => canCrossEarly(t, plannedRuns))) {
-    terminal.writeErr(
-      `${PROGRAM}: warning: --abort-on-fail has no threshold it can judge before the end ` +
-        '(counts such as errors<5, max<…, or errors<1% with a known number of runs); the run will not stop early\n',
-    );
+  if (options.abortOnFail && !canAnyCrossEarly(options.thresholds, plannedRuns)) {
+    terminal.writeErr(`${PROGRAM}: ${NOTHING_TO_ABORT_ON}\n`);
   }
   const stopWatching = options.abortOnFail
     ? watchThresholds(options.thresholds, aggregator, plannedRuns, (threshold) => {
@@ -411,43 +407,6 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
   }
   // An interrupted run never reads as a pass, however well what ran went (SPEC §7).
   return summary.exitStatus;
-}
-
-/** How often --abort-on-fail reads the aggregator's cheap counts. */
-const COUNTS_CHECK_MS = 100;
-/** How often it takes a full snapshot (histograms) when a threshold needs one. */
-const SNAPSHOT_CHECK_MS = 1000;
-
-/**
- * --abort-on-fail: calls `onCrossed` with the first threshold crossed for
- * good. Error and dropped thresholds are checked on the cheap progress
- * counts every 100 ms; the others (http_5xx, http_4xx, max) need a snapshot,
- * taken at most once a second. Returns the function that stops watching.
- */
-function watchThresholds(
-  thresholds: readonly Threshold[],
-  aggregator: Aggregator,
-  plannedRuns: number | null,
-  onCrossed: (threshold: Threshold) => void,
-): () => void {
-  const watched = thresholds.filter((t) => canCrossEarly(t, plannedRuns));
-  const fromCounts = watched.filter(needsOnlyCounts);
-  const fromSnapshot = watched.filter((t) => !needsOnlyCounts(t));
-  let lastSnapshotAt = Date.now();
-  const timer = setInterval(() => {
-    let crossed = certainlyCrossed(fromCounts, aggregator.progress(), plannedRuns);
-    const now = Date.now();
-    if (crossed === null && fromSnapshot.length > 0 && now - lastSnapshotAt >= SNAPSHOT_CHECK_MS) {
-      lastSnapshotAt = now;
-      crossed = certainlyCrossed(fromSnapshot, aggregator.snapshot(), plannedRuns);
-    }
-    if (crossed !== null) {
-      clearInterval(timer);
-      onCrossed(crossed);
-    }
-  }, COUNTS_CHECK_MS);
-  timer.unref();
-  return () => clearInterval(timer);
 }
 
 /**

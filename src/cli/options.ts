@@ -3,6 +3,7 @@
 // have no commander default, so that validate.ts can tell "not given" from
 // "given" and let the command line win over the file.
 import { Command, Option } from 'commander';
+import { BROKER_OPTION_SPECS } from '../distributed/broker.ts';
 
 /** Options as commander hands them over, before the config merge. */
 export interface RawOptions {
@@ -40,6 +41,28 @@ export interface RawOptions {
   statusInterval?: string;
   /** --dashboard: true when given without a value, else its HOST:PORT. */
   dashboard?: string | boolean;
+  /** --agents: run on this many agents of the broker (SPEC §10). */
+  agents?: string;
+  /** --broker and the --broker-* options (BROKER_OPTION_SPECS), named as commander names them. */
+  broker?: string;
+  brokerCreds?: string;
+  brokerNkey?: string;
+  brokerTlsCa?: string;
+  brokerTlsCert?: string;
+  brokerTlsKey?: string;
+  /** Only from the config file (broker_token, broker_user, broker_password): never on a command line ps shows. */
+  brokerToken?: string;
+  brokerUser?: string;
+  brokerPassword?: string;
+  heartbeatTimeout?: string;
+  /** --include-file, repeatable. */
+  includeFile?: string[];
+  detach?: boolean;
+  /** --attach: true when given without a run id. */
+  attach?: string | boolean;
+  pingBroker?: boolean;
+  checkCluster?: boolean;
+  purgeBroker?: boolean;
 }
 
 /** `loads-runner report`'s options as commander hands them over. */
@@ -93,7 +116,7 @@ not a loads-runner json document, or of another version's schema).`,
  * The usage line stays the run's; the report is listed under Commands.
  */
 export function createProgram(version: string): Command {
-  return new Command('loads-runner')
+  const program = new Command('loads-runner')
     .description('Load-test HTTP services and WebSockets with ordinary test classes.')
     .version(version, '--version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help and exit')
@@ -200,6 +223,42 @@ export function createProgram(version: string): Command {
       '--dashboard [host:port]',
       'serve the live report while the run goes, on 127.0.0.1 and a free port unless given (e.g. :8089, or 0.0.0.0:8089 for every interface); the URL goes to stderr',
     )
+    .option(
+      '--agents <count>',
+      'distributed: run on this many agents of --broker, each running the whole load given (--agents 4 -u 10 --hits 100 is 4000 runs); --workers is then threads per agent',
+    );
+  // The broker options are the agent's too: one list for both binaries (distributed/broker.ts).
+  for (const spec of BROKER_OPTION_SPECS) {
+    program.option(spec.flags, spec.description);
+  }
+  return program
+    .option(
+      '--heartbeat-timeout <seconds>',
+      'with --agents: an agent silent this long is lost; the run goes on without it (default: 5)',
+    )
+    .addOption(
+      new Option(
+        '--include-file <glob>',
+        'with --agents: data files the test reads, shipped beside it to every agent, relative to the current folder; repeatable',
+      ).argParser(collect),
+    )
+    .option(
+      '--detach',
+      'with --agents: print the run id once the agents have it and return; the run goes on (follow it with --attach)',
+    )
+    .option(
+      '--attach [run_id]',
+      'follow a run on --broker from where it is to its summary and exit status (the only run in progress when no id is given); a finished run prints its summary at once',
+    )
+    .option(
+      '--ping-broker',
+      'list the agents of --broker (free or busy, last heartbeat) and its runs in progress',
+    )
+    .option(
+      '--check-cluster',
+      'run a one-hit health test on every free agent of --broker and report each (with a test name: that test, -u 1 --hits 1)',
+    )
+    .option('--purge-broker', 'stop every run in progress on --broker and release its agents')
     .option('--config <file>', 'INI file whose [loads] section takes the long option names')
     .option('-q, --quiet', 'print nothing on stdout and no progress bar')
     .option('--project-name <name>', 'name of the project, shown in reports')
@@ -216,13 +275,18 @@ Examples:
   $ loads-runner example.TestWebSite -u 20 --hits 50 --threshold 'p95<300ms' --threshold 'errors<1%' -o junit
   $ loads-runner example.TestWebSite -u 20 --hits 50 -o json | jq .latency
   $ loads-runner example.TestWebSite --server-url https://staging.local --ca ./staging-ca.pem --http2
+  $ loads-runner example.TestWebSite -u 10:20 --hits 100 --agents 4 --broker nats://runner:PASS@broker:4222
+  $ loads-runner example.TestWebSite -d 600 --agents 8 --broker nats://broker:4222 --detach
+  $ loads-runner --attach --broker nats://broker:4222
+  $ loads-runner --ping-broker --broker nats://broker:4222
 
 Outputs: the text summary (stdout) stays on beside the other outputs unless --quiet, -o null,
 or json written to stdout (-o json without --output-json-filename): stdout then holds the
 JSON document alone, and -o stdout given as well sends the text summary to stderr.
 
 Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or errored
-or a threshold was crossed, 2 bad usage or input, 130 stopped by SIGINT (Ctrl-C), 143
+or a threshold was crossed (distributed: or an agent was lost), 2 bad usage or input (or
+too few free agents), 130 stopped by SIGINT (Ctrl-C), 143
 stopped by SIGTERM: the summary and outputs then cover what ran before the signal, and a
 second signal exits at once with 128 + its number.`,
     );

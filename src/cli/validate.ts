@@ -7,10 +7,39 @@ import { UsageError, UsageErrors } from '../errors.ts';
 import { createSecureContextFor, type TransportOptions } from '../client/transport.ts';
 import { errorText } from '../client/connect-errors.ts';
 import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
+import type { RawBrokerOptions } from '../distributed/broker.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
 
+/** What the command does: a load (on this machine, or with --agents on a broker's agents), or a broker command. */
+export type RunCommand =
+  | { kind: 'run' }
+  /** --attach [RUN_ID]: null follows the only run in progress. */
+  | { kind: 'attach'; runId: string | null }
+  | { kind: 'ping-broker' }
+  /** --check-cluster: the test given (fqn), or the built-in health test when fqn is ''. */
+  | { kind: 'check-cluster' }
+  | { kind: 'purge-broker' };
+
+/** Distributed runs and broker commands (SPEC §10). */
+export interface DistributedOptions {
+  /** --broker and the --broker-* values as given; distributed/broker.ts parseBrokerOptions checks them (and reads their files) before connecting. */
+  broker: RawBrokerOptions;
+  /** --agents N for a run; null for the broker commands. */
+  agents: number | null;
+  /** --heartbeat-timeout: an agent silent this long is lost. */
+  heartbeatTimeoutMs: number;
+  /** --include-file globs, in the order given. */
+  includeFiles: string[];
+  /** --detach: return once the run is started. */
+  detach: boolean;
+}
+
 export interface RunOptions {
+  command: RunCommand;
+  /** Set for a run and for --attach, --ping-broker, --check-cluster, --purge-broker; null for a run on this machine. */
+  distributed: DistributedOptions | null;
+  /** The test; '' for --attach, --ping-broker, --purge-broker and --check-cluster without one. */
   fqn: string;
   /** Users per cycle step, e.g. [10, 20, 30]; with --rate, [maxUsers]. */
   users: number[];
@@ -75,6 +104,123 @@ export const DEFAULT_TEST_TIMEOUT_S = 60;
 export const DEFAULT_STATUS_INTERVAL_S = 10;
 export const DEFAULT_MAX_USERS = 1000;
 export const DEFAULT_MAX_BODY_SIZE = '64MB';
+export const DEFAULT_HEARTBEAT_TIMEOUT_S = 5;
+
+/** The options that shape the load; a run on the broker (--attach) has its own, and the broker commands none. */
+const LOAD_OPTIONS: readonly [keyof RawOptions, string][] = [
+  ['users', '--users'],
+  ['hits', '--hits'],
+  ['duration', '--duration'],
+  ['rate', '--rate'],
+  ['maxUsers', '--max-users'],
+  ['rampUp', '--ramp-up'],
+  ['serverUrl', '--server-url'],
+  ['timeout', '--timeout'],
+  ['testTimeout', '--test-timeout'],
+  ['maxBodySize', '--max-body-size'],
+  ['discardBodies', '--discard-bodies'],
+  ['insecure', '--insecure'],
+  ['ca', '--ca'],
+  ['cert', '--cert'],
+  ['key', '--key'],
+  ['http2', '--http2'],
+  ['workers', '--workers'],
+];
+
+/** What only a load's summary uses: meaningless for the broker commands. */
+const SUMMARY_OPTIONS: readonly [keyof RawOptions, string][] = [
+  ['output', '--output'],
+  ['threshold', '--threshold'],
+  ['abortOnFail', '--abort-on-fail'],
+  ['dashboard', '--dashboard'],
+];
+
+/** The --broker-* options, which need --broker. */
+const BROKER_DETAIL_OPTIONS: readonly [keyof RawOptions, string][] = [
+  ['brokerCreds', '--broker-creds'],
+  ['brokerNkey', '--broker-nkey'],
+  ['brokerTlsCa', '--broker-tls-ca'],
+  ['brokerTlsCert', '--broker-tls-cert'],
+  ['brokerTlsKey', '--broker-tls-key'],
+];
+
+/**
+ * Which command the options ask for, and the problems of combining them:
+ * one of --attach, --ping-broker, --check-cluster, --purge-broker at most,
+ * none with --agents or --detach, and a test name only for a run (and
+ * optionally --check-cluster).
+ */
+function commandOf(
+  cli: RawOptions,
+  fqnArg: string | undefined,
+  problems: UsageError[],
+): RunCommand {
+  const given: [string, RunCommand][] = [];
+  if (cli.attach !== undefined) {
+    given.push([
+      '--attach',
+      { kind: 'attach', runId: typeof cli.attach === 'string' ? cli.attach : null },
+    ]);
+  }
+  if (cli.pingBroker === true) {
+    given.push(['--ping-broker', { kind: 'ping-broker' }]);
+  }
+  if (cli.checkCluster === true) {
+    given.push(['--check-cluster', { kind: 'check-cluster' }]);
+  }
+  if (cli.purgeBroker === true) {
+    given.push(['--purge-broker', { kind: 'purge-broker' }]);
+  }
+  if (given.length === 0) {
+    return { kind: 'run' };
+  }
+  if (given.length > 1) {
+    problems.push(
+      new UsageError(
+        `${given.map(([flag]) => flag).join(' and ')} cannot be used together; pick one`,
+      ),
+    );
+  }
+  const [flag, command] = given[0]!;
+  if (cli.agents !== undefined) {
+    problems.push(
+      new UsageError(
+        command.kind === 'attach'
+          ? '--attach follows a run that has its agents already; drop --agents'
+          : `${flag} with --agents: ${flag} is a broker command, not a run; drop --agents`,
+      ),
+    );
+  }
+  if (cli.detach === true) {
+    problems.push(
+      new UsageError(`--detach with ${flag}: --detach applies to a run started with --agents`),
+    );
+  }
+  if (command.kind === 'attach' && command.runId !== null && !isValidRunId(command.runId)) {
+    problems.push(
+      new UsageError(
+        command.runId.includes('.') || command.runId.includes(':')
+          ? `--attach with a test name ('${command.runId}'): --attach follows a run that is on the broker already; give its run id (or none), not a test`
+          : `--attach '${command.runId}' is not a run id; give one as --ping-broker lists them (e.g. 20261203-081500-3fa2c1), or none for the only run in progress`,
+      ),
+    );
+  }
+  if (fqnArg !== undefined && command.kind !== 'check-cluster') {
+    problems.push(
+      new UsageError(
+        command.kind === 'attach'
+          ? `--attach with a test name ('${fqnArg}'): --attach follows a run that is on the broker already; give its run id (or none), not a test`
+          : `${flag} takes no test name ('${fqnArg}'); drop it`,
+      ),
+    );
+  }
+  return command;
+}
+
+/** A run id as the broker has them: one subject token (protocol.ts isValidId). */
+function isValidRunId(id: string): boolean {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(id);
+}
 
 export function validateOptions(
   fqnArg: string | undefined,
@@ -83,8 +229,10 @@ export function validateOptions(
   outputNames: readonly string[],
 ): RunOptions {
   const problems: UsageError[] = [];
-  const fqn = fqnArg ?? config.fqn;
-  if (fqn === undefined || fqn.trim() === '') {
+  const command = commandOf(cli, fqnArg, problems);
+  // A run reads the test name from the file too; the broker commands take only the command line's.
+  const fqn = command.kind === 'run' ? (fqnArg ?? config.fqn) : (fqnArg ?? '');
+  if (command.kind === 'run' && (fqn === undefined || fqn.trim() === '')) {
     problems.push(
       new UsageError(
         'missing the test to run; pass one like example.TestWebSite.test_es (or fqn = … in the config file)',
@@ -268,11 +416,15 @@ export function validateOptions(
   const dashboardValue = cli.dashboard ?? config.dashboard ?? false;
   const dashboard = parseDashboard(dashboardValue, fqnArg === undefined, problems);
 
+  const distributed = parseDistributed(command, cli, config, fqnArg !== undefined, problems);
+
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
   return {
-    fqn: fqn!.trim(),
+    command,
+    distributed,
+    fqn: (fqn ?? '').trim(),
     users: users ?? [maxUsers!],
     rate,
     maxUsers,
@@ -304,6 +456,168 @@ export function validateOptions(
     thresholds,
     abortOnFail,
     dashboard,
+  };
+}
+
+/**
+ * --agents, --broker and its options, --heartbeat-timeout, --include-file,
+ * --detach: null for a run on this machine. The command line's --broker
+ * without a use for it is a problem; the file's is ignored (a config file
+ * may name the broker for the runs that use one).
+ */
+function parseDistributed(
+  command: RunCommand,
+  cli: RawOptions,
+  config: ConfigValues,
+  fqnGiven: boolean,
+  problems: UsageError[],
+): DistributedOptions | null {
+  const isRun = command.kind === 'run';
+  const agentsText = isRun ? (cli.agents ?? config.agents) : undefined;
+  const agents =
+    agentsText === undefined
+      ? null
+      : parseWholeNumber(agentsText, '--agents', '--agents 4', problems);
+  const brokerUsed = !isRun || agentsText !== undefined;
+  const broker = cli.broker ?? config.broker;
+  const flag =
+    command.kind === 'run'
+      ? '--agents'
+      : command.kind === 'attach'
+        ? '--attach'
+        : `--${command.kind}`;
+
+  if (brokerUsed && (broker === undefined || broker.trim() === '')) {
+    problems.push(
+      new UsageError(
+        `${flag} needs --broker nats://HOST:PORT, the NATS server the agents are connected to (or broker = … in the config file)`,
+      ),
+    );
+  }
+  if (!brokerUsed) {
+    if (cli.broker !== undefined) {
+      problems.push(
+        new UsageError(
+          '--broker without --agents: add --agents N to run on N agents (or use --attach, --ping-broker, --check-cluster or --purge-broker)',
+        ),
+      );
+    }
+    for (const [key, option] of BROKER_DETAIL_OPTIONS) {
+      if (cli[key] !== undefined) {
+        problems.push(
+          new UsageError(`${option} applies to --broker, which is not used here; drop it`),
+        );
+      }
+    }
+  }
+  const runsAgents = isRun ? agentsText !== undefined : command.kind === 'check-cluster';
+  const detach = cli.detach === true;
+  if (detach && isRun && agentsText === undefined) {
+    problems.push(
+      new UsageError(
+        '--detach without --agents: only a run on agents goes on without the runner; add --agents N --broker …',
+      ),
+    );
+  }
+  if (detach && isRun) {
+    for (const [key, option] of SUMMARY_OPTIONS) {
+      if (cli[key] !== undefined) {
+        problems.push(
+          new UsageError(
+            `${option} with --detach: the run's summary is made by --attach; give ${option} to --attach RUN_ID instead`,
+          ),
+        );
+      }
+    }
+  }
+  const includeFiles = cli.includeFile ?? (runsAgents ? (config.includeFile ?? []) : []);
+  if (cli.includeFile !== undefined && !runsAgents) {
+    problems.push(
+      new UsageError(
+        '--include-file without --agents: files are shipped to agents only; a run on this machine reads them where they are',
+      ),
+    );
+  }
+  if (cli.heartbeatTimeout !== undefined && !runsAgents) {
+    problems.push(
+      new UsageError(
+        command.kind === 'attach'
+          ? '--heartbeat-timeout with --attach: the run keeps the timeout it was started with; drop it'
+          : '--heartbeat-timeout without --agents: it applies to a run on agents; add --agents N --broker …',
+      ),
+    );
+  }
+  const heartbeatText = runsAgents ? (cli.heartbeatTimeout ?? config.heartbeatTimeout) : undefined;
+  const heartbeatS =
+    heartbeatText === undefined
+      ? DEFAULT_HEARTBEAT_TIMEOUT_S
+      : parseSeconds(heartbeatText, '--heartbeat-timeout', problems, false);
+
+  if (!isRun) {
+    // The run on the broker has its own load; the broker commands have none.
+    const loadOptions = LOAD_OPTIONS.filter(([key]) => cli[key] !== undefined).map(
+      ([, option]) => option,
+    );
+    const allowed =
+      command.kind === 'check-cluster' && fqnGiven
+        ? loadOptions.filter(
+            (o) =>
+              ![
+                '--users',
+                '--hits',
+                '--duration',
+                '--rate',
+                '--max-users',
+                '--ramp-up',
+                '--workers',
+              ].includes(o),
+          )
+        : [];
+    const refused = loadOptions.filter((o) => !allowed.includes(o));
+    if (refused.length > 0) {
+      const list = refused.join(', ');
+      problems.push(
+        new UsageError(
+          command.kind === 'attach'
+            ? `${list} with --attach: the run keeps the load it was started with; drop ${refused.length === 1 ? 'it' : 'them'}`
+            : command.kind === 'check-cluster'
+              ? `${list} with --check-cluster: the health check is one run of one user on each agent; drop ${refused.length === 1 ? 'it' : 'them'}`
+              : `${list} with --${command.kind}: it sends no load; drop ${refused.length === 1 ? 'it' : 'them'}`,
+        ),
+      );
+    }
+    if (command.kind !== 'attach') {
+      const summaryOptions = SUMMARY_OPTIONS.filter(([key]) => cli[key] !== undefined).map(
+        ([, option]) => option,
+      );
+      if (summaryOptions.length > 0) {
+        problems.push(
+          new UsageError(
+            `${summaryOptions.join(', ')} with --${command.kind}: it prints its own report; drop ${summaryOptions.length === 1 ? 'it' : 'them'}`,
+          ),
+        );
+      }
+    }
+  }
+  if (!brokerUsed || broker === undefined || heartbeatS === null) {
+    return null;
+  }
+  return {
+    broker: {
+      broker,
+      brokerCreds: cli.brokerCreds ?? config.brokerCreds,
+      brokerNkey: cli.brokerNkey ?? config.brokerNkey,
+      brokerTlsCa: cli.brokerTlsCa ?? config.brokerTlsCa,
+      brokerTlsCert: cli.brokerTlsCert ?? config.brokerTlsCert,
+      brokerTlsKey: cli.brokerTlsKey ?? config.brokerTlsKey,
+      brokerToken: config.brokerToken,
+      brokerUser: config.brokerUser,
+      brokerPassword: config.brokerPassword,
+    },
+    agents,
+    heartbeatTimeoutMs: Math.round(heartbeatS * 1000),
+    includeFiles,
+    detach,
   };
 }
 

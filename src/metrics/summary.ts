@@ -103,6 +103,43 @@ export interface TimelineRow {
   serviceP99S: number;
 }
 
+/**
+ * One agent of a distributed run (SPEC §10), as the Agents table shows it.
+ * Plain data of the metrics layer: outputs and the report read it without
+ * knowing the broker.
+ */
+export interface AgentSummary {
+  name: string;
+  host: string;
+  /** Test runs it finished: successes + failures + errors, from its deltas. */
+  runs: number;
+  hits: number;
+  /** Test runs that errored or failed. */
+  errors: number;
+  /** Hits with no response or a status ≥ 400. */
+  hitErrors: number;
+  /** Worker threads it ran the load on; 0 when its final message never came. */
+  threads: number;
+  /** Its own event loops were saturated: its latencies include its own delay. */
+  saturated: boolean;
+  /** It stopped heartbeating during the run: its results count up to its last delta. */
+  lost: boolean;
+  /** Planned runs it did not do (lost or interrupted, in a plan whose count is known); null otherwise. */
+  runsNotDone: number | null;
+  /** Why its part failed (the test did not load there, a worker crashed), or null. */
+  failure: string | null;
+}
+
+/** What a distributed run adds to the summary. */
+export interface DistributedSummary {
+  /** The run's id on the broker (--attach RUN_ID). */
+  runId: string;
+  /** Every agent that took part, in the order the run claimed them. */
+  agents: AgentSummary[];
+  /** Who asked the agents to stop early ('SIGINT', 'abort-on-fail', 'purge-broker', …), or null. */
+  stoppedBy: string | null;
+}
+
 /** Latency percentiles of all hits, in seconds. */
 export interface LatencySummary {
   p50: number;
@@ -260,6 +297,12 @@ export interface Summary {
    * comparisons read them.
    */
   histograms: { responseTime: string; serviceTime: string };
+  /**
+   * A distributed run (--agents): its id and one row per agent; null for a
+   * run on this machine. Documents written before distributed runs lack it:
+   * readers take a missing one as null.
+   */
+  distributed: DistributedSummary | null;
 }
 
 /** How many errors and failures the summary lists. */
@@ -390,11 +433,16 @@ function timelineRows(timeline: TimelineSnapshot, durationMs: number): TimelineR
 /**
  * The exit status a summary stands for (SPEC §7): 1 when --abort-on-fail
  * stopped it, 130/143 when a signal did, 1 for a failed or errored run or a
- * crossed threshold, else 0. (Errors outside the load — an output that could
- * not be written — are the CLI's to add.)
+ * crossed threshold, and (distributed) for an agent lost or failed, as for
+ * a crashed worker, or a run stopped early from elsewhere; else 0. (Errors
+ * outside the load — an output that could not be written — are the CLI's
+ * to add.)
  */
 export function exitStatusOf(
-  summary: Pick<Summary, 'abortedBy' | 'interruptedBy' | 'errors' | 'failures' | 'thresholds'>,
+  summary: Pick<
+    Summary,
+    'abortedBy' | 'interruptedBy' | 'errors' | 'failures' | 'thresholds' | 'interrupted'
+  > & { distributed?: DistributedSummary | null | undefined },
 ): number {
   if (summary.abortedBy !== null) {
     return ExitCode.RUN_FAILED;
@@ -403,7 +451,12 @@ export function exitStatusOf(
     return ExitCode[summary.interruptedBy];
   }
   const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
-  return summary.errors + summary.failures > 0 || thresholdCrossed
+  const distributed = summary.distributed ?? null;
+  // Another runner's Ctrl-C or --purge-broker stopped it: the plan was not run, never a pass.
+  const agentTrouble =
+    distributed !== null &&
+    (summary.interrupted || distributed.agents.some((a) => a.lost || a.failure !== null));
+  return summary.errors + summary.failures > 0 || thresholdCrossed || agentTrouble
     ? ExitCode.RUN_FAILED
     : ExitCode.OK;
 }
@@ -417,6 +470,7 @@ export function buildSummary(
   thresholds: readonly Threshold[] = [],
   abortedBy: string | null = null,
   interruptedBy: InterruptSignal | null = null,
+  distributed: DistributedSummary | null = null,
 ): Summary {
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
@@ -502,6 +556,14 @@ export function buildSummary(
     bytesReceived: snapshot.bytesReceived,
     timeline: timelineRows(snapshot.timeline, durationMs),
     histograms: { responseTime: snapshot.latency, serviceTime: snapshot.serviceLatency },
+    distributed:
+      distributed === null
+        ? null
+        : {
+            runId: distributed.runId,
+            agents: distributed.agents.map((agent) => ({ ...agent })),
+            stoppedBy: distributed.stoppedBy,
+          },
   };
   summary.exitStatus = exitStatusOf(summary);
   return summary;

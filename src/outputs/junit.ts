@@ -11,6 +11,8 @@
 //       <testcase name="interrupted by SIGINT"> with an <error type="Interrupted">
 //                                      when a signal stopped the run (SPEC §7: never a pass)
 //     <testsuite name="thresholds">    one <testcase> per --threshold, failing when crossed
+//     <testsuite name="agents">        distributed runs: one <testcase> per agent, failing
+//                                      when it was lost or its part failed
 // A testcase's time is its share of the run: the run's duration × its runs /
 // all runs. Methods run interleaved throughout the run, so no method has a
 // time of its own; shares add up to the suite's time, which is what CI
@@ -19,7 +21,7 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { ExitCode, LoadsError } from '../errors.ts';
 import { formatSeconds } from '../metrics/format-seconds.ts';
-import type { ErrorSummary, Summary } from '../metrics/summary.ts';
+import type { AgentSummary, ErrorSummary, Summary } from '../metrics/summary.ts';
 import { checkWritablePath } from './writable-path.ts';
 import type { Output, OutputContext } from './output.ts';
 import { interruptionLabel } from './stdout/summary-text.ts';
@@ -86,7 +88,7 @@ function classnameOf(fqn: string): string {
  * servers show the build red even when every run that finished succeeded.
  */
 function interruptedCase(summary: Summary): string {
-  const signal = summary.interruptedBy ?? 'a signal';
+  const signal = summary.interruptedBy ?? summary.distributed?.stoppedBy ?? 'a signal';
   const runs = summary.successes + summary.failures + summary.errors;
   const message = `the run was stopped by ${signal} before the end of its plan; the results cover the ${runs} runs that finished`;
   return (
@@ -94,6 +96,22 @@ function interruptedCase(summary: Summary): string {
     `      <error message="${xmlAttr(message)}" type="Interrupted">${xmlText(message)}</error>\n` +
     '    </testcase>\n'
   );
+}
+
+/** Why an agent's testcase fails: it was lost, or its part failed; null when it did its part. */
+function agentProblem(agent: AgentSummary): { type: string; message: string } | null {
+  if (agent.lost) {
+    const notDone =
+      agent.runsNotDone === null ? '' : `; ${agent.runsNotDone} planned runs not done`;
+    return {
+      type: 'AgentLost',
+      message: `agent ${agent.name} stopped heartbeating and was lost after ${agent.runs} runs${notDone}`,
+    };
+  }
+  if (agent.failure !== null) {
+    return { type: 'AgentFailed', message: `agent ${agent.name} failed: ${agent.failure}` };
+  }
+  return null;
 }
 
 /** '3x AssertionError: expected 200, got 500' then the stack, one block per distinct one. */
@@ -220,6 +238,30 @@ export function junitXml(summary: Summary): string {
       '  </testsuite>\n';
     tests += summary.thresholds.length;
     failures += crossed;
+  }
+
+  if (summary.distributed !== null) {
+    const agents = summary.distributed.agents;
+    let agentCases = '';
+    let troubled = 0;
+    for (const agent of agents) {
+      const open = `    <testcase classname="agents" name="${xmlAttr(`${agent.name} (${agent.host})`)}" time="0.000"`;
+      const problem = agentProblem(agent);
+      if (problem === null) {
+        agentCases += `${open}/>\n`;
+      } else {
+        troubled++;
+        agentCases += `${open}>\n      <failure message="${xmlAttr(problem.message)}" type="${problem.type}">${xmlText(problem.message)}</failure>\n    </testcase>\n`;
+      }
+    }
+    xml +=
+      `  <testsuite name="agents" tests="${agents.length}" failures="${troubled}" ` +
+      `errors="0" skipped="0" time="0.000" timestamp="${timestamp}" hostname="${host}">\n` +
+      agentCases +
+      `    <system-out>${xmlText(`Run: ${summary.distributed.runId}`)}</system-out>\n` +
+      '  </testsuite>\n';
+    tests += agents.length;
+    failures += troubled;
   }
 
   const name = summary.projectName === 'N/A' ? `loads-runner ${summary.fqn}` : summary.projectName;

@@ -162,6 +162,20 @@ export function parseSummaryDocument(text: string, source: string, readerVersion
       `${source} is a loads-runner summary of schema ${SUMMARY_SCHEMA} but its ${bad} is missing or not what it should be; was it edited or cut short? ${FIX}`,
     );
   }
+  const distributed = document['distributed'];
+  if (distributed === undefined) {
+    // Written before distributed runs: a run on one machine.
+    document['distributed'] = null;
+  } else if (
+    distributed !== null &&
+    (!isRecord(distributed) ||
+      typeof distributed['runId'] !== 'string' ||
+      !Array.isArray(distributed['agents']))
+  ) {
+    throw summaryDocumentError(
+      `${source} is a loads-runner summary of schema ${SUMMARY_SCHEMA} but its distributed is not what it should be; was it edited or cut short? ${FIX}`,
+    );
+  }
   // Every field the report reads was checked above; the rest is data the writer's schema promises.
   return document as unknown as Summary;
 }

@@ -87,6 +87,7 @@ export function makeSummary(overrides: Partial<Summary> = {}): Summary {
     bytesReceived: 0,
     timeline: [],
     histograms: { responseTime: EMPTY_HISTOGRAM, serviceTime: EMPTY_HISTOGRAM },
+    distributed: null,
     ...overrides,
   };
 }

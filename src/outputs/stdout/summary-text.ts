@@ -9,6 +9,7 @@ import { Chalk } from 'chalk';
 import { MAX_URLS, OTHER_URLS_KEY } from '../../metrics/aggregator.ts';
 import { formatSeconds } from '../../metrics/format-seconds.ts';
 import type {
+  DistributedSummary,
   ErrorSummary,
   LatencySummary,
   StepSummary,
@@ -137,6 +138,52 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
   );
 }
 
+/** Distributed runs: one row per agent, in the order the run claimed them. */
+export function agentTable(distributed: DistributedSummary): string[] {
+  const rows = distributed.agents.map((agent) => [
+    agent.name,
+    agent.host,
+    String(agent.runs),
+    String(agent.hits),
+    String(agent.errors),
+    agent.saturated ? 'yes' : 'no',
+    agent.lost ? 'yes' : 'no',
+  ]);
+  return alignedTable(['Agent', 'Host', 'Runs', 'Hits', 'Errors', 'Saturated', 'Lost'], rows, [
+    false,
+    false,
+    true,
+    true,
+    true,
+  ]);
+}
+
+/**
+ * Under the Agents table: one line naming the lost agents and the planned
+ * runs they did not do, one per agent whose part failed; none when all is well.
+ */
+export function agentNotes(distributed: DistributedSummary): string[] {
+  const notes: string[] = [];
+  const lost = distributed.agents.filter((agent) => agent.lost);
+  if (lost.length > 0) {
+    const named = lost.map((agent) =>
+      agent.runsNotDone === null
+        ? agent.name
+        : `${agent.name} (${agent.runsNotDone} planned ${agent.runsNotDone === 1 ? 'run' : 'runs'} not done)`,
+    );
+    const one = lost.length === 1;
+    notes.push(
+      `  Lost: ${named.join(', ')}; ${one ? 'its' : 'their'} results count up to ${one ? 'its' : 'their'} last delta`,
+    );
+  }
+  for (const agent of distributed.agents) {
+    if (agent.failure !== null) {
+      notes.push(`  Failed: ${agent.name}: ${agent.failure}`);
+    }
+  }
+  return notes;
+}
+
 /**
  * Open model: runs are dropped only when no pool user is free (a run waits
  * for one at most --timeout, and not past its step's end), so the knob is
@@ -240,6 +287,13 @@ export function formatSummary(summary: Summary, color: boolean): string {
     section('Steps', stepTable(summary.steps, summary.rate));
   }
 
+  if (summary.distributed !== null) {
+    section(`Agents (run ${summary.distributed.runId})`, [
+      ...agentTable(summary.distributed),
+      ...agentNotes(summary.distributed).map((line) => chalk.red(line)),
+    ]);
+  }
+
   const hitErrorKeys = Object.entries(summary.hitErrorKeys).sort((a, b) => b[1] - a[1]);
   if (hitErrorKeys.length > 0) {
     section(
@@ -322,14 +376,20 @@ export function formatSummary(summary: Summary, color: boolean): string {
   return lines.join('\n') + '\n';
 }
 
-/** 'Interrupted by SIGINT (Ctrl-C)', 'Interrupted by SIGTERM', or 'Interrupted' when no signal is known. */
+/**
+ * 'Interrupted by SIGINT (Ctrl-C)', 'Interrupted by SIGTERM', for a
+ * distributed run stopped from elsewhere 'Interrupted (stopped by
+ * purge-broker)', or 'Interrupted' when nothing is known.
+ */
 export function interruptionLabel(summary: Summary): string {
   switch (summary.interruptedBy) {
     case 'SIGINT':
       return 'Interrupted by SIGINT (Ctrl-C)';
     case 'SIGTERM':
       return 'Interrupted by SIGTERM';
-    default:
-      return 'Interrupted';
+    default: {
+      const stoppedBy = summary.distributed?.stoppedBy ?? null;
+      return stoppedBy === null ? 'Interrupted' : `Interrupted (stopped by ${stoppedBy})`;
+    }
   }
 }

@@ -294,6 +294,14 @@
       ['Model', modelText(summary)],
       ['Plan', planTable(summary)],
       ['Workers', run.workers === 1 ? '1 (the main thread)' : `${run.workers} worker threads`],
+      ...(summary.distributed
+        ? [
+            [
+              'Agents',
+              `${summary.distributed.agents.length} (run ${summary.distributed.runId}): each ran the whole plan`,
+            ],
+          ]
+        : []),
       ['loads-runner', summary.version],
     ];
     return h(
@@ -317,7 +325,8 @@
     if (summary.interruptedBy === 'SIGTERM') {
       return 'interrupted by SIGTERM';
     }
-    return 'interrupted';
+    const stoppedBy = summary.distributed?.stoppedBy ?? null;
+    return stoppedBy === null ? 'interrupted' : `interrupted (stopped by ${stoppedBy})`;
   }
 
   function renderVerdict(summary, finished) {
@@ -337,7 +346,9 @@
     } else if (summary.exitStatus === 1) {
       cls = 'fail';
       status = 'Failed';
-      meaning = 'exit status 1: a test run failed or errored, or a threshold was crossed';
+      meaning = summary.distributed
+        ? 'exit status 1: a test run failed or errored, a threshold was crossed, or an agent was lost or failed'
+        : 'exit status 1: a test run failed or errored, or a threshold was crossed';
     } else if (summary.interrupted) {
       cls = 'interrupted';
       status = 'Interrupted';
@@ -370,6 +381,14 @@
         'warn',
         `the load generator was saturated (${summary.generator.reason}): latencies include its own delay`,
       ]);
+    }
+    const lostAgents = (summary.distributed?.agents ?? []).filter((a) => a.lost);
+    if (lostAgents.length > 0) {
+      notes.push(['bad', `agents lost: ${lostAgents.map((a) => a.name).join(', ')}`]);
+    }
+    const failedAgents = (summary.distributed?.agents ?? []).filter((a) => a.failure !== null);
+    if (failedAgents.length > 0) {
+      notes.push(['bad', `agents failed: ${failedAgents.map((a) => a.name).join(', ')}`]);
     }
     if (summary.rate !== null && summary.dropped > 0) {
       const scheduled = summary.successes + summary.errors + summary.failures + summary.dropped;
@@ -537,6 +556,50 @@
     return table(columns, summary.steps, { name: 'steps' });
   }
 
+  /** Distributed runs: one row per agent (the text summary's Agents table). */
+  function agentTable(distributed) {
+    const columns = [
+      { head: 'Agent', text: true, cell: (a) => a.name },
+      { head: 'Host', text: true, cell: (a) => a.host },
+      { head: 'Runs', cell: (a) => a.runs },
+      { head: 'Hits', cell: (a) => a.hits },
+      { head: 'Errors', cell: (a) => a.errors },
+      { head: 'Threads', cell: (a) => a.threads },
+      { head: 'Saturated', cell: (a) => (a.saturated ? 'yes' : 'no') },
+      { head: 'Lost', cell: (a) => (a.lost ? 'yes' : 'no') },
+    ];
+    return table(columns, distributed.agents, {
+      name: 'agents',
+      rowClass: (a) => (a.lost || a.failure !== null ? 'bad' : null),
+    });
+  }
+
+  /** The notes under the Agents table: lost agents and the runs they did not do, failed parts. */
+  function agentNotes(distributed) {
+    const notes = [];
+    const lost = distributed.agents.filter((a) => a.lost);
+    if (lost.length > 0) {
+      const named = lost.map((a) =>
+        a.runsNotDone === null ? a.name : `${a.name} (${a.runsNotDone} planned runs not done)`,
+      );
+      notes.push(
+        h(
+          'p',
+          { class: 'note warn', 'data-note': 'lost' },
+          `Lost: ${named.join(', ')}; their results count up to their last delta.`,
+        ),
+      );
+    }
+    for (const a of distributed.agents) {
+      if (a.failure !== null) {
+        notes.push(
+          h('p', { class: 'note warn', 'data-note': 'failed' }, `Failed: ${a.name}: ${a.failure}`),
+        );
+      }
+    }
+    return notes;
+  }
+
   function latencyTable(summary) {
     const rows = [{ name: 'Response time', l: summary.latency }];
     if (summary.rate !== null) {
@@ -685,6 +748,17 @@
     if (summary.steps.length > 1) {
       parts.push(...section('Steps', stepTable(summary)));
     }
+    // Documents written before distributed runs have no such field.
+    const distributed = summary.distributed ?? null;
+    if (distributed !== null) {
+      parts.push(
+        ...section(
+          `Agents (run ${distributed.runId})`,
+          agentTable(distributed),
+          agentNotes(distributed),
+        ),
+      );
+    }
     if (summary.urls.length > 0) {
       const notes = [];
       if (summary.otherUrlHits > 0) {
@@ -768,7 +842,8 @@
         ),
       );
     }
-    target.replaceChildren(...parts);
+    // A section's content may hold a list of notes (the URLs', the Agents').
+    target.replaceChildren(...parts.flat());
   }
 
   // --- the charts -----------------------------------------------------------

@@ -1,0 +1,324 @@
+// Distributed runs from the command line (SPEC §10, issue 11), spawned as a
+// user runs them: the built CLI, a real nats-server, three real loads-agent
+// processes of one thread each, a loopback HTTP server. Exact counts (each
+// agent runs the whole load), the Agents table, json, merged percentiles
+// against a single-box run, detach then attach (live and after the end),
+// too few agents before any load, and a kill -9ed agent reported as lost.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Summary } from '../../src/metrics/summary.ts';
+import { NATS_SKIP } from '../helpers/nats.ts';
+import { startAgents } from '../helpers/agents.ts';
+import { runCli, waitForOutput } from '../helpers/cli.ts';
+import { summaryNumber } from '../helpers/summary.ts';
+import { agentRows, FIXED_DELAY_MS, startCluster, type Cluster } from './distributed-setup.ts';
+
+const NAMES = ['dist-a', 'dist-b', 'dist-c'];
+
+describe('loads-runner usage errors of distributed runs', () => {
+  const usage: [string, string[], RegExp][] = [
+    [
+      'no broker',
+      ['m.C.t', '--agents', '3'],
+      /^loads-runner: --agents needs --broker nats:\/\/HOST:PORT/,
+    ],
+    [
+      '--detach without --agents',
+      ['m.C.t', '--detach'],
+      /^loads-runner: --detach without --agents: only a run on agents goes on without the runner/,
+    ],
+    [
+      '--attach with a test name',
+      ['example.TestWebSite.test_es', '--attach', '--broker', 'nats://127.0.0.1:1'],
+      /^loads-runner: --attach with a test name \('example\.TestWebSite\.test_es'\)/,
+    ],
+    [
+      'a bad --agents',
+      ['m.C.t', '--agents', 'many', '--broker', 'nats://127.0.0.1:1'],
+      /^loads-runner: --agents 'many' is not a whole number ≥ 1; use e\.g\. --agents 4$/m,
+    ],
+    [
+      'a broker that is not a URL',
+      ['--ping-broker', '--broker', 'localhost'],
+      /^loads-runner: --broker localhost is not a URL: give nats:\/\/HOST:PORT$/m,
+    ],
+  ];
+  for (const [what, args, message] of usage) {
+    it(`when ${what} then one line, exit 2, no stack`, async () => {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    });
+  }
+
+  it('when the broker is unreachable then a broker command exits 2 with the broker error in one line', async () => {
+    const result = await runCli(['--ping-broker', '--broker', 'nats://127.0.0.1:1']);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /^loads-runner: no broker at nats:\/\/127\.0\.0\.1:1: is nats-server running\?$/m,
+    );
+  });
+});
+
+describe('distributed runs on three agents', { skip: NATS_SKIP, timeout: 240_000 }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster(NAMES);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('when -u 2:3 --hits 4 runs on 3 agents then every count is 3 × the single-box one, the Agents table has a row each and json carries them', async () => {
+    const json = path.join(cluster.project.dir, 'cycle.json');
+    const result = await cluster.cli([
+      'site.TestSite.test_hit',
+      '-u',
+      '2:3',
+      '--hits',
+      '4',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+      '-o',
+      'stdout',
+      '-o',
+      'json',
+      '--output-json-filename',
+      json,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    // (2 + 3) users × 4 hits = 20 runs per agent.
+    assert.equal(summaryNumber(result.stdout, 'Hits'), 60);
+    assert.equal(summaryNumber(result.stdout, 'Success'), 60);
+    assert.match(result.stdout, /^ {5}1 {6}2 {4}24 /m, 'step 1: 3 × 2 × 4 runs');
+    assert.match(result.stdout, /^ {5}2 {6}3 {4}36 /m, 'step 2: 3 × 3 × 4 runs');
+    const rows = agentRows(result.stdout);
+    assert.deepEqual([...rows.keys()], NAMES);
+    for (const cells of rows.values()) {
+      assert.deepEqual(cells.slice(1), ['20', '20', '0', 'no', 'no']);
+    }
+    const runLine =
+      /^loads-runner: run (\S+) on 3 agents \(dist-a, dist-b, dist-c\) via nats:\/\/127\.0\.0\.1:\d+; follow it from elsewhere with --attach \1$/m.exec(
+        result.stderr,
+      );
+    assert.ok(runLine, result.stderr);
+
+    const summary = JSON.parse(await readFile(json, 'utf8')) as Summary;
+    assert.equal(summary.hits, 60);
+    assert.equal(summary.distributed?.runId, runLine[1]);
+    assert.deepEqual(
+      summary.distributed?.agents.map((a) => [a.name, a.runs, a.hits, a.threads, a.lost]),
+      NAMES.map((name) => [name, 20, 20, 1, false]),
+    );
+    assert.equal(summary.run.workers, 3, 'one thread on each of 3 agents');
+    assert.equal(summary.exitStatus, 0);
+  });
+
+  it('when -d 2 runs on 3 agents then it lasts about 2 s and the total is the sum of the agents', async () => {
+    const result = await cluster.cli([
+      'site.TestSite.test_hit',
+      '-u',
+      '2',
+      '-d',
+      '2',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const duration = summaryNumber(result.stdout, 'Duration');
+    assert.ok(duration >= 2 && duration < 4, `Duration ${duration}`);
+    const rows = agentRows(result.stdout);
+    const runs = [...rows.values()].map((cells) => Number(cells[1]));
+    assert.equal(runs.length, 3);
+    assert.ok(
+      runs.every((n) => n > 10),
+      `every agent ran: ${runs.join(', ')}`,
+    );
+    assert.equal(
+      summaryNumber(result.stdout, 'Success'),
+      runs.reduce((a, b) => a + b, 0),
+    );
+  });
+
+  it('when --rate 20 -d 2 runs on 3 agents then 3 × 40 runs are scheduled', async () => {
+    const json = path.join(cluster.project.dir, 'rate.json');
+    const result = await cluster.cli([
+      'site.TestSite.test_hit',
+      '--rate',
+      '20',
+      '-d',
+      '2',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+      '-o',
+      'json',
+      '--output-json-filename',
+      json,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const summary = JSON.parse(await readFile(json, 'utf8')) as Summary;
+    assert.equal(summary.successes + summary.errors + summary.failures + summary.dropped, 120);
+    assert.deepEqual(summary.rate, [20]);
+  });
+
+  it('when the same load runs on one box and on 3 agents against a fixed delay then p50 and p95 agree within 3 %', async () => {
+    const load = ['site.TestFixed.test_fixed', '-u', '2', '--hits', '10', '-o', 'json'];
+    const single = await cluster.cli([...load, '--workers', '1']);
+    assert.equal(single.code, 0, single.stderr);
+    const merged = await cluster.cli([...load, '--agents', '3', '--broker', cluster.nats.url]);
+    assert.equal(merged.code, 0, merged.stderr);
+    const one = JSON.parse(single.stdout) as Summary;
+    const three = JSON.parse(merged.stdout) as Summary;
+    assert.equal(one.hits, 20);
+    assert.equal(three.hits, 60);
+    for (const p of ['p50', 'p95'] as const) {
+      const ratio = three.latency[p] / one.latency[p];
+      assert.ok(
+        Math.abs(ratio - 1) <= 0.03,
+        `${p}: ${three.latency[p]} s on 3 agents, ${one.latency[p]} s on one box`,
+      );
+      assert.ok(three.latency[p] * 1000 >= FIXED_DELAY_MS);
+    }
+  });
+
+  it('when a run is detached then its id is on stdout at once, and --attach follows it live to the same totals', async () => {
+    const started = await cluster.cli([
+      'site.TestSite.test_hit',
+      '-u',
+      '1',
+      '-d',
+      '3',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+      '--detach',
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    const runId = started.stdout.trim();
+    assert.match(runId, /^\d{8}-\d{6}-[0-9a-f]{6}$/);
+    assert.match(
+      started.stderr,
+      new RegExp(`^loads-runner: detached; follow it with --attach ${runId}$`, 'm'),
+    );
+
+    const live = await cluster.cli(['--attach', '--broker', cluster.nats.url]);
+    assert.equal(live.code, 0, live.stderr);
+    assert.match(
+      live.stderr,
+      new RegExp(
+        `^loads-runner: attached to run ${runId} \\(site\\.TestSite\\.test_hit, 3 agents\\)`,
+        'm',
+      ),
+    );
+    assert.doesNotMatch(live.stderr, /it is over/, 'attached while it ran');
+    const hits = summaryNumber(live.stdout, 'Hits');
+    const rows = agentRows(live.stdout);
+    assert.equal(
+      [...rows.values()].reduce((sum, cells) => sum + Number(cells[2]), 0),
+      hits,
+    );
+
+    // After the end: the summary at once, the same totals.
+    const later = await cluster.cli(['--attach', runId, '--broker', cluster.nats.url]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.match(later.stderr, /it is over, its summary follows/);
+    assert.equal(summaryNumber(later.stdout, 'Hits'), hits);
+    assert.deepEqual(agentRows(later.stdout), rows);
+  });
+
+  it('when --attach names a run the broker does not have then exit 2 with one line', async () => {
+    const result = await cluster.cli([
+      '--attach',
+      '20200101-000000-abcdef',
+      '--broker',
+      cluster.nats.url,
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /^loads-runner: no run 20200101-000000-abcdef on the broker at nats:\/\/127\.0\.0\.1:\d+ \(runs are kept 24 hours\); --attach without an id lists them$/m,
+    );
+  });
+
+  it('when more agents are asked for than are free then exit 2 before any load: the server saw no request', async () => {
+    const before = cluster.server.requests;
+    const result = await cluster.cli([
+      'site.TestSite.test_hit',
+      '--agents',
+      '5',
+      '--broker',
+      cluster.nats.url,
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /^loads-runner: --agents 5 needs 5 free agents; the broker has 3 free \(dist-a, dist-b, dist-c\)/m,
+    );
+    assert.equal(result.stdout, '');
+    assert.equal(cluster.server.requests, before);
+  });
+
+  it('when an agent is killed with -9 mid-run then the Agents table names it lost, the others finish, exit 1', async () => {
+    const doomed = await startAgents({
+      broker: cluster.nats.url,
+      count: 1,
+      names: ['dist-doomed'],
+      args: ['--workers', '1'],
+    });
+    try {
+      const run = cluster.startCli([
+        'site.TestSite.test_hit',
+        '-u',
+        '1',
+        '--hits',
+        '400',
+        '--agents',
+        '4',
+        '--broker',
+        cluster.nats.url,
+        '--heartbeat-timeout',
+        '1',
+        '--status-interval',
+        '0.2',
+      ]);
+      // Killed once results are coming in, so that it is lost mid-run.
+      await waitForOutput(run.child, /runs [1-9]\d*\/1600/, 30_000);
+      doomed.agents[0]!.kill('SIGKILL');
+      const result = await run.result;
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /^loads-runner: agent dist-doomed \(\S+\) stopped heartbeating: lost; the run goes on without it$/m,
+      );
+      const rows = agentRows(result.stdout);
+      assert.deepEqual(rows.get('dist-doomed')?.slice(4), ['no', 'yes']);
+      for (const name of NAMES) {
+        assert.deepEqual(rows.get(name)?.slice(1, 3), ['400', '400'], name);
+      }
+      const doneByDoomed = Number(rows.get('dist-doomed')![1]);
+      assert.ok(doneByDoomed < 400, `dist-doomed did ${doneByDoomed} runs`);
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `^ {2}Lost: dist-doomed \\(${400 - doneByDoomed} planned runs? not done\\); its results count up to its last delta$`,
+          'm',
+        ),
+      );
+      assert.equal(summaryNumber(result.stdout, 'Success'), 1200 + doneByDoomed);
+    } finally {
+      await doomed.stop();
+    }
+  });
+});
