@@ -5,6 +5,7 @@
 //   npm run bench -- soak --minutes 10  one long run, RSS every 30 s
 //   npm run bench -- profile            a --cpu-prof run of loads-runner, top self-time functions
 //   npm run bench -- hostile            peak RSS with 200 MB and endless response bodies
+//   npm run bench -- distributed        8 agents and a runner on a local nats-server: runner CPU/RSS, delta bytes
 //
 // Every generator runs as its own child process (pinned with taskset to core
 // 1, the target to core 0, when there are 2+ cores), measured by
@@ -17,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { distributedBench } from './distributed.ts';
 import { formatSummary, summarise } from './profile-summary.ts';
 import {
   installCleanup,
@@ -61,6 +63,12 @@ Modes:
                         and an endless chunked body for --duration; each must stay under
                         1.5 GB (--max-body-size bounds memory by users × its 64 MiB).
                         VmRSS is also sampled, and a run over --rss-cap MB is killed
+  distributed           a nats-server, 8 loads-agent processes (--workers 1) and the
+                        runner (--agents 8 -o json) on this machine: runs of 20k, 40k
+                        and 80k hits in total (TestBench.test_get, -u 10 per agent);
+                        runner CPU seconds and peak RSS against the hits, delta bytes
+                        per agent per second (read back from the stream); then a test
+                        of 100 distinct URLs for --duration (default 10) s
 
 Options:
   --duration S       seconds per run (default: 10; memory: 15; profile: 10)
@@ -85,7 +93,7 @@ never run in npm test.
 `;
 
 interface Options {
-  mode: 'throughput' | 'memory' | 'soak' | 'profile' | 'hostile';
+  mode: 'throughput' | 'memory' | 'soak' | 'profile' | 'hostile' | 'distributed';
   duration: number | undefined;
   connections: number;
   reps: number;
@@ -143,7 +151,8 @@ function parseOptions(argv: string[]): Options | undefined {
     mode !== 'memory' &&
     mode !== 'soak' &&
     mode !== 'profile' &&
-    mode !== 'hostile'
+    mode !== 'hostile' &&
+    mode !== 'distributed'
   ) {
     throw new Error(`unknown mode ${JSON.stringify(mode)}`);
   }
@@ -905,7 +914,9 @@ try {
 }
 if (options !== undefined) {
   installCleanup();
-  const modes = { throughput, memory, soak, profile, hostile };
+  const distributed = (o: Options): Promise<void> =>
+    distributedBench({ target: o.target, durationS: o.duration });
+  const modes = { throughput, memory, soak, profile, hostile, distributed };
   try {
     await modes[options.mode](options);
   } catch (err) {

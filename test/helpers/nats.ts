@@ -1,7 +1,9 @@
 // Real nats-server processes for the distributed tests: JetStream on, its
 // store in a temp folder, listening on a free 127.0.0.1 port, optionally with
 // authentication and TLS. The config is written as JSON (nats-server's
-// config format accepts it), so values need no escaping of our own. Every
+// config format accepts it), so values need no escaping of our own; a test
+// may instead give a whole config of its own (the docs' broker configs),
+// told where to listen and store. Every
 // server started here is SIGKILLed when the test process exits or is
 // terminated, so a failing test never leaves one behind.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -10,6 +12,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import {
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+} from '@nats-io/jwt';
 
 // Debian's package puts it in /usr/sbin, which a user's PATH may lack.
 const NATS_SERVER_CANDIDATES = ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server'];
@@ -40,6 +51,20 @@ export interface NatsServerOptions {
   };
   /** PEM contents; `ca` and `verify` make clients present a certificate signed by it. */
   tls?: { cert: string; key: string; ca?: string; verify?: boolean };
+  /**
+   * More top-level keys of the generated config, e.g. operator mode's
+   * `operator`, `resolver`, `resolver_preload` and `system_account`.
+   */
+  extraConfig?: Record<string, unknown>;
+  /**
+   * The whole config file instead of the generated one (nats-server syntax),
+   * written again at each start: `listen` is the address it must listen on,
+   * `storeDir` its JetStream folder, `dir` a folder for any file it names.
+   * jetstream, auth, tls and extraConfig are then ignored; `url` is
+   * nats://… (give `scheme: 'tls'` when the config requires TLS).
+   */
+  config?: (where: { listen: string; storeDir: string; dir: string }) => string;
+  scheme?: 'nats' | 'tls';
   /** Stops the server when this test ends (a node:test TestContext). */
   t?: { after(fn: () => unknown): void };
 }
@@ -111,13 +136,22 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   installCleanup();
   const dir = mkdtempSync(path.join(tmpdir(), 'loads-runner-nats-'));
   folders.add(dir);
-  const configPath = path.join(dir, 'nats.json');
+  const configPath = path.join(dir, options.config === undefined ? 'nats.json' : 'nats.conf');
   let port = 0;
   let child: ChildProcess | undefined;
   let log = '';
   let stopped = false;
 
   const writeConfig = (): void => {
+    if (options.config !== undefined) {
+      const text = options.config({
+        listen: `127.0.0.1:${port}`,
+        storeDir: path.join(dir, 'store'),
+        dir,
+      });
+      writeFileSync(configPath, text);
+      return;
+    }
     const config: Record<string, unknown> = { listen: `127.0.0.1:${port}` };
     if (options.jetstream !== false) {
       config.jetstream = {
@@ -148,6 +182,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
         ...(tls.verify === undefined ? {} : { verify: tls.verify }),
       };
     }
+    Object.assign(config, options.extraConfig);
     writeFileSync(configPath, JSON.stringify(config, null, 2));
   };
 
@@ -233,7 +268,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   }
 
   const server: NatsServer = {
-    url: `${options.tls === undefined ? 'nats' : 'tls'}://127.0.0.1:${port}`,
+    url: `${options.scheme ?? (options.tls === undefined ? 'nats' : 'tls')}://127.0.0.1:${port}`,
     port,
     log: () => log,
     async stop() {
@@ -263,4 +298,67 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
   options.t?.after(() => server.stop());
   return server;
+}
+
+/** A user's publish/subscribe allow and deny lists, as a user JWT carries them. */
+export interface JwtPermissions {
+  pub?: { allow?: string[]; deny?: string[] };
+  sub?: { allow?: string[]; deny?: string[] };
+}
+
+/** A trusted operator with one JetStream account, for operator (JWT) mode. */
+export interface NatsOperator {
+  /** startNatsServer's extraConfig: the operator, a memory resolver preloaded with the accounts. */
+  extraConfig: Record<string, unknown>;
+  /** The contents of a creds file (user JWT + seed, as fmtCreds writes it) for a new user of the account. */
+  userCreds(name: string, permissions?: JwtPermissions): Promise<string>;
+}
+
+/**
+ * Makes an operator, a system account and an account with JetStream
+ * (storage and counts unlimited, as a dedicated broker would give it), all
+ * signed in memory with fresh nkeys: no nsc, no files. A second call makes
+ * an unrelated operator, whose users another server does not trust.
+ */
+export async function createNatsOperator(name = 'loads-test'): Promise<NatsOperator> {
+  const operator = createOperator();
+  const system = createAccount();
+  const account = createAccount();
+  const unlimited = { conn: -1, subs: -1, data: -1, payload: -1, leaf: -1, imports: -1 };
+  const [operatorJwt, systemJwt, accountJwt] = await Promise.all([
+    encodeOperator(name, operator, { system_account: system.getPublicKey() }),
+    encodeAccount('SYS', system, { limits: { ...unlimited, exports: -1 } }, { signer: operator }),
+    encodeAccount(
+      'loads',
+      account,
+      {
+        limits: {
+          ...unlimited,
+          exports: -1,
+          wildcards: true,
+          mem_storage: -1,
+          disk_storage: -1,
+          streams: -1,
+          consumer: -1,
+        },
+      },
+      { signer: operator },
+    ),
+  ]);
+  return {
+    extraConfig: {
+      operator: operatorJwt,
+      system_account: system.getPublicKey(),
+      resolver: 'MEMORY',
+      resolver_preload: {
+        [system.getPublicKey()]: systemJwt,
+        [account.getPublicKey()]: accountJwt,
+      },
+    },
+    async userCreds(userName, permissions) {
+      const user = createUser();
+      const jwt = await encodeUser(userName, user, account, permissions ?? {});
+      return new TextDecoder().decode(fmtCreds(jwt, user));
+    },
+  };
 }
