@@ -466,7 +466,12 @@ export async function listAgents(state: BrokerState): Promise<AgentListing[]> {
     }
   }
   const listings: AgentListing[] = [];
+  // A key put again while the listing runs (a heartbeat) can come twice: each is read once.
+  const keys = new Set<string>();
   for await (const key of await state.agents.keys()) {
+    keys.add(key);
+  }
+  for (const key of keys) {
     const entry = await state.agents.get(key);
     if (entry === null || entry.operation !== 'PUT') {
       continue;
