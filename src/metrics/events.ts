@@ -71,6 +71,27 @@ export interface HitEvent {
   protocol: 'h1' | 'h2' | '';
 }
 
+/** A hit event with every field at its empty value: producers keep one and refill it for every hit. */
+export function newHitEvent(): HitEvent {
+  return {
+    type: 'hit',
+    method: '',
+    url: '',
+    name: '',
+    status: 0,
+    errorKey: '',
+    startedAt: 0,
+    elapsedMs: 0,
+    bytes: 0,
+    test: '',
+    cycleIndex: 0,
+    currentUser: 0,
+    currentHit: 0,
+    lagMs: 0,
+    protocol: '',
+  };
+}
+
 /** A test method starts one run. */
 export interface TestStartEvent {
   type: 'test-start';

@@ -17,7 +17,12 @@ import { HttpRequestError } from '../../errors.ts';
 import { findSimilar } from '../../did-you-mean.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import { classifyError } from '../../metrics/error-key.ts';
-import type { EventSink, HitEvent, RunContext } from '../../metrics/events.ts';
+import {
+  newHitEvent,
+  type EventSink,
+  type HitEvent,
+  type RunContext,
+} from '../../metrics/events.ts';
 import { DeadlineSweep, type Swept } from '../deadline-sweep.ts';
 import { describeValue } from '../describe-value.ts';
 import { describeConnectError, errorText } from '../connect-errors.ts';
@@ -482,23 +487,7 @@ export class Session implements Swept {
   #abortReason: unknown = undefined;
   readonly #onAbort: (() => void) | undefined;
   /** One hit object per session, refilled for every hit (consumers copy fields). */
-  readonly #hit: HitEvent = {
-    type: 'hit',
-    method: '',
-    url: '',
-    name: '',
-    status: 0,
-    errorKey: '',
-    startedAt: 0,
-    elapsedMs: 0,
-    bytes: 0,
-    test: '',
-    cycleIndex: 0,
-    currentUser: 0,
-    currentHit: 0,
-    lagMs: 0,
-    protocol: '',
-  };
+  readonly #hit: HitEvent = newHitEvent();
   #closing: Promise<void> | undefined = undefined;
   #lastTarget = '';
   #lastUrl: URL | undefined = undefined;

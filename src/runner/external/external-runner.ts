@@ -17,13 +17,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pull } from 'zeromq';
 import { now, toEpochMs } from '../../metrics/clock.ts';
-import { Outcome, type EventSink, type HitEvent } from '../../metrics/events.ts';
+import { newHitEvent, Outcome, type EventSink, type HitEvent } from '../../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from '../cycle.ts';
 import type { RunResult } from '../local-runner.ts';
 import { commandFor } from './command.ts';
 import {
   hitEventOf,
-  newHitEvent,
   parseMessage,
   testEndEventOf,
   testStartEventOf,

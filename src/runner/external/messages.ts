@@ -256,7 +256,7 @@ export function hitEventOf(
   out.name = '';
   out.status = message.httpStatus;
   // No response: Loads' runners send status 0 (or none at all) for a connection error.
-  out.errorKey = message.httpStatus === 0 ? 'NO_RESPONSE' : '';
+  out.errorKey = message.httpStatus === 0 ? 'OTHER' : '';
   out.startedAt = message.startedAt;
   out.elapsedMs = message.elapsedMs;
   out.bytes = 0;
@@ -267,26 +267,6 @@ export function hitEventOf(
   out.lagMs = 0;
   out.protocol = message.httpStatus === 0 ? '' : 'h1';
   return out;
-}
-
-export function newHitEvent(): HitEvent {
-  return {
-    type: 'hit',
-    method: '',
-    url: '',
-    name: '',
-    status: 0,
-    errorKey: '',
-    startedAt: 0,
-    elapsedMs: 0,
-    bytes: 0,
-    test: '',
-    cycleIndex: 0,
-    currentUser: 0,
-    currentHit: 0,
-    lagMs: 0,
-    protocol: '',
-  };
 }
 
 export function testStartEventOf(
