@@ -460,7 +460,7 @@ function toBrokerError(error: unknown, options: BrokerOptions, timeoutMs: number
         : '';
     return fail(
       'timeout',
-      `the broker at ${where} did not complete the connection within ${timeoutMs / 1000} s: check the address, the firewall and that it is nats-server${clientCertHint}`,
+      `the broker at ${where} did not complete the connection within ${timeoutMs / 1000} s: check the address, the firewall, that it is nats-server, and that it is not at its connection limit (max_connections, or the account's)${clientCertHint}`,
     );
   }
   return fail(

@@ -12,6 +12,8 @@
 //   runner claims with create(), which fails when the key exists: two runners
 //   can never claim one agent. The agent deletes its claim when its part of
 //   the run is over.
+// - KV `loads-clock`: scratch keys whose stored timestamps are the broker's
+//   clock (brokerNow).
 // - KV `loads-runs`: the run record under `<runId>`, and the run's
 //   coordination keys beside it: `<runId>.ready.<agent>` and
 //   `<runId>.step.<i>.<agent>` (barriers), `<runId>.stop`,
@@ -40,6 +42,7 @@ import type { RunInfo } from '../metrics/summary.ts';
 import type { TestBundle } from './bundle.ts';
 import type { IncludedFile } from './include-files.ts';
 import type { BrokerConnection } from './broker.ts';
+import { BrokerError } from '../errors.ts';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 
@@ -49,6 +52,8 @@ export const PROTOCOL_VERSION = 1;
 export const AGENTS_BUCKET = 'loads-agents';
 export const CLAIMS_BUCKET = 'loads-claims';
 export const RUNS_BUCKET = 'loads-runs';
+/** Scratch keys whose stored timestamps tell the broker's clock (brokerNow). */
+export const CLOCK_BUCKET = 'loads-clock';
 export const BUNDLES_STORE = 'loads-bundles';
 export const RUNS_STREAM = 'LOADS_RUNS';
 export const RUNS_SUBJECT_PREFIX = 'loads.run';
@@ -59,6 +64,8 @@ export const HEARTBEAT_INTERVAL_MS = 1_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5_000;
 /** How often an agent ships a delta while it runs. */
 export const DELTA_INTERVAL_MS = 1_000;
+/** A scratch clock key left by a client that died before purging it goes by itself. */
+const CLOCK_KEY_TTL_MS = 60_000;
 /** An agent record older than this disappears from the bucket by itself. */
 export const AGENT_RECORD_TTL_MS = 60_000;
 /** Runs, their results and bundles are kept this long after they are written: --attach works within it. */
@@ -387,6 +394,8 @@ export interface BrokerState {
   claims: KV;
   runs: KV;
   bundles: ObjectStore;
+  /** Scratch keys for brokerNow: a bucket of its own, so no key listing of another sees them. */
+  clock: KV;
 }
 
 const NANOS_PER_MS = 1_000_000;
@@ -397,12 +406,29 @@ const NANOS_PER_MS = 1_000_000;
  * concurrent callers are fine (an existing resource is opened as it is).
  */
 export async function openBrokerState(connection: BrokerConnection): Promise<BrokerState> {
+  try {
+    return await openOrCreateResources(connection);
+  } catch (err) {
+    // A stream's limits are reserved at its creation: a broker with too little store says so.
+    if (err instanceof Error && /insufficient storage resources/i.test(err.message)) {
+      throw new BrokerError(
+        `the broker at ${connection.description} has too little JetStream storage for loads-runner's streams (the results stream ${RUNS_STREAM} reserves ${RUNS_STREAM_MAX_BYTES / 2 ** 30} GiB): raise max_file_store in its jetstream block (docs/nats/loads-broker.conf uses 4GB)`,
+        'other',
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+async function openOrCreateResources(connection: BrokerConnection): Promise<BrokerState> {
   const { kvm, objm, jsm } = connection;
-  const [agents, claims, runs, bundles] = await Promise.all([
+  const [agents, claims, runs, bundles, clock] = await Promise.all([
     kvm.create(AGENTS_BUCKET, { history: 1, ttl: AGENT_RECORD_TTL_MS }),
     kvm.create(CLAIMS_BUCKET, { history: 1 }),
     kvm.create(RUNS_BUCKET, { history: 1, ttl: RUN_RETENTION_MS }),
     objm.create(BUNDLES_STORE, { ttl: RUN_RETENTION_MS * NANOS_PER_MS }),
+    kvm.create(CLOCK_BUCKET, { history: 1, ttl: CLOCK_KEY_TTL_MS }),
   ]);
   const stream = {
     name: RUNS_STREAM,
@@ -423,7 +449,7 @@ export async function openBrokerState(connection: BrokerConnection): Promise<Bro
       });
     }
   }
-  return { agents, claims, runs, bundles };
+  return { agents, claims, runs, bundles, clock };
 }
 
 /**
@@ -432,11 +458,50 @@ export async function openBrokerState(connection: BrokerConnection): Promise<Bro
  * clocks to agree.
  */
 export async function brokerNow(state: BrokerState): Promise<number> {
-  const key = `clock.${randomBytes(4).toString('hex')}`;
-  const revision = await state.claims.put(key, encoder.encode(''));
-  const entry = await state.claims.get(key, { revision });
-  await state.claims.purge(key).catch(() => {});
+  const key = randomBytes(4).toString('hex');
+  const revision = await state.clock.put(key, encoder.encode(''));
+  const entry = await state.clock.get(key, { revision });
+  await state.clock.purge(key).catch(() => {});
   return entry?.created.getTime() ?? Date.now();
+}
+
+/** A key listing that delivers nothing for this long has stalled. */
+const KEY_LISTING_IDLE_MS = 3_000;
+const KEY_LISTING_TRIES = 3;
+
+/**
+ * The keys of a bucket, each once. A listing counts the keys when it starts
+ * and ends when it has seen them; a key that expires or is replaced meanwhile
+ * can leave it waiting for one that never comes (nats-server#3481), so each
+ * listing is bounded by KEY_LISTING_IDLE_MS without a key, and tried again.
+ */
+export async function listKeys(kv: KV, bucket: string): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const listing = await kv.keys();
+    const iterator = listing[Symbol.asyncIterator]();
+    const keys = new Set<string>();
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), KEY_LISTING_IDLE_MS);
+      });
+      const next = await Promise.race([iterator.next(), stalled]);
+      clearTimeout(timer);
+      if (next === 'stalled') {
+        listing.stop();
+        break;
+      }
+      if (next.done === true) {
+        return [...keys];
+      }
+      keys.add(next.value);
+    }
+    if (attempt === KEY_LISTING_TRIES) {
+      throw new Error(
+        `listing the keys of ${bucket} stalled ${KEY_LISTING_TRIES} times (${KEY_LISTING_IDLE_MS / 1000} s without a key)`,
+      );
+    }
+  }
 }
 
 /** An agent record as read from the bucket, with how long ago (broker clock) it was put. */
@@ -456,22 +521,15 @@ export interface AgentListing {
 export async function listAgents(state: BrokerState): Promise<AgentListing[]> {
   const now = await brokerNow(state);
   const claims = new Map<string, string>();
-  for await (const key of await state.claims.keys()) {
-    if (key.startsWith('clock.')) {
-      continue;
-    }
+  for (const key of await listKeys(state.claims, CLAIMS_BUCKET)) {
     const entry = await state.claims.get(key);
     if (entry !== null && entry.operation === 'PUT') {
       claims.set(key, decodeJson<ClaimRecord>(entry.value, `the claim of ${key}`).runId);
     }
   }
   const listings: AgentListing[] = [];
-  // A key put again while the listing runs (a heartbeat) can come twice: each is read once.
-  const keys = new Set<string>();
-  for await (const key of await state.agents.keys()) {
-    keys.add(key);
-  }
-  for (const key of keys) {
+  // A key put again while the listing runs (a heartbeat) can come twice: listKeys gives each once.
+  for (const key of await listKeys(state.agents, AGENTS_BUCKET)) {
     const entry = await state.agents.get(key);
     if (entry === null || entry.operation !== 'PUT') {
       continue;

@@ -30,16 +30,19 @@ import type { IncludedFile } from './include-files.ts';
 import { HeartbeatWatch, markLost, POLL_INTERVAL_MS } from './liveness.ts';
 import {
   brokerNow,
+  CLAIMS_BUCKET,
   decodeJson,
   decodeRunMessage,
   encodeBundle,
   encodeJson,
   listAgents,
+  listKeys,
   newRunId,
   PROTOCOL_VERSION,
   readRunRecord,
   runKeys,
   runSubjects,
+  RUNS_BUCKET,
   RUNS_STREAM,
   type AgentListing,
   type BrokerState,
@@ -545,6 +548,7 @@ export class RunFollower {
   async #consume(): Promise<void> {
     const { conn, runId } = this.#options;
     const subject = runSubjects.ofRun(runId);
+    let readFailureSaid = false;
     while (!this.#ended) {
       try {
         const consumer = await conn.js.consumers.get(
@@ -575,8 +579,24 @@ export class RunFollower {
             return;
           }
         }
-      } catch {
-        // The broker is restarting or the consumer is gone: make another one.
+      } catch (err) {
+        const text = err instanceof Error ? err.message : String(err);
+        // Retrying cannot help a user the broker does not allow to read results.
+        if (/permissions violation/i.test(text)) {
+          this.#fail(
+            new BrokerError(
+              `the broker does not let this user read the results of run ${runId} (${text}): use the runner's credentials`,
+              'permissions',
+            ),
+          );
+          return;
+        }
+        // The broker is restarting or the consumer is gone: make another one,
+        // and say once what else is wrong, so a follower never waits in silence.
+        if (!readFailureSaid && !/disconnect|closed|timeout|no responders/i.test(text)) {
+          readFailureSaid = true;
+          this.#options.onStatus?.(`reading the results of run ${runId}: ${text}; retrying`);
+        }
       }
       if (!this.#ended) {
         await sleep(POLL_INTERVAL_MS);
@@ -971,7 +991,7 @@ export interface RunListing {
 export async function listRuns(state: BrokerState): Promise<RunListing[]> {
   return brokerCall('listing the runs', async () => {
     const ids: string[] = [];
-    for await (const key of await state.runs.keys()) {
+    for (const key of await listKeys(state.runs, RUNS_BUCKET)) {
       if (!key.includes('.')) {
         ids.push(key);
       }
@@ -1032,10 +1052,7 @@ export async function purgeRuns(state: BrokerState): Promise<string[]> {
     }
     const over = new Set(runs.filter((r) => r.over).map((r) => r.record.id));
     const going = new Set(runs.filter((r) => !r.over).map((r) => r.record.id));
-    for await (const key of await state.claims.keys()) {
-      if (key.startsWith('clock.')) {
-        continue;
-      }
+    for (const key of await listKeys(state.claims, CLAIMS_BUCKET)) {
       const entry = await state.claims.get(key);
       if (entry === null || entry.operation !== 'PUT') {
         continue;

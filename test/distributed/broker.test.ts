@@ -12,6 +12,7 @@ import {
   type BrokerStatus,
   type RawBrokerOptions,
 } from '../../src/distributed/broker.ts';
+import { listKeys, openBrokerState } from '../../src/distributed/protocol.ts';
 import { BrokerError, ExitCode, UsageError } from '../../src/errors.ts';
 import { NATS_SKIP, startNatsServer } from '../helpers/nats.ts';
 import { createTestPki, TLS_SKIP, type TestPki } from '../helpers/tls.ts';
@@ -299,6 +300,49 @@ describe('connectBroker', { skip: NATS_SKIP }, () => {
     assert.match(
       error.message,
       new RegExp(`^the broker at ${server.url} has no JetStream: start nats-server with -js`),
+    );
+  });
+
+  it('when keys are put again and expire while a bucket is listed then listKeys gives each live key once and ends', async (t) => {
+    const server = await startNatsServer({ t });
+    const broker = await connectBroker(parseBrokerOptions({ broker: server.url }));
+    t.after(() => broker.close());
+    const kv = await broker.kvm.create('listing', { history: 1, ttl: 1_000 });
+    const names = Array.from({ length: 200 }, (_, i) => `key-${i}`);
+    await Promise.all(names.map((name) => kv.put(name, 'x')));
+    // Puts again, as heartbeats do, while the keys are listed; the old ones expire meanwhile.
+    let beating = true;
+    const beats = (async () => {
+      while (beating) {
+        await Promise.all(names.slice(0, 50).map((name) => kv.put(name, 'y')));
+      }
+    })();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const keys = await listKeys(kv, 'listing');
+        assert.equal(new Set(keys).size, keys.length, 'each key once');
+        assert.ok(keys.length >= 50 && keys.length <= 200, `${keys.length} keys`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    } finally {
+      beating = false;
+      await beats;
+    }
+  });
+
+  it("when the broker's JetStream store is smaller than the results stream's reservation then opening says to raise max_file_store", async (t) => {
+    const server = await startNatsServer({
+      t,
+      config: ({ listen, storeDir }) =>
+        `listen: ${listen}\njetstream { store_dir: "${storeDir}", max_file_store: 100MB }\n`,
+    });
+    const conn = await connectBroker(parseBrokerOptions({ broker: server.url }));
+    t.after(() => conn.close());
+    const error = await brokerError(openBrokerState(conn));
+    assert.equal(error.failure, 'other');
+    assert.match(
+      error.message,
+      /^the broker at nats:\/\/127\.0\.0\.1:\d+ has too little JetStream storage for loads-runner's streams \(the results stream LOADS_RUNS reserves 1 GiB\): raise max_file_store/,
     );
   });
 

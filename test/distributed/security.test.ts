@@ -351,6 +351,7 @@ describe(
         'KV_loads-agents',
         'KV_loads-claims',
         'KV_loads-runs',
+        'KV_loads-clock',
         'OBJ_loads-bundles',
         RUNS_STREAM,
       ]) {
@@ -540,7 +541,7 @@ async function runAsDocsUsers(
   server: NatsServer,
   runner: BrokerConnection,
   agentArgs: string[],
-): Promise<void> {
+): Promise<string> {
   const target = await startHttpServer((_req, res) => res.end('ok'));
   t.after(() => target.close());
   const project = await createTmpProject('loads-security-test-');
@@ -630,6 +631,7 @@ async function runAsDocsUsers(
   for (const agent of agents) {
     assert.ok(!agent.stderr().includes(AGENT_PASSWORD), `a password on stderr:\n${agent.stderr()}`);
   }
+  return runId;
 }
 
 /** Resolves once each named agent is free and unclaimed (it released its claim). */
@@ -658,7 +660,24 @@ describe(
       const server = await startNatsServer({ config: docsBrokerConfig, t });
       const runner = await connectAs(server, 'runner');
       t.after(() => runner.close());
-      await runAsDocsUsers(t, server, runner, []);
+      const runId = await runAsDocsUsers(t, server, runner, []);
+      // Following it with the agent's password: a clear refusal, not a wait.
+      const agent = await connectAs(server, 'agent');
+      t.after(() => agent.close());
+      const follower = new RunFollower({
+        conn: agent,
+        state: await openBrokerState(agent),
+        runId,
+        aggregator: new Aggregator(),
+        watchLiveness: false,
+      });
+      await assert.rejects(
+        follower.follow(),
+        (err: unknown) =>
+          err instanceof BrokerError &&
+          err.failure === 'permissions' &&
+          /does not let this user read the results of run/.test(err.message),
+      );
     });
 
     it(
