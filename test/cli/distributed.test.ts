@@ -508,6 +508,37 @@ describe('distributed runs on three agents', { skip: NATS_SKIP, timeout: 240_000
     );
   }
 
+  it('when the runner is killed with -9 mid-run then the agents finish and --attach gets the whole result', async () => {
+    const run = cluster.startCli([
+      'site.TestSite.test_hit',
+      '-u',
+      '1',
+      '--hits',
+      '300',
+      '--agents',
+      '3',
+      '--broker',
+      cluster.nats.url,
+      '--status-interval',
+      '0.2',
+    ]);
+    let stderr = '';
+    run.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+    await waitForOutput(run.child, /runs [1-9]\d*\/900/, 30_000);
+    const runId = /--attach (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stderr)?.[1];
+    assert.ok(runId, stderr);
+    run.child.kill('SIGKILL');
+    assert.equal((await run.result).signal, 'SIGKILL');
+    const attached = await cluster.cli(['--attach', runId, '--broker', cluster.nats.url]);
+    assert.equal(attached.code, 0, attached.stderr);
+    assert.equal(summaryNumber(attached.stdout, 'Hits'), 900);
+    assert.equal(summaryNumber(attached.stdout, 'Success'), 900);
+    const rows = agentRows(attached.stdout);
+    for (const name of NAMES) {
+      assert.deepEqual(rows.get(name)?.slice(1, 3), ['300', '300'], name);
+    }
+  });
+
   it('when an agent is killed with -9 mid-run then the Agents table names it lost, the others finish, exit 1', async () => {
     const doomed = await startAgents({
       broker: cluster.nats.url,
