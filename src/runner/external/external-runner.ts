@@ -16,6 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pull } from 'zeromq';
+import { UsageError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import { newHitEvent, Outcome, type EventSink, type HitEvent } from '../../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from '../cycle.ts';
@@ -116,6 +117,14 @@ export class ExternalRunner {
   #step: CycleStep | undefined;
   readonly #hit: HitEvent = newHitEvent();
   #counting = true;
+  #pull: Pull | undefined;
+  #address = '';
+  /** The private folder of the ipc:// address, removed at the end. */
+  #folder: string | undefined;
+  /** Every process started and not yet seen exiting, for killNow(). */
+  readonly #live = new Set<ChildProcess>();
+  /** The test names results came for: a class's methods, each a run per hit. */
+  readonly #testNames = new Set<string>();
 
   constructor(options: ExternalRunnerOptions) {
     this.#options = options;
@@ -129,39 +138,90 @@ export class ExternalRunner {
     };
   }
 
-  async run(): Promise<RunResult> {
-    const { signal } = this.#options;
-    if (signal.aborted) {
-      return { interrupted: true };
+  /**
+   * Tests per hit, as learnt from the results so far (a class runs each of
+   * its methods per hit; the runner cannot list them): for the progress total.
+   */
+  get testsPerHit(): number {
+    return Math.max(1, this.#testNames.size);
+  }
+
+  /** SIGKILL to every process still running, at once: the CLI is exiting now (a second Ctrl-C). */
+  killNow(): void {
+    for (const child of this.#live) {
+      child.kill('SIGKILL');
     }
-    let folder: string | undefined;
+  }
+
+  /**
+   * Binds the receiver (a private ipc:// address unless --zmq-receiver gave
+   * one), so that an address in use stops the run before any process
+   * starts: UsageError. run() binds it itself when this was not called.
+   */
+  async bind(): Promise<void> {
+    if (this.#pull !== undefined) {
+      return;
+    }
     let address = this.#options.receiver;
     if (address === null) {
-      folder = await mkdtemp(path.join(tmpdir(), 'loads-zmq-'));
-      address = `ipc://${path.join(folder, 'receiver')}`;
+      this.#folder = await mkdtemp(path.join(tmpdir(), 'loads-zmq-'));
+      address = `ipc://${path.join(this.#folder, 'receiver')}`;
     }
     const pull = new Pull();
     try {
       await pull.bind(address);
+    } catch (err) {
+      pull.close();
+      await this.#removeFolder();
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new UsageError(
+        this.#options.receiver === null
+          ? `cannot bind the external runner's receiver ${address} (${reason}); give one with --zmq-receiver`
+          : `--zmq-receiver '${address}': cannot bind it (${reason}); pick a free port or another path`,
+        { cause: err },
+      );
+    }
+    this.#pull = pull;
+    this.#address = address;
+  }
+
+  async run(): Promise<RunResult> {
+    const { signal } = this.#options;
+    if (signal.aborted) {
+      await this.#close();
+      return { interrupted: true };
+    }
+    await this.bind();
+    const pull = this.#pull!;
+    try {
       const receiving = this.#receive(pull);
       for (const step of this.#options.plan) {
         if (signal.aborted) {
           break;
         }
-        await this.#runStep(step, address);
+        await this.#runStep(step, this.#address);
       }
       this.#counting = false;
       pull.close();
       await receiving;
     } finally {
-      if (!pull.closed) {
-        pull.close();
-      }
-      if (folder !== undefined) {
-        await rm(folder, { recursive: true, force: true });
-      }
+      await this.#close();
     }
     return { interrupted: signal.aborted };
+  }
+
+  async #close(): Promise<void> {
+    if (this.#pull !== undefined && !this.#pull.closed) {
+      this.#pull.close();
+    }
+    await this.#removeFolder();
+  }
+
+  async #removeFolder(): Promise<void> {
+    if (this.#folder !== undefined) {
+      await rm(this.#folder, { recursive: true, force: true });
+      this.#folder = undefined;
+    }
   }
 
   async #receive(pull: Pull): Promise<void> {
@@ -241,6 +301,7 @@ export class ExternalRunner {
         }
         user!.open.delete(key);
         user!.reported++;
+        this.#testNames.add(message.test);
         sink.emit(
           testEndEventOf(
             message.test,
@@ -363,6 +424,8 @@ export class ExternalRunner {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     user.child = child;
+    this.#live.add(child);
+    child.once('exit', () => this.#live.delete(child));
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => user.addStderr(chunk));
     user.exited = new Promise((resolve) => {
