@@ -362,7 +362,7 @@ describe('--test-runner with a misbehaving runner', () => {
   );
 
   it(
-    'when a process crashes then its exit status and the end of its stderr are an error, exit 1',
+    'when a process crashes then its exit status and the end of its stderr are an error, an errors threshold fails, exit 1',
     withProject(async (project) => {
       const command = await scriptedRunner(project, {
         messages: [{ data_type: 'addSuccess', test: 't' }],
@@ -376,8 +376,11 @@ describe('--test-runner with a misbehaving runner', () => {
         't',
         '--hits',
         '3',
+        '--threshold',
+        'errors<1',
       ]);
       assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stdout, /^ {2}✗ FAIL {2}errors<1 {2}\(measured 2\)$/m);
       assert.match(result.stdout, /^Success: 1$/m);
       assert.match(result.stdout, /^Errors: 2$/m);
       assert.match(

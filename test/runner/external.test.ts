@@ -356,9 +356,9 @@ describe('ExternalRunner with misbehaving processes', () => {
         { data_type: 'incr_counter', test: 'T.a', name: 'logins' },
       ],
     });
-    const ran = await runExternal({ command, fqn: 'T', plan: buildPlan([1], [2], null) });
+    const ran = await runExternal({ command, fqn: 'T', plan: buildPlan([1], [1], null) });
     const s = ran.snapshot;
-    // 2 runs reported out of 2 expected (hits 2): nothing missing.
+    // 2 runs reported out of 2 expected (1 hit × the 2 tests T.a and T.b): nothing missing.
     assert.deepEqual(s.tests, { successes: 0, failures: 1, errors: 1 });
     assert.equal(s.topFailures[0]!.message, '1 != 2');
     assert.equal(s.topFailures[0]!.stack, 'Traceback: line 3');
@@ -412,6 +412,21 @@ describe('ExternalRunner with misbehaving processes', () => {
     assert.match(error.message, /^node \(user 1\) exited with status 3; 1 of 3 runs reported$/);
     assert.match(error.stack, /ZeroDivisionError: division by zero$/);
     assert.equal(ran.report.failedProcesses, 1);
+  });
+
+  it('when a class runs two tests per hit and its process stops after the first hit then the runs missing count both tests', async (t) => {
+    const project = await createTmpProject();
+    t.after(() => project.remove());
+    const command = await scriptedRunner(project, {
+      messages: [
+        { data_type: 'addSuccess', test: 'T.a' },
+        { data_type: 'addSuccess', test: 'T.b' },
+      ],
+    });
+    // --hits 3 × 2 tests: 6 runs expected, 2 reported, exit 0.
+    const ran = await runExternal({ command, fqn: 'T', plan: buildPlan([1], [3], null) });
+    assert.deepEqual(ran.snapshot.tests, { successes: 2, failures: 0, errors: 4 });
+    assert.match(ran.snapshot.topErrors[0]!.message, /exited with status 0; 2 of 6 runs reported$/);
   });
 
   it('when a process hangs then --external-process-timeout terminates it and reports it', async (t) => {

@@ -73,7 +73,8 @@ export const KILL_GRACE_MS = 2_000;
 /** One process: the user it plays in its step, and what it reported. */
 class UserProcess {
   readonly user: number;
-  readonly expectedRuns: number | null;
+  /** Its hits (LOADS_TOTAL_HITS); null in duration mode. Each hit runs every test of a class. */
+  readonly expectedHits: number | null;
   child: ChildProcess | undefined;
   reported = 0;
   /** When its last message arrived (monotonic ms). */
@@ -89,9 +90,9 @@ class UserProcess {
   readonly open = new Map<string, number>();
   #stderr = '';
 
-  constructor(user: number, expectedRuns: number | null) {
+  constructor(user: number, expectedHits: number | null) {
     this.user = user;
-    this.expectedRuns = expectedRuns;
+    this.expectedHits = expectedHits;
   }
 
   addStderr(chunk: string): void {
@@ -454,17 +455,19 @@ export class ExternalRunner {
     }
     const { code, signal } = await user.exited;
     user.exitedAt = now();
-    await drain(user);
+    // Runs expected: its hits × the tests per hit (a class's methods) learnt so far.
+    const expected = user.expectedHits === null ? null : user.expectedHits * this.testsPerHit;
+    await drain(user, expected);
     if (this.#options.signal.aborted) {
       return;
     }
-    const missing = user.expectedRuns === null ? 0 : Math.max(0, user.expectedRuns - user.reported);
+    const missing = expected === null ? 0 : Math.max(0, expected - user.reported);
     const failed =
       user.spawnError !== null ||
       user.timedOut ||
       code !== 0 ||
       missing > 0 ||
-      (user.expectedRuns === null && user.reported === 0);
+      (expected === null && user.reported === 0);
     if (!failed) {
       return;
     }
@@ -481,9 +484,9 @@ export class ExternalRunner {
       how = `exited with status ${code}`;
     }
     const runs =
-      user.expectedRuns === null
+      expected === null
         ? `${user.reported} runs reported`
-        : `${user.reported} of ${user.expectedRuns} runs reported`;
+        : `${user.reported} of ${expected} runs reported`;
     const message = `${command} (user ${user.user}) ${how}; ${runs}`;
     const stack = user.stderrTail();
     const errorRuns = Math.max(1, missing);
@@ -527,11 +530,11 @@ function terminate(user: UserProcess): void {
   child.once('close', () => clearTimeout(timer));
 }
 
-/** Waits until the user's messages have been quiet for DRAIN_QUIET_MS (at most DRAIN_MAX_MS), or all its runs are in. */
-async function drain(user: UserProcess): Promise<void> {
+/** Waits until the user's messages have been quiet for DRAIN_QUIET_MS (at most DRAIN_MAX_MS), or all its `expected` runs are in. */
+async function drain(user: UserProcess, expected: number | null): Promise<void> {
   const deadline = now() + DRAIN_MAX_MS;
   for (;;) {
-    if (user.expectedRuns !== null && user.reported >= user.expectedRuns) {
+    if (expected !== null && user.reported >= expected) {
       return;
     }
     // Quiet since its last message or its exit, whichever is later: what it sent last may still be queued.
