@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -423,26 +423,44 @@ describe('--test-runner with a misbehaving runner', () => {
     }),
   );
 
-  for (const { signals, ignoreTerm } of [
-    { signals: 1, ignoreTerm: false },
-    { signals: 2, ignoreTerm: true },
-  ]) {
+  const stops = [
+    {
+      name: 'when Ctrl-C stops the run then every process is gone, the summary follows and the exit is 130',
+      signal: 'SIGINT',
+      twice: false,
+      code: 130,
+      last: /^Interrupted by SIGINT \(Ctrl-C\): the summary covers what ran before$/m,
+    },
+    {
+      name: 'when SIGTERM stops the run then every process is gone, the summary follows and the exit is 143',
+      signal: 'SIGTERM',
+      twice: false,
+      code: 143,
+      last: /^Interrupted by SIGTERM: the summary covers what ran before$/m,
+    },
+    {
+      name: 'when processes ignore SIGTERM then a second Ctrl-C kills them and exits 130 at once',
+      signal: 'SIGINT',
+      twice: true,
+      code: 130,
+      last: null,
+    },
+  ] as const;
+  for (const stop of stops) {
     it(
-      ignoreTerm
-        ? 'when processes ignore SIGTERM then a second Ctrl-C kills them and exits 130 at once'
-        : 'when Ctrl-C stops the run then every process is gone, the summary follows and the exit is 130',
+      stop.name,
       withProject(async (project) => {
         const command = await scriptedRunner(project, {
           messages: [],
           hang: true,
           dumpEnv: true,
-          ignoreTerm,
+          ignoreTerm: stop.twice,
         });
-        const { child, result } = startCli(['--test-runner', command, 't', '-u', '3'], {
-          cwd: project.dir,
-          env: CLEAN_ENV,
-          timeoutMs: 20_000,
-        });
+        // --ramp-up: the three start over 0.3 s, and all are running before the signal.
+        const { child, result } = startCli(
+          ['--test-runner', command, 't', '-u', '3', '--ramp-up', '0.3'],
+          { cwd: project.dir, env: CLEAN_ENV, timeoutMs: 20_000 },
+        );
         const users = [1, 2, 3];
         const deadline = Date.now() + 10_000;
         while (!users.every((u) => existsSync(path.join(project.dir, `env-${u}.json`)))) {
@@ -454,21 +472,18 @@ describe('--test-runner with a misbehaving runner', () => {
           pids.every((pid) => !isGone(pid)),
           'the processes run',
         );
-        child.kill('SIGINT');
-        if (signals === 2) {
+        child.kill(stop.signal);
+        if (stop.twice) {
           await new Promise((resolve) => setTimeout(resolve, 300));
-          child.kill('SIGINT');
+          child.kill(stop.signal);
         }
         const { code, stdout, stderr } = await result;
-        assert.equal(code, 130, stderr);
-        if (signals === 1) {
-          assert.match(
-            stdout,
-            /^Interrupted by SIGINT \(Ctrl-C\): the summary covers what ran before$/m,
-          );
-          assert.match(stdout, /^ {2}Processes: 3 started, 0 failed$/m);
-        } else {
+        assert.equal(code, stop.code, stderr);
+        if (stop.last === null) {
           assert.match(stderr, /a second signal \(SIGINT\); exiting now/);
+        } else {
+          assert.match(stdout, stop.last);
+          assert.match(stdout, /^ {2}Processes: 3 started, 0 failed$/m);
         }
         // Reaped by the CLI, or by init a moment after it exited.
         const reapedBy = Date.now() + 2000;
@@ -481,6 +496,63 @@ describe('--test-runner with a misbehaving runner', () => {
       }),
     );
   }
+
+  it(
+    'when an error crosses a threshold with --abort-on-fail then the hanging processes are stopped, exit 1',
+    withProject(async (project) => {
+      const command = await scriptedRunner(project, {
+        messages: [
+          { data_type: 'addError', test: 't', exc_info: ['RuntimeError', 'boom', 'Traceback: x'] },
+        ],
+        hang: true,
+      });
+      const started = performance.now();
+      const { result, summary } = await runExternal(project, [
+        '--test-runner',
+        command,
+        't',
+        '-u',
+        '2',
+        '--hits',
+        '5',
+        '--threshold',
+        'errors<1',
+        '--abort-on-fail',
+      ]);
+      const ms = performance.now() - started;
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(ms < 8000, `took ${ms} ms`);
+      assert.match(result.stderr, /threshold 'errors<1' crossed; stopping \(--abort-on-fail\)/);
+      assert.match(
+        result.stdout,
+        /^Aborted: threshold 'errors<1' crossed \(--abort-on-fail\); the summary covers what ran before$/m,
+      );
+      assert.equal(summary.abortedBy, 'errors<1');
+      assert.ok(summary.errors >= 1);
+    }),
+  );
+
+  it(
+    'when --ramp-up is given then the processes of a step start over it',
+    withProject(async (project) => {
+      const command = await scriptedRunner(project, {
+        messages: [{ data_type: 'addSuccess', test: 't' }],
+        dumpEnv: true,
+      });
+      const { result, summary } = await runExternal(
+        project,
+        ['--test-runner', command, 't', '-u', '3', '--ramp-up', '0.6'],
+        project.dir,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(summary.successes, 3);
+      // Users start at 0, 0.2 and 0.4 s; the file's time is when each process began.
+      const began = [1, 2, 3].map((u) => statSync(path.join(project.dir, `env-${u}.json`)).mtimeMs);
+      // 0.4 s from the first to the last, less what a slow start of the first took.
+      const spreadMs = began[2]! - began[0]!;
+      assert.ok(spreadMs >= 300, `the users started within ${spreadMs} ms`);
+    }),
+  );
 
   it(
     'when processes start then their environment is exactly Loads’ LOADS_* variables',
