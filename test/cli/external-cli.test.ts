@@ -631,7 +631,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('--test-runner usage errors', () => {
+// Independent spawns that send nothing: four at a time.
+describe('--test-runner usage errors', { concurrency: 4 }, () => {
   let project: TmpProject;
   let busy: net.Server;
   let busyPort: number;
