@@ -98,8 +98,14 @@ export async function runExternalLoad(
     workers: 1,
   };
   aggregator.startTimeline(info.startedAt);
-  for (const output of outputs) {
-    output.onRunStart?.(info);
+  try {
+    for (const output of outputs) {
+      output.onRunStart?.(info); // a file output checks its path here
+    }
+  } catch (err) {
+    await runner.close();
+    await dashboard?.close();
+    throw err;
   }
   if (dashboard !== undefined) {
     dashboard.onRunStart(info);

@@ -493,6 +493,9 @@ describe('--test-runner with a misbehaving runner', () => {
         for (const pid of pids) {
           assert.ok(isGone(pid), `process ${pid} outlived the runner`);
         }
+        const receiver = readDumpedEnv(project, 1).env['LOADS_ZMQ_RECEIVER']!;
+        const folder = path.dirname(receiver.slice('ipc://'.length));
+        assert.ok(!existsSync(folder), `${folder} left behind`);
       }),
     );
   }

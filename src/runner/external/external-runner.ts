@@ -12,6 +12,7 @@
 // Ctrl-C (the signal) terminates every process and waits for their exits,
 // so none outlives the run; runs in flight then are not counted.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -147,10 +148,17 @@ export class ExternalRunner {
     return Math.max(1, this.#testNames.size);
   }
 
-  /** SIGKILL to every process still running, at once: the CLI is exiting now (a second Ctrl-C). */
+  /**
+   * SIGKILL to every process still running, and the private folder gone,
+   * at once: the CLI is exiting now (a second Ctrl-C).
+   */
   killNow(): void {
     for (const child of this.#live) {
       child.kill('SIGKILL');
+    }
+    if (this.#folder !== undefined) {
+      rmSync(this.#folder, { recursive: true, force: true });
+      this.#folder = undefined;
     }
   }
 
@@ -189,7 +197,7 @@ export class ExternalRunner {
   async run(): Promise<RunResult> {
     const { signal } = this.#options;
     if (signal.aborted) {
-      await this.#close();
+      await this.close();
       return { interrupted: true };
     }
     await this.bind();
@@ -206,12 +214,13 @@ export class ExternalRunner {
       pull.close();
       await receiving;
     } finally {
-      await this.#close();
+      await this.close();
     }
     return { interrupted: signal.aborted };
   }
 
-  async #close(): Promise<void> {
+  /** Closes the receiver and removes its private folder: run() does it at its end; for a run that never starts. */
+  async close(): Promise<void> {
     if (this.#pull !== undefined && !this.#pull.closed) {
       this.#pull.close();
     }
