@@ -496,7 +496,8 @@ export class ExternalRunner {
       expected === null
         ? `${user.reported} runs reported`
         : `${user.reported} of ${expected} runs reported`;
-    const message = `${command} (user ${user.user}) ${how}; ${runs}`;
+    // No user number: processes that fail the same way are one error line, counted.
+    const message = `${command} ${how}; ${runs}`;
     const stack = user.stderrTail();
     const errorRuns = Math.max(1, missing);
     const status: LoadsStatus = {
