@@ -75,7 +75,9 @@ function withProject(fn: (project: TmpProject) => Promise<void>): () => Promise<
 
 /** The summary's lines with every figure, date and URL blanked: its shape. */
 function shapeOf(text: string): string[] {
-  return text.split('\n').map((line) =>
+  // A saturation warning depends on how busy the machine was, not on the runner.
+  const unwarned = text.replace(/\n\nWarning: the load generator was saturated[^\n]*/, '');
+  return unwarned.split('\n').map((line) =>
     line
       .replace(/https?:\/\/\S+/g, 'URL')
       .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'DATE')
@@ -285,8 +287,8 @@ if __name__ == '__main__':
       assert.equal(result.code, 0, result.stderr);
       assert.equal(summary.hits, 6);
       const p50Ms = summary.latency.p50 * 1000;
-      // HDR's 3 digits, plus a little for urllib and a loopback round trip.
-      assert.ok(p50Ms >= SLOW_MS * 0.999 && p50Ms < SLOW_MS * 1.25, `p50 ${p50Ms} ms`);
+      // HDR's 3 digits, plus a little for urllib and a loopback round trip (on a busy machine).
+      assert.ok(p50Ms >= SLOW_MS * 0.999 && p50Ms < SLOW_MS * 1.5, `p50 ${p50Ms} ms`);
       assert.ok(summary.latency.max * 1000 < 1000, `max ${summary.latency.max} s`);
     }),
   );
@@ -408,7 +410,7 @@ describe('--test-runner with a misbehaving runner', () => {
       ]);
       const ms = performance.now() - started;
       assert.equal(result.code, 1, result.stderr);
-      assert.ok(ms < 5000, `took ${ms} ms`);
+      assert.ok(ms < 10_000, `took ${ms} ms`);
       assert.match(result.stdout, /^Errors: 2$/m);
       // The two processes failed the same way: one line, counted twice.
       assert.match(
@@ -519,7 +521,7 @@ describe('--test-runner with a misbehaving runner', () => {
       ]);
       const ms = performance.now() - started;
       assert.equal(result.code, 1, result.stderr);
-      assert.ok(ms < 8000, `took ${ms} ms`);
+      assert.ok(ms < 10_000, `took ${ms} ms`);
       assert.match(result.stderr, /threshold 'errors<1' crossed; stopping \(--abort-on-fail\)/);
       assert.match(
         result.stdout,
@@ -539,16 +541,17 @@ describe('--test-runner with a misbehaving runner', () => {
       });
       const { result, summary } = await runExternal(
         project,
-        ['--test-runner', command, 't', '-u', '3', '--ramp-up', '0.6'],
+        ['--test-runner', command, 't', '-u', '3', '--ramp-up', '1.5'],
         project.dir,
       );
       assert.equal(result.code, 0, result.stderr);
       assert.equal(summary.successes, 3);
-      // Users start at 0, 0.2 and 0.4 s; the file's time is when each process began.
+      // Users start at 0, 0.5 and 1 s: the run cannot end before the last one started.
+      assert.ok(summary.durationS >= 1, `the run lasted ${summary.durationS} s`);
+      // The file's time is when each process began: 1 s apart, less a slow start of the first.
       const began = [1, 2, 3].map((u) => statSync(path.join(project.dir, `env-${u}.json`)).mtimeMs);
-      // 0.4 s from the first to the last, less what a slow start of the first took.
       const spreadMs = began[2]! - began[0]!;
-      assert.ok(spreadMs >= 300, `the users started within ${spreadMs} ms`);
+      assert.ok(spreadMs >= 500, `the users started within ${spreadMs} ms`);
     }),
   );
 
