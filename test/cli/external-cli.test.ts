@@ -12,6 +12,11 @@ import net from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { runCli, startCli, type CliResult } from '../helpers/cli.ts';
+import { parseConfig } from '../../src/cli/config.ts';
+import { createProgram, type RawOptions } from '../../src/cli/options.ts';
+import { validateOptions } from '../../src/cli/validate.ts';
+import { UsageErrors } from '../../src/errors.ts';
+import { OUTPUT_NAMES } from '../../src/outputs/registry.ts';
 import { isGone, readDumpedEnv, scriptedRunner } from '../helpers/external.ts';
 import { PYTHON_ZMQ, PYTHON_ZMQ_SKIP } from '../helpers/python.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
@@ -632,90 +637,149 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// Independent spawns that send nothing: four at a time.
-describe('--test-runner usage errors', { concurrency: 4 }, () => {
-  let project: TmpProject;
-  let busy: net.Server;
-  let busyPort: number;
-  before(async () => {
-    project = await createTmpProject('loads-external-usage-');
-    busy = net.createServer().listen(0, '127.0.0.1');
-    await once(busy, 'listening');
-    busyPort = (busy.address() as net.AddressInfo).port;
+/** The usage problems of a command line, found in process as the CLI finds them (one line each). */
+function usageProblems(args: readonly string[], configText?: string): string[] {
+  const program = createProgram('0.0.0-test');
+  let fqn: string | undefined;
+  program.exitOverride().action((name: string | undefined) => {
+    fqn = name;
   });
-  after(async () => {
-    busy.close();
-    await project.remove();
-  });
+  program.parse(args as string[], { from: 'user' });
+  const config = configText === undefined ? {} : parseConfig(configText, 'loads.ini');
+  try {
+    validateOptions(fqn, program.opts<RawOptions>(), config, OUTPUT_NAMES);
+  } catch (err) {
+    assert.ok(err instanceof UsageErrors, String(err));
+    return err.errors.map((e) => e.message);
+  }
+  assert.fail(`no usage error for ${args.join(' ')}`);
+}
 
+describe('--test-runner usage errors', () => {
   const RUNNER = ['--test-runner', 'node t.mjs {test}', 't.T'];
-  const cases: { args: () => string[]; error: RegExp }[] = [
+  const cases: { args: string[]; config?: string; error: RegExp }[] = [
     {
-      args: () => [...RUNNER, '--rate', '5', '-d', '1'],
+      args: [...RUNNER, '--rate', '5', '-d', '1'],
       error:
-        /--rate with --test-runner: the open model hands runs one at a time to a pool of users, but an external process runs its user’s whole share itself/,
+        /^--rate with --test-runner: the open model hands runs one at a time to a pool of users, but an external process runs its user’s whole share itself; use -u and --hits or --duration$/,
     },
     {
-      args: () => ['--test-runner', 'node t.mjs', 't.T'],
-      error: /--test-runner 'node t\.mjs' has no \{test\}, where the test name goes/,
+      args: ['--test-runner', 'node t.mjs', 't.T'],
+      error: /^--test-runner 'node t\.mjs' has no \{test\}, where the test name goes/,
     },
     {
-      args: () => ['--test-runner', 'node t.mjs {test} > log', 't.T'],
+      args: ['t.T'],
+      config: '[loads]\ntest_runner = node t.mjs\n',
+      error: /^--test-runner 'node t\.mjs' has no \{test\}/,
+    },
+    {
+      args: ['--test-runner', 'node t.mjs {test} > log', 't.T'],
       error: /uses the shell operator '>', but the command runs without a shell/,
     },
+    { args: ['--test-runner', '', 't.T'], error: /^--test-runner is empty/ },
     {
-      args: () => ['--test-runner', '', 't.T'],
-      error: /--test-runner is empty/,
+      args: [...RUNNER, '--workers', '2'],
+      error: /^--workers 2 with --test-runner: each user is a process of its own already/,
     },
     {
-      args: () => [...RUNNER, '--workers', '2'],
-      error: /--workers 2 with --test-runner: each user is a process of its own already/,
+      args: ['t.T', '--zmq-receiver', 'tcp://127.0.0.1:5557'],
+      error: /^--zmq-receiver without --test-runner/,
     },
     {
-      args: () => ['t.T', '--zmq-receiver', 'tcp://127.0.0.1:5557'],
-      error: /--zmq-receiver without --test-runner/,
+      args: ['t.T', '--external-process-timeout', '5'],
+      error: /^--external-process-timeout without --test-runner/,
     },
     {
-      args: () => ['t.T', '--external-process-timeout', '5'],
-      error: /--external-process-timeout without --test-runner/,
-    },
-    {
-      args: () => [...RUNNER, '--zmq-receiver', 'http://127.0.0.1:5557'],
-      error: /--zmq-receiver 'http:\/\/127\.0\.0\.1:5557' is not tcp:\/\/HOST:PORT or ipc:\/\/PATH/,
-    },
-    {
-      args: () => [...RUNNER, '--zmq-receiver', 'tcp://*:5557'],
-      error: /--zmq-receiver 'tcp:\/\/\*:5557' is not tcp:\/\/HOST:PORT/,
-    },
-    {
-      args: () => [...RUNNER, '--zmq-receiver', `tcp://127.0.0.1:${busyPort}`],
-      error: /--zmq-receiver 'tcp:\/\/127\.0\.0\.1:\d+': cannot bind it \(.*\); pick a free port/,
-    },
-    {
-      args: () => [...RUNNER, '--external-process-timeout', 'soon'],
-      error: /--external-process-timeout 'soon' is not a number of seconds ≥ 0/,
-    },
-    {
-      args: () => [...RUNNER, '--agents', '2', '--broker', 'nats://127.0.0.1:4222'],
-      error: /--test-runner with --agents: external test runners are not supported on agents yet/,
-    },
-    {
-      args: () => [...RUNNER, '--http2', '--timeout', '5'],
+      args: [...RUNNER, '--zmq-receiver', 'http://127.0.0.1:5557'],
       error:
-        /--timeout, --http2 with --test-runner: they set loads-runner's own HTTP client, but the external process makes its requests itself/,
+        /^--zmq-receiver 'http:\/\/127\.0\.0\.1:5557' is not tcp:\/\/HOST:PORT or ipc:\/\/PATH/,
+    },
+    {
+      args: [...RUNNER, '--zmq-receiver', 'tcp://*:5557'],
+      error: /^--zmq-receiver 'tcp:\/\/\*:5557' is not tcp:\/\/HOST:PORT/,
+    },
+    {
+      args: [...RUNNER, '--zmq-receiver', 'tcp://127.0.0.1:70000'],
+      error: /^--zmq-receiver 'tcp:\/\/127\.0\.0\.1:70000' is not tcp:\/\/HOST:PORT/,
+    },
+    {
+      args: [...RUNNER, '--external-process-timeout', 'soon'],
+      error: /^--external-process-timeout 'soon' is not a number of seconds ≥ 0/,
+    },
+    {
+      args: [...RUNNER, '--agents', '2', '--broker', 'nats://127.0.0.1:4222'],
+      error: /^--test-runner with --agents: external test runners are not supported on agents yet/,
+    },
+    {
+      args: [...RUNNER, '--http2', '--timeout', '5'],
+      error:
+        /^--timeout, --http2 with --test-runner: they set loads-runner's own HTTP client, but the external process makes its requests itself; drop them$/,
+    },
+    {
+      args: [
+        '--test-runner',
+        'node t.mjs {test}',
+        '--ping-broker',
+        '--broker',
+        'nats://127.0.0.1:4222',
+      ],
+      error: /^--test-runner with --ping-broker: it applies to a run; drop it$/,
     },
   ];
-  for (const { args, error } of cases) {
-    it(`when ${error.source.slice(0, 60)} then exit 2 with one line`, async () => {
-      const result = await runCli(args(), { cwd: project.dir });
-      assert.equal(result.code, 2, `exit status; stderr: ${result.stderr}`);
-      assert.equal(result.stdout, '');
-      const lines = result.stderr.trimEnd().split('\n');
-      assert.equal(lines.length, 1, `one line expected, got:\n${result.stderr}`);
-      assert.match(lines[0]!, /^loads-runner: /);
-      assert.match(lines[0]!, error);
+  for (const { args, config, error } of cases) {
+    it(`when ${error.source.slice(1, 60)} then it is the one problem`, () => {
+      const found = usageProblems(args, config);
+      assert.equal(found.length, 1, found.join('\n'));
+      assert.match(found[0]!, error);
+      assert.doesNotMatch(found[0]!, /\n/);
     });
   }
+
+  it('when the options are right then the external options are what was given, with the defaults', () => {
+    const program = createProgram('0.0.0-test');
+    program.exitOverride().action(() => {});
+    program.parse([...RUNNER, '--zmq-receiver', 'ipc:///tmp/r', '-u', '2:3'], { from: 'user' });
+    const options = validateOptions('t.T', program.opts<RawOptions>(), {}, OUTPUT_NAMES);
+    assert.deepEqual(options.external, {
+      command: 'node t.mjs {test}',
+      argv: ['node', 't.mjs', '{test}'],
+      receiver: 'ipc:///tmp/r',
+      processTimeoutS: 30,
+    });
+    assert.deepEqual(options.users, [2, 3]);
+    assert.equal(validateOptions('t.T', {}, {}, OUTPUT_NAMES).external, null);
+  });
+
+  it('when the CLI is given a usage error then it exits 2 with one line and sends nothing', async () => {
+    const result = await runCli([...RUNNER, '--rate', '5', '-d', '1']);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^loads-runner: --rate with --test-runner: [^\n]+\n$/);
+  });
+
+  it('when --zmq-receiver is in use then the run stops before any process with exit 2', async (t) => {
+    const project = await createTmpProject('loads-external-usage-');
+    const busy = net.createServer().listen(0, '127.0.0.1');
+    t.after(async () => {
+      busy.close();
+      await project.remove();
+    });
+    await once(busy, 'listening');
+    const port = (busy.address() as net.AddressInfo).port;
+    const command = await scriptedRunner(project, { messages: [], dumpEnv: true });
+    const result = await runCli(
+      ['--test-runner', command, 't', '--zmq-receiver', `tcp://127.0.0.1:${port}`],
+      {
+        cwd: project.dir,
+      },
+    );
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /^loads-runner: --zmq-receiver 'tcp:\/\/127\.0\.0\.1:\d+': cannot bind it \(.+\); pick a free port or another path\n$/,
+    );
+    assert.ok(!existsSync(path.join(project.dir, 'env-1.json')), 'a process started');
+  });
 
   it('when --help is asked then it explains the three options', async () => {
     const result = await runCli(['--help']);
