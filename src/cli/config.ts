@@ -53,6 +53,9 @@ const STRING_KEYS = {
   broker_user: 'brokerUser',
   broker_password: 'brokerPassword',
   heartbeat_timeout: 'heartbeatTimeout',
+  test_runner: 'testRunner',
+  zmq_receiver: 'zmqReceiver',
+  external_process_timeout: 'externalProcessTimeout',
 } as const;
 const BOOLEAN_KEYS = {
   quiet: 'quiet',

@@ -170,6 +170,14 @@ async function dispatch(options: RunOptions, terminal: Terminal): Promise<number
   const exitNow = (code: number): never => process.exit(code);
   switch (options.command.kind) {
     case 'run':
+      if (options.external !== null) {
+        return (await import('./external-run.ts')).runExternalLoad(
+          options,
+          options.external,
+          terminal,
+          exitNow,
+        );
+      }
       if (options.distributed === null) {
         return runLoad(options, terminal);
       }

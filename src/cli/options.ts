@@ -63,6 +63,10 @@ export interface RawOptions {
   pingBroker?: boolean;
   checkCluster?: boolean;
   purgeBroker?: boolean;
+  /** --test-runner "CMD {test}": run the test with an external process per user (SPEC §11). */
+  testRunner?: string;
+  zmqReceiver?: string;
+  externalProcessTimeout?: string;
 }
 
 /** `loads-runner report`'s options as commander hands them over. */
@@ -259,6 +263,18 @@ export function createProgram(version: string): Command {
       'run a one-hit health test on every free agent of --broker and report each (with a test name: that test, -u 1 --hits 1)',
     )
     .option('--purge-broker', 'stop every run in progress on --broker and release its agents')
+    .option(
+      '--test-runner <command>',
+      'run a test written in any language: one process per user per step of this command, {test} replaced by the test name, split into arguments without a shell; it reports over ZeroMQ as in Loads (see README "Tests in any language")',
+    )
+    .option(
+      '--zmq-receiver <address>',
+      'with --test-runner: where the processes send their messages, tcp://HOST:PORT or ipc://PATH (default: a private ipc:// address)',
+    )
+    .option(
+      '--external-process-timeout <seconds>',
+      'with --test-runner: a process still running past its share (--hits × this, or --duration + this) is terminated and counted as an error; 0 for none (default: 30)',
+    )
     .option('--config <file>', 'INI file whose [loads] section takes the long option names')
     .option('-q, --quiet', 'print nothing on stdout and no progress bar')
     .option('--project-name <name>', 'name of the project, shown in reports')
@@ -279,6 +295,7 @@ Examples:
   $ loads-runner example.TestWebSite -d 600 --agents 8 --broker nats://broker:4222 --detach
   $ loads-runner --attach --broker nats://broker:4222
   $ loads-runner --ping-broker --broker nats://broker:4222
+  $ loads-runner --test-runner "python3 test_site.py {test}" test_site.TestSite -u 5 --hits 10
 
 Outputs: the text summary (stdout) stays on beside the other outputs unless --quiet, -o null,
 or json written to stdout (-o json without --output-json-filename): stdout then holds the

@@ -8,6 +8,7 @@ import { createSecureContextFor, type TransportOptions } from '../client/transpo
 import { errorText } from '../client/connect-errors.ts';
 import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
 import type { RawBrokerOptions } from '../distributed/broker.ts';
+import { parseTestRunnerCommand, TEST_PLACEHOLDER } from '../runner/external/command.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
 
@@ -33,6 +34,18 @@ export interface DistributedOptions {
   includeFiles: string[];
   /** --detach: return once the run is started. */
   detach: boolean;
+}
+
+/** --test-runner and its options (SPEC §11): the test runs in external processes. */
+export interface ExternalOptions {
+  /** --test-runner as given, for the summary. */
+  command: string;
+  /** Its argv template, {test} still in it (runner/external/command.ts). */
+  argv: string[];
+  /** --zmq-receiver, or null for a private ipc:// address. */
+  receiver: string | null;
+  /** --external-process-timeout in seconds; 0 for none. */
+  processTimeoutS: number;
 }
 
 export interface RunOptions {
@@ -88,6 +101,8 @@ export interface RunOptions {
   abortOnFail: boolean;
   /** --dashboard: where to serve the live report; null when not asked for. */
   dashboard: DashboardAddress | null;
+  /** --test-runner: the test is an external one; null for a TypeScript test. */
+  external: ExternalOptions | null;
 }
 
 /** Where the dashboard listens: an IP address, and a port (0: a free one). */
@@ -105,6 +120,7 @@ export const DEFAULT_STATUS_INTERVAL_S = 10;
 export const DEFAULT_MAX_USERS = 1000;
 export const DEFAULT_MAX_BODY_SIZE = '64MB';
 export const DEFAULT_HEARTBEAT_TIMEOUT_S = 5;
+export const DEFAULT_EXTERNAL_PROCESS_TIMEOUT_S = 30;
 
 /** The options that shape the load; a run on the broker (--attach) has its own, and the broker commands none. */
 const LOAD_OPTIONS: readonly [keyof RawOptions, string][] = [
@@ -417,6 +433,7 @@ export function validateOptions(
   const dashboard = parseDashboard(dashboardValue, fqnArg === undefined, problems);
 
   const distributed = parseDistributed(command, cli, config, fqnArg !== undefined, problems);
+  const external = parseExternal(command, cli, config, workers, rateText !== undefined, problems);
 
   if (problems.length > 0) {
     throw new UsageErrors(problems);
@@ -456,7 +473,150 @@ export function validateOptions(
     thresholds,
     abortOnFail,
     dashboard,
+    external,
   };
+}
+
+/**
+ * The options of our own HTTP client: an external process makes its
+ * requests with its own, so they would be silently ignored.
+ */
+const CLIENT_OPTIONS: readonly [keyof RawOptions, string][] = [
+  ['timeout', '--timeout'],
+  ['testTimeout', '--test-timeout'],
+  ['maxBodySize', '--max-body-size'],
+  ['discardBodies', '--discard-bodies'],
+  ['insecure', '--insecure'],
+  ['ca', '--ca'],
+  ['cert', '--cert'],
+  ['key', '--key'],
+  ['http2', '--http2'],
+];
+
+/**
+ * --test-runner, --zmq-receiver, --external-process-timeout: null for a
+ * TypeScript test. Refuses what an external run cannot do: --rate (the open
+ * model hands runs one at a time to a pool of users, while a process runs
+ * its user's whole share itself), --workers above 1 (the processes are the
+ * parallelism), --agents (not yet), and our HTTP client's options.
+ */
+function parseExternal(
+  command: RunCommand,
+  cli: RawOptions,
+  config: ConfigValues,
+  workers: number | null,
+  openModel: boolean,
+  problems: UsageError[],
+): ExternalOptions | null {
+  const text = cli.testRunner ?? config.testRunner;
+  const receiverText = cli.zmqReceiver ?? config.zmqReceiver;
+  const timeoutText = cli.externalProcessTimeout ?? config.externalProcessTimeout;
+  if (text === undefined) {
+    if (receiverText !== undefined) {
+      problems.push(
+        new UsageError(
+          '--zmq-receiver without --test-runner: it is where external test processes report; add --test-runner "CMD {test}"',
+        ),
+      );
+    }
+    if (timeoutText !== undefined) {
+      problems.push(
+        new UsageError(
+          '--external-process-timeout without --test-runner: it bounds external test processes; add --test-runner "CMD {test}"',
+        ),
+      );
+    }
+    return null;
+  }
+  if (command.kind !== 'run') {
+    problems.push(
+      new UsageError(`--test-runner with --${command.kind}: it applies to a run; drop it`),
+    );
+    return null;
+  }
+  let argv: string[] | null = null;
+  try {
+    argv = parseTestRunnerCommand(text);
+  } catch (err) {
+    if (!(err instanceof UsageError)) {
+      throw err;
+    }
+    problems.push(err);
+  }
+  if (argv !== null && !argv.some((arg) => arg.includes(TEST_PLACEHOLDER))) {
+    problems.push(
+      new UsageError(
+        `--test-runner '${text}' has no ${TEST_PLACEHOLDER}, where the test name goes; e.g. --test-runner "python3 test_site.py ${TEST_PLACEHOLDER}"`,
+      ),
+    );
+  }
+  if (openModel) {
+    problems.push(
+      new UsageError(
+        '--rate with --test-runner: the open model hands runs one at a time to a pool of users, but an external process runs its user’s whole share itself; use -u and --hits or --duration',
+      ),
+    );
+  }
+  if (workers !== null && workers > 1) {
+    problems.push(
+      new UsageError(
+        `--workers ${workers} with --test-runner: each user is a process of its own already, so threads add nothing; drop --workers`,
+      ),
+    );
+  }
+  if (cli.agents !== undefined || config.agents !== undefined) {
+    problems.push(
+      new UsageError(
+        '--test-runner with --agents: external test runners are not supported on agents yet; run it on this machine',
+      ),
+    );
+  }
+  const clientOptions = CLIENT_OPTIONS.filter(([key]) => cli[key] !== undefined).map(
+    ([, option]) => option,
+  );
+  if (clientOptions.length > 0) {
+    problems.push(
+      new UsageError(
+        `${clientOptions.join(', ')} with --test-runner: ${clientOptions.length === 1 ? 'it sets' : 'they set'} loads-runner's own HTTP client, but the external process makes its requests itself; drop ${clientOptions.length === 1 ? 'it' : 'them'}`,
+      ),
+    );
+  }
+  const receiver = receiverText === undefined ? null : receiverText.trim();
+  if (receiver !== null && !isZmqAddress(receiver)) {
+    problems.push(
+      new UsageError(
+        `--zmq-receiver '${receiverText}' is not tcp://HOST:PORT or ipc://PATH; use e.g. tcp://127.0.0.1:5557 or ipc:///tmp/loads-receiver`,
+      ),
+    );
+  }
+  const processTimeoutS = parseSeconds(
+    timeoutText ?? String(DEFAULT_EXTERNAL_PROCESS_TIMEOUT_S),
+    '--external-process-timeout',
+    problems,
+    true,
+  );
+  if (argv === null || processTimeoutS === null) {
+    return null;
+  }
+  return { command: text, argv, receiver, processTimeoutS };
+}
+
+const TCP_ADDRESS = /^tcp:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * An address both ends can use: the runner binds it and the processes
+ * connect to it, so no wildcard host (tcp://*:5557) and a real port.
+ */
+function isZmqAddress(text: string): boolean {
+  if (text.startsWith('ipc://')) {
+    return text.length > 'ipc://'.length;
+  }
+  const match = TCP_ADDRESS.exec(text);
+  if (match === null) {
+    return false;
+  }
+  const port = Number(match[1]);
+  return port >= 1 && port <= 65535;
 }
 
 /**

@@ -140,6 +140,18 @@ export interface DistributedSummary {
   stoppedBy: string | null;
 }
 
+/** What a run with an external test runner (--test-runner, SPEC §11) adds to the summary. */
+export interface ExternalSummary {
+  /** --test-runner as given, {test} still in it. */
+  command: string;
+  /** Processes started: one per user per step. */
+  processes: number;
+  /** Those that exited non-zero, were killed or timed out, or reported fewer runs than given. */
+  failedProcesses: number;
+  /** Messages not counted (malformed, unknown, from another run), per kind: the count and the first example. */
+  problems: { kind: string; count: number; example: string }[];
+}
+
 /** Latency percentiles of all hits, in seconds. */
 export interface LatencySummary {
   p50: number;
@@ -303,6 +315,8 @@ export interface Summary {
    * readers take a missing one as null.
    */
   distributed: DistributedSummary | null;
+  /** A run with --test-runner: its processes and the messages not counted; absent for a TypeScript test. */
+  external?: ExternalSummary;
 }
 
 /** How many errors and failures the summary lists. */
@@ -471,6 +485,7 @@ export function buildSummary(
   abortedBy: string | null = null,
   interruptedBy: InterruptSignal | null = null,
   distributed: DistributedSummary | null = null,
+  external: ExternalSummary | null = null,
 ): Summary {
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
@@ -565,6 +580,14 @@ export function buildSummary(
             stoppedBy: distributed.stoppedBy,
           },
   };
+  if (external !== null) {
+    summary.external = {
+      command: external.command,
+      processes: external.processes,
+      failedProcesses: external.failedProcesses,
+      problems: external.problems.map((problem) => ({ ...problem })),
+    };
+  }
   summary.exitStatus = exitStatusOf(summary);
   return summary;
 }

@@ -256,6 +256,39 @@ describe('formatSummary', () => {
     assert.ok(coloured.includes('\u001b[31m✗ FAIL\u001b[39m  url:/nowhere'), coloured);
   });
 
+  it('when an external runner ran the test then its block lists the processes and each message kind once', () => {
+    const text = formatSummary(
+      makeSummary({
+        external: {
+          command: 'python3 test_site.py {test}',
+          processes: 5,
+          failedProcesses: 1,
+          problems: [
+            { kind: 'not JSON', count: 3, example: '{oops\nmore' },
+            { kind: "unknown data_type 'warp'", count: 1, example: '{"data_type":"warp"}' },
+          ],
+        },
+      }),
+      false,
+    );
+    assert.ok(
+      text.includes(
+        [
+          '',
+          'External runner',
+          '  Command: python3 test_site.py {test}',
+          '  Processes: 5 started, 1 failed',
+          '  Messages not counted:',
+          '    3x not JSON, e.g. "{oops\\nmore"',
+          `    1x unknown data_type 'warp', e.g. "{\\"data_type\\":\\"warp\\"}"`,
+          '',
+        ].join('\n'),
+      ),
+      text,
+    );
+    assert.doesNotMatch(formatSummary(makeSummary(), false), /External runner/);
+  });
+
   it('when no thresholds are given then there is no Thresholds section', () => {
     assert.doesNotMatch(formatSummary(summary(), false), /Thresholds/);
   });

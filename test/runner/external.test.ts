@@ -17,9 +17,10 @@ import {
 } from '../../src/runner/external/external-runner.ts';
 import { parseMessage } from '../../src/runner/external/messages.ts';
 import { UsageError } from '../../src/errors.ts';
+import { scriptedRunner } from '../helpers/external.ts';
 import { PYTHON_ZMQ, PYTHON_ZMQ_SKIP } from '../helpers/python.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
-import { createTmpProject, REPO_ROOT, type TmpProject } from '../helpers/tmp-project.ts';
+import { createTmpProject, REPO_ROOT } from '../helpers/tmp-project.ts';
 
 const encode = (value: unknown): Uint8Array =>
   new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
@@ -297,40 +298,11 @@ describe('ExternalRunner with the reference clients', () => {
   );
 });
 
-/** A scripted runner: sends the messages of `plan.json`, writes stderr, exits or hangs. */
-const SCRIPTED_RUNNER = `
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Push } from ${JSON.stringify(path.join(REPO_ROOT, 'node_modules', 'zeromq', 'lib', 'index.js'))};
-const plan = JSON.parse(readFileSync(new URL('./plan.json', import.meta.url), 'utf8'));
-const env = process.env;
-if (plan.dumpEnv) {
-  const loads = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('LOADS_')));
-  writeFileSync(new URL('./env-' + env.LOADS_CURRENT_USER + '.json', import.meta.url), JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), env: loads }));
-}
-const socket = new Push({ linger: 5000 });
-socket.connect(env.LOADS_ZMQ_RECEIVER);
-const status = [Number(env.LOADS_TOTAL_HITS ?? 0), Number(env.LOADS_TOTAL_USERS), 1, Number(env.LOADS_CURRENT_USER)];
-for (const message of plan.messages) {
-  if (typeof message === 'string') { await socket.send(message); continue; }
-  await socket.send(JSON.stringify({ agent_id: env.LOADS_AGENT_ID, run_id: env.LOADS_RUN_ID, loads_status: status, ...message }));
-}
-socket.close();
-if (plan.stderr) process.stderr.write(plan.stderr);
-if (plan.hang) setInterval(() => {}, 1000);
-else process.exitCode = plan.exit ?? 0;
-`;
-
-async function scripted(project: TmpProject, plan: object): Promise<string> {
-  await project.write('runner.mjs', SCRIPTED_RUNNER);
-  await project.write('plan.json', JSON.stringify(plan));
-  return `node ${path.join(project.dir, 'runner.mjs')} {test}`;
-}
-
 describe('ExternalRunner with misbehaving processes', () => {
   it('when the process sends the environment it got then it is exactly Loads’ LOADS_* variables', async (t) => {
     const project = await createTmpProject();
     t.after(() => project.remove());
-    const command = await scripted(project, {
+    const command = await scriptedRunner(project, {
       dumpEnv: true,
       messages: [{ data_type: 'addSuccess', test: 't' }],
     });
@@ -363,7 +335,7 @@ describe('ExternalRunner with misbehaving processes', () => {
   it('when a process reports failures, errors, sockets and counters then each is counted as in process', async (t) => {
     const project = await createTmpProject();
     t.after(() => project.remove());
-    const command = await scripted(project, {
+    const command = await scriptedRunner(project, {
       messages: [
         { data_type: 'startTest', test: 'T.a' },
         {
@@ -384,9 +356,9 @@ describe('ExternalRunner with misbehaving processes', () => {
         { data_type: 'incr_counter', test: 'T.a', name: 'logins' },
       ],
     });
-    const ran = await runExternal({ command, fqn: 'T', plan: buildPlan([1], [2], null) });
+    const ran = await runExternal({ command, fqn: 'T', plan: buildPlan([1], [1], null) });
     const s = ran.snapshot;
-    // 2 runs reported out of 2 expected (hits 2): nothing missing.
+    // 2 runs reported out of 2 expected (1 hit × the 2 tests T.a and T.b): nothing missing.
     assert.deepEqual(s.tests, { successes: 0, failures: 1, errors: 1 });
     assert.equal(s.topFailures[0]!.message, '1 != 2');
     assert.equal(s.topFailures[0]!.stack, 'Traceback: line 3');
@@ -402,7 +374,7 @@ describe('ExternalRunner with misbehaving processes', () => {
   it('when messages are malformed then each kind is counted once with a count and the run goes on', async (t) => {
     const project = await createTmpProject();
     t.after(() => project.remove());
-    const command = await scripted(project, {
+    const command = await scriptedRunner(project, {
       messages: [
         '{oops',
         '{oops again',
@@ -427,7 +399,7 @@ describe('ExternalRunner with misbehaving processes', () => {
   it('when a process crashes after one of three runs then the other two are errors with its status and stderr', async (t) => {
     const project = await createTmpProject();
     t.after(() => project.remove());
-    const command = await scripted(project, {
+    const command = await scriptedRunner(project, {
       messages: [{ data_type: 'addSuccess', test: 't' }],
       stderr: 'starting\nTraceback (most recent call last):\nZeroDivisionError: division by zero\n',
       exit: 3,
@@ -437,15 +409,30 @@ describe('ExternalRunner with misbehaving processes', () => {
     const error = ran.snapshot.topErrors[0]!;
     assert.equal(error.count, 2);
     assert.equal(error.name, 'ExternalProcessError');
-    assert.match(error.message, /^node \(user 1\) exited with status 3; 1 of 3 runs reported$/);
+    assert.match(error.message, /^node exited with status 3; 1 of 3 runs reported$/);
     assert.match(error.stack, /ZeroDivisionError: division by zero$/);
     assert.equal(ran.report.failedProcesses, 1);
+  });
+
+  it('when a class runs two tests per hit and its process stops after the first hit then the runs missing count both tests', async (t) => {
+    const project = await createTmpProject();
+    t.after(() => project.remove());
+    const command = await scriptedRunner(project, {
+      messages: [
+        { data_type: 'addSuccess', test: 'T.a' },
+        { data_type: 'addSuccess', test: 'T.b' },
+      ],
+    });
+    // --hits 3 × 2 tests: 6 runs expected, 2 reported, exit 0.
+    const ran = await runExternal({ command, fqn: 'T', plan: buildPlan([1], [3], null) });
+    assert.deepEqual(ran.snapshot.tests, { successes: 2, failures: 0, errors: 4 });
+    assert.match(ran.snapshot.topErrors[0]!.message, /exited with status 0; 2 of 6 runs reported$/);
   });
 
   it('when a process hangs then --external-process-timeout terminates it and reports it', async (t) => {
     const project = await createTmpProject();
     t.after(() => project.remove());
-    const command = await scripted(project, { messages: [], hang: true });
+    const command = await scriptedRunner(project, { messages: [], hang: true });
     // 0.2 s × 1 hit: SIGTERM at 0.2 s.
     const ran = await runExternal({
       command,
@@ -464,7 +451,7 @@ describe('ExternalRunner with misbehaving processes', () => {
   it('when the run is aborted then every process is terminated and nothing in flight is counted', async (t) => {
     const project = await createTmpProject();
     t.after(() => project.remove());
-    const command = await scripted(project, { messages: [], hang: true, dumpEnv: true });
+    const command = await scriptedRunner(project, { messages: [], hang: true, dumpEnv: true });
     const controller = new AbortController();
     const aborting = setTimeout(() => controller.abort(), 700);
     t.after(() => clearTimeout(aborting));
@@ -494,7 +481,7 @@ describe('ExternalRunner with misbehaving processes', () => {
     assert.equal(ran.snapshot.tests.errors, 2);
     assert.match(
       ran.snapshot.topErrors[0]!.message,
-      /no-such-runner-here \(user \d\) could not start: spawn no-such-runner-here ENOENT/,
+      /no-such-runner-here could not start: spawn no-such-runner-here ENOENT/,
     );
   });
 });

@@ -11,6 +11,7 @@ import { formatSeconds } from '../../metrics/format-seconds.ts';
 import type {
   DistributedSummary,
   ErrorSummary,
+  ExternalSummary,
   LatencySummary,
   StepSummary,
   Summary,
@@ -185,6 +186,28 @@ export function agentNotes(distributed: DistributedSummary): string[] {
 }
 
 /**
+ * --test-runner: the processes started and failed (a failed one's errors
+ * are in the error list, with its stderr), and each kind of message not
+ * counted once, with its count and first example.
+ */
+function externalLines(
+  external: ExternalSummary,
+  bad: (n: number) => string = String,
+): string[] {
+  const lines = [
+    `  Command: ${external.command}`,
+    `  Processes: ${external.processes} started, ${bad(external.failedProcesses)} failed`,
+  ];
+  if (external.problems.length > 0) {
+    lines.push('  Messages not counted:');
+    for (const problem of external.problems) {
+      lines.push(`    ${problem.count}x ${problem.kind}, e.g. ${JSON.stringify(problem.example)}`);
+    }
+  }
+  return lines;
+}
+
+/**
  * Open model: runs are dropped only when no pool user is free (a run waits
  * for one at most --timeout, and not past its step's end), so the knob is
  * --max-users, or the rate. In test runs, as Success/Errors/Failures count.
@@ -292,6 +315,10 @@ export function formatSummary(summary: Summary, color: boolean): string {
       ...agentTable(summary.distributed),
       ...agentNotes(summary.distributed).map((line) => chalk.red(line)),
     ]);
+  }
+
+  if (summary.external !== undefined) {
+    section('External runner', externalLines(summary.external, bad));
   }
 
   const hitErrorKeys = Object.entries(summary.hitErrorKeys).sort((a, b) => b[1] - a[1]);

@@ -12,10 +12,12 @@
 // Ctrl-C (the signal) terminates every process and waits for their exits,
 // so none outlives the run; runs in flight then are not counted.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pull } from 'zeromq';
+import { UsageError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import { newHitEvent, Outcome, type EventSink, type HitEvent } from '../../metrics/events.ts';
 import { cycleStartEvent, type CycleStep } from '../cycle.ts';
@@ -72,7 +74,8 @@ export const KILL_GRACE_MS = 2_000;
 /** One process: the user it plays in its step, and what it reported. */
 class UserProcess {
   readonly user: number;
-  readonly expectedRuns: number | null;
+  /** Its hits (LOADS_TOTAL_HITS); null in duration mode. Each hit runs every test of a class. */
+  readonly expectedHits: number | null;
   child: ChildProcess | undefined;
   reported = 0;
   /** When its last message arrived (monotonic ms). */
@@ -88,9 +91,9 @@ class UserProcess {
   readonly open = new Map<string, number>();
   #stderr = '';
 
-  constructor(user: number, expectedRuns: number | null) {
+  constructor(user: number, expectedHits: number | null) {
     this.user = user;
-    this.expectedRuns = expectedRuns;
+    this.expectedHits = expectedHits;
   }
 
   addStderr(chunk: string): void {
@@ -116,6 +119,14 @@ export class ExternalRunner {
   #step: CycleStep | undefined;
   readonly #hit: HitEvent = newHitEvent();
   #counting = true;
+  #pull: Pull | undefined;
+  #address = '';
+  /** The private folder of the ipc:// address, removed at the end. */
+  #folder: string | undefined;
+  /** Every process started and not yet seen exiting, for killNow(). */
+  readonly #live = new Set<ChildProcess>();
+  /** The test names results came for: a class's methods, each a run per hit. */
+  readonly #testNames = new Set<string>();
 
   constructor(options: ExternalRunnerOptions) {
     this.#options = options;
@@ -129,39 +140,98 @@ export class ExternalRunner {
     };
   }
 
-  async run(): Promise<RunResult> {
-    const { signal } = this.#options;
-    if (signal.aborted) {
-      return { interrupted: true };
+  /**
+   * Tests per hit, as learnt from the results so far (a class runs each of
+   * its methods per hit; the runner cannot list them): for the progress total.
+   */
+  get testsPerHit(): number {
+    return Math.max(1, this.#testNames.size);
+  }
+
+  /**
+   * SIGKILL to every process still running, and the private folder gone,
+   * at once: the CLI is exiting now (a second Ctrl-C).
+   */
+  killNow(): void {
+    for (const child of this.#live) {
+      child.kill('SIGKILL');
     }
-    let folder: string | undefined;
+    if (this.#folder !== undefined) {
+      rmSync(this.#folder, { recursive: true, force: true });
+      this.#folder = undefined;
+    }
+  }
+
+  /**
+   * Binds the receiver (a private ipc:// address unless --zmq-receiver gave
+   * one), so that an address in use stops the run before any process
+   * starts: UsageError. run() binds it itself when this was not called.
+   */
+  async bind(): Promise<void> {
+    if (this.#pull !== undefined) {
+      return;
+    }
     let address = this.#options.receiver;
     if (address === null) {
-      folder = await mkdtemp(path.join(tmpdir(), 'loads-zmq-'));
-      address = `ipc://${path.join(folder, 'receiver')}`;
+      this.#folder = await mkdtemp(path.join(tmpdir(), 'loads-zmq-'));
+      address = `ipc://${path.join(this.#folder, 'receiver')}`;
     }
     const pull = new Pull();
     try {
       await pull.bind(address);
+    } catch (err) {
+      pull.close();
+      await this.#removeFolder();
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new UsageError(
+        this.#options.receiver === null
+          ? `cannot bind the external runner's receiver ${address} (${reason}); give one with --zmq-receiver`
+          : `--zmq-receiver '${address}': cannot bind it (${reason}); pick a free port or another path`,
+        { cause: err },
+      );
+    }
+    this.#pull = pull;
+    this.#address = address;
+  }
+
+  async run(): Promise<RunResult> {
+    const { signal } = this.#options;
+    if (signal.aborted) {
+      await this.close();
+      return { interrupted: true };
+    }
+    await this.bind();
+    const pull = this.#pull!;
+    try {
       const receiving = this.#receive(pull);
       for (const step of this.#options.plan) {
         if (signal.aborted) {
           break;
         }
-        await this.#runStep(step, address);
+        await this.#runStep(step, this.#address);
       }
       this.#counting = false;
       pull.close();
       await receiving;
     } finally {
-      if (!pull.closed) {
-        pull.close();
-      }
-      if (folder !== undefined) {
-        await rm(folder, { recursive: true, force: true });
-      }
+      await this.close();
     }
     return { interrupted: signal.aborted };
+  }
+
+  /** Closes the receiver and removes its private folder: run() does it at its end; for a run that never starts. */
+  async close(): Promise<void> {
+    if (this.#pull !== undefined && !this.#pull.closed) {
+      this.#pull.close();
+    }
+    await this.#removeFolder();
+  }
+
+  async #removeFolder(): Promise<void> {
+    if (this.#folder !== undefined) {
+      await rm(this.#folder, { recursive: true, force: true });
+      this.#folder = undefined;
+    }
   }
 
   async #receive(pull: Pull): Promise<void> {
@@ -241,6 +311,7 @@ export class ExternalRunner {
         }
         user!.open.delete(key);
         user!.reported++;
+        this.#testNames.add(message.test);
         sink.emit(
           testEndEventOf(
             message.test,
@@ -363,6 +434,8 @@ export class ExternalRunner {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     user.child = child;
+    this.#live.add(child);
+    child.once('exit', () => this.#live.delete(child));
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => user.addStderr(chunk));
     user.exited = new Promise((resolve) => {
@@ -391,17 +464,19 @@ export class ExternalRunner {
     }
     const { code, signal } = await user.exited;
     user.exitedAt = now();
-    await drain(user);
+    // Runs expected: its hits × the tests per hit (a class's methods) learnt so far.
+    const expected = user.expectedHits === null ? null : user.expectedHits * this.testsPerHit;
+    await drain(user, expected);
     if (this.#options.signal.aborted) {
       return;
     }
-    const missing = user.expectedRuns === null ? 0 : Math.max(0, user.expectedRuns - user.reported);
+    const missing = expected === null ? 0 : Math.max(0, expected - user.reported);
     const failed =
       user.spawnError !== null ||
       user.timedOut ||
       code !== 0 ||
       missing > 0 ||
-      (user.expectedRuns === null && user.reported === 0);
+      (expected === null && user.reported === 0);
     if (!failed) {
       return;
     }
@@ -418,10 +493,11 @@ export class ExternalRunner {
       how = `exited with status ${code}`;
     }
     const runs =
-      user.expectedRuns === null
+      expected === null
         ? `${user.reported} runs reported`
-        : `${user.reported} of ${user.expectedRuns} runs reported`;
-    const message = `${command} (user ${user.user}) ${how}; ${runs}`;
+        : `${user.reported} of ${expected} runs reported`;
+    // No user number: processes that fail the same way are one error line, counted.
+    const message = `${command} ${how}; ${runs}`;
     const stack = user.stderrTail();
     const errorRuns = Math.max(1, missing);
     const status: LoadsStatus = {
@@ -464,11 +540,11 @@ function terminate(user: UserProcess): void {
   child.once('close', () => clearTimeout(timer));
 }
 
-/** Waits until the user's messages have been quiet for DRAIN_QUIET_MS (at most DRAIN_MAX_MS), or all its runs are in. */
-async function drain(user: UserProcess): Promise<void> {
+/** Waits until the user's messages have been quiet for DRAIN_QUIET_MS (at most DRAIN_MAX_MS), or all its `expected` runs are in. */
+async function drain(user: UserProcess, expected: number | null): Promise<void> {
   const deadline = now() + DRAIN_MAX_MS;
   for (;;) {
-    if (user.expectedRuns !== null && user.reported >= user.expectedRuns) {
+    if (expected !== null && user.reported >= expected) {
       return;
     }
     // Quiet since its last message or its exit, whichever is later: what it sent last may still be queued.
