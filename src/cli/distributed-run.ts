@@ -50,7 +50,12 @@ import {
 } from '../distributed/run-client.ts';
 import type { Terminal } from './console.ts';
 import { startDashboard, type Dashboard } from './dashboard.ts';
-import { createRunOutputs, eventListenersOf, flushOutputsNow } from './run-outputs.ts';
+import {
+  createRunOutputs,
+  endRunOutputs,
+  eventListenersOf,
+  flushOutputsNow,
+} from './run-outputs.ts';
 import { askStopOrDetach, signalExitCode } from './signals.ts';
 import { canAnyCrossEarly, NOTHING_TO_ABORT_ON, watchThresholds } from './threshold-watch.ts';
 import type { DistributedOptions, RunOptions } from './validate.ts';
@@ -551,15 +556,7 @@ async function followRun(context: FollowContext): Promise<number> {
     interruptedBy,
     { runId, agents, stoppedBy: result.stoppedBy },
   );
-  let outputError: unknown;
-  for (const output of outputs) {
-    try {
-      await output.onRunEnd?.(summary);
-    } catch (err) {
-      outputError ??= err;
-    }
-  }
-  await dashboard?.onRunEnd(summary);
+  const outputError = await endRunOutputs(outputs, dashboard, summary);
   if (outputError !== undefined) {
     throw outputError;
   }

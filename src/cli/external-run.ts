@@ -23,7 +23,12 @@ import { buildPlan, countRuns } from '../runner/cycle.ts';
 import { ExternalRunner } from '../runner/external/external-runner.ts';
 import type { Terminal } from './console.ts';
 import { startDashboard, type Dashboard } from './dashboard.ts';
-import { createRunOutputs, eventListenersOf, flushOutputsNow } from './run-outputs.ts';
+import {
+  createRunOutputs,
+  endRunOutputs,
+  eventListenersOf,
+  flushOutputsNow,
+} from './run-outputs.ts';
 import { handleInterrupts, signalExitCode } from './signals.ts';
 import { canAnyCrossEarly, NOTHING_TO_ABORT_ON, watchThresholds } from './threshold-watch.ts';
 import type { ExternalOptions, RunOptions } from './validate.ts';
@@ -204,15 +209,7 @@ export async function runExternalLoad(
     null,
     { command: external.command, ...runner.report() },
   );
-  let outputError: unknown;
-  for (const output of outputs) {
-    try {
-      await output.onRunEnd?.(summary);
-    } catch (err) {
-      outputError ??= err;
-    }
-  }
-  await dashboard?.onRunEnd(summary);
+  const outputError = await endRunOutputs(outputs, dashboard, summary);
   removeInterruptHandlers();
   if (runnerError !== undefined) {
     throw runnerError;

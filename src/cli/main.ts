@@ -50,7 +50,12 @@ import { handleInterrupts, signalExitCode } from './signals.ts';
 import { tuneGarbageCollector } from './gc-tuning.ts';
 import { emfileHint, readOpenFilesLimit } from './open-files.ts';
 import { startDashboard, type Dashboard } from './dashboard.ts';
-import { createRunOutputs, eventListenersOf, flushOutputsNow } from './run-outputs.ts';
+import {
+  createRunOutputs,
+  endRunOutputs,
+  eventListenersOf,
+  flushOutputsNow,
+} from './run-outputs.ts';
 import { canAnyCrossEarly, NOTHING_TO_ABORT_ON, watchThresholds } from './threshold-watch.ts';
 
 const PROGRAM = 'loads-runner';
@@ -390,17 +395,7 @@ async function runLoad(options: RunOptions, terminal: Terminal): Promise<number>
     abortedBy,
     interruptedBy,
   );
-  let outputError: unknown;
-  for (const output of outputs) {
-    try {
-      await output.onRunEnd?.(summary);
-    } catch (err) {
-      outputError ??= err;
-    }
-  }
-  // The open pages get the final report; then their streams end and the
-  // server closes, so no page keeps the process alive.
-  await dashboard?.onRunEnd(summary);
+  const outputError = await endRunOutputs(outputs, dashboard, summary);
   const emfile = summary.hitErrorKeys['EMFILE'] ?? 0;
   if (emfile > 0) {
     terminal.writeErr(`${PROGRAM}: ${emfileHint(emfile, readOpenFilesLimit())}\n`);

@@ -1,6 +1,9 @@
-// The outputs of a load, created from the options, for a run on this
-// machine (main.ts) and on agents or attached to (distributed-run.ts).
+// The outputs of a load, created from the options and ended with its
+// summary, for every kind of run: on this machine (main.ts), with an
+// external test runner (external-run.ts), on agents or attached to
+// (distributed-run.ts).
 import type { EventSink } from '../metrics/events.ts';
+import type { Summary } from '../metrics/summary.ts';
 import type { Output } from '../outputs/output.ts';
 import { createOutput } from '../outputs/registry.ts';
 import type { Terminal } from './console.ts';
@@ -50,4 +53,28 @@ export function flushOutputsNow(outputs: readonly Output[]): void {
       // The contract says never throw; exiting matters more than a report now.
     }
   }
+}
+
+/**
+ * The run is over: every output gets the summary, even when one before it
+ * failed (so nothing is lost), then the open dashboard pages get the final
+ * report. Resolves with the first output's error, if any, for the caller
+ * to throw once its own cleanup is done.
+ */
+export async function endRunOutputs(
+  outputs: readonly Output[],
+  dashboard: { onRunEnd(summary: Summary): Promise<void> } | undefined,
+  summary: Summary,
+): Promise<unknown> {
+  let outputError: unknown;
+  for (const output of outputs) {
+    try {
+      await output.onRunEnd?.(summary);
+    } catch (err) {
+      outputError ??= err;
+    }
+  }
+  // Then their streams end and the server closes, so no page keeps the process alive.
+  await dashboard?.onRunEnd(summary);
+  return outputError;
 }
