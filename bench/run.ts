@@ -111,9 +111,10 @@ Options:
   --prof-dir DIR     profile: where the .cpuprofile goes (default: a new temp folder)
   --top N            profile: rows to print (default: 15)
   --rss-cap MB       hostile: kill a run whose RSS passes this (default: 8192)
-  --baseline DIR     throughput, hostile: also run the loads-runner built in DIR (another
-                     checkout, e.g. a git worktree of main, with npm ci done), interleaved,
-                     and print loads-runner ÷ baseline: a change's before and after in one run
+  --baseline DIR     throughput, ws, per-hit, hostile: also run the loads-runner built in
+                     DIR (another checkout, e.g. a git worktree of main, with npm ci done),
+                     interleaved, and print loads-runner ÷ baseline: a change's before and
+                     after in one run (ws: DIR's examples/bench.ts needs TestBench.test_ws)
   -h, --help         this help
 
 The target is on 127.0.0.1 only; nothing is downloaded. Benchmarks are not tests: they
@@ -404,8 +405,16 @@ function dispatchCeiling(url: string, load: Load): Generator {
 const WS_ECHOES = 10;
 
 /** loads-runner's TestBench.test_ws; what it counts is test runs, not hits. */
-function loadsRunnerWsRuns(url: string, load: Load, workers: boolean): Generator {
-  const generator = loadsRunner('bench.TestBench.test_ws', url, load, workers);
+function loadsRunnerWsRuns(url: string, load: Load, workers: boolean, dir = root): Generator {
+  // --server-url takes http(s) only; the test turns it into ws://.
+  const generator = loadsRunner(
+    'bench.TestBench.test_ws',
+    url.replace(/^ws:/, 'http:'),
+    load,
+    workers,
+    undefined,
+    dir,
+  );
   return {
     ...generator,
     parse(stdout) {
@@ -562,7 +571,7 @@ async function interleaved(
   makers: ((l: Load) => Generator)[],
   load: Load,
   options: Options,
-  unit: { one: string; many: string },
+  unit: { one: string; many: string; startup: string },
   peers: string[],
 ): Promise<Map<string, Rates>> {
   const durationS = load === 'startup' ? 0 : load.durationS;
@@ -590,7 +599,7 @@ async function interleaved(
     startupCpu.set(startup.name, (await measure(startup, measureOptions)).cpuS);
   }
   process.stdout.write(
-    `startup CPU s (one run of 1 ${unit.one}): ${generators
+    `startup CPU s (${unit.startup}): ${generators
       .map((g) => `${g.name} ${startupCpu.get(g.name)!.toFixed(2)}`)
       .join(', ')}\n\n`,
   );
@@ -674,12 +683,18 @@ async function throughput(options: Options): Promise<void> {
       (l: Load) => autocannon(target.url, l),
       (l: Load) => bareUndici(target.url, l),
     ];
-    const rates = await interleaved(makers, load, options, { one: 'req', many: 'requests' }, [
-      ...(baseline === undefined ? [] : ['baseline']),
-      'dispatch ceiling',
-      'autocannon',
-      'bare undici',
-    ]);
+    const rates = await interleaved(
+      makers,
+      load,
+      options,
+      { one: 'req', many: 'requests', startup: 'a run of 1 request' },
+      [
+        ...(baseline === undefined ? [] : ['baseline']),
+        'dispatch ceiling',
+        'autocannon',
+        'bare undici',
+      ],
+    );
     // How close the ceiling itself is to autocannon: when it is far below,
     // the machine (not loads-runner) is what the ratios above measure.
     process.stdout.write(ratioRow('dispatch ceiling', 'autocannon', rates));
@@ -698,6 +713,13 @@ async function ws(options: Options): Promise<void> {
   const durationS = options.duration ?? 10;
   const core = cores(options.pin);
   const workers = loadsRunnerHasWorkers();
+  const baseline = options.baseline;
+  if (
+    baseline !== undefined &&
+    !readFileSync(path.join(examplesOf(baseline), 'bench.ts'), 'utf8').includes('test_ws')
+  ) {
+    throw new Error(`--baseline ${baseline}: its examples/bench.ts has no TestBench.test_ws`);
+  }
   const target = await startWsEchoTarget(core.target);
   try {
     printHeader(target, options, [
@@ -705,11 +727,20 @@ async function ws(options: Options): Promise<void> {
       `loads-runner: examples/bench.ts TestBench.test_ws, -o json${workers ? ', --workers 1' : ''}; bare ws: bench/bare-ws.ts`,
     ]);
     await interleaved(
-      [(l: Load) => loadsRunnerWsRuns(target.url, l, workers), (l: Load) => bareWs(target.url, l)],
+      [
+        (l: Load) => loadsRunnerWsRuns(target.url, l, workers),
+        ...(baseline === undefined
+          ? []
+          : [
+              (l: Load) =>
+                loadsRunnerWsRuns(target.url, l, loadsRunnerHasWorkers(baseline), baseline),
+            ]),
+        (l: Load) => bareWs(target.url, l),
+      ],
       { users: options.connections, durationS },
       options,
-      { one: 'run', many: 'runs' },
-      ['bare ws'],
+      { one: 'run', many: 'runs', startup: 'a run of 1 test run' },
+      [...(baseline === undefined ? [] : ['baseline']), 'bare ws'],
     );
     process.stdout.write(
       '\nruns: test runs that succeeded (loads-runner) / completed (bare ws);' +
@@ -762,8 +793,22 @@ async function perHit(options: Options): Promise<void> {
       `loads-runner: examples/bench.ts TestBench.test_get, -o json${workers ? ', --workers 1 (the main thread, where the probe is)' : ''}`,
       'probe: bench/per-hit-probe.mjs in the generator process (main thread); figure = (full − startup) ÷ (hits full − hits startup)',
     ]);
+    const baseline = options.baseline;
     const makers = [
       (l: Load) => loadsRunner('bench.TestBench.test_get', target.url, l, workers),
+      ...(baseline === undefined
+        ? []
+        : [
+            (l: Load) =>
+              loadsRunner(
+                'bench.TestBench.test_get',
+                target.url,
+                l,
+                loadsRunnerHasWorkers(baseline),
+                undefined,
+                baseline,
+              ),
+          ]),
       (l: Load) => dispatchCeiling(target.url, l),
       (l: Load) => bareUndici(target.url, l),
     ];
@@ -805,7 +850,11 @@ async function perHit(options: Options): Promise<void> {
     process.stdout.write(
       `\n${'ratios'.padEnd(32)}${['bytes/hit', 'promises/hit'].map((h) => h.padStart(14)).join('')}\n`,
     );
-    for (const peer of ['dispatch ceiling', 'bare undici']) {
+    for (const peer of [
+      ...(baseline === undefined ? [] : ['baseline']),
+      'dispatch ceiling',
+      'bare undici',
+    ]) {
       const p = perHitOf.get(peer)!;
       const cells = [ratio(lr.alloc, p.alloc), ratio(lr.promises, p.promises)];
       process.stdout.write(
