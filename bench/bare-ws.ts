@@ -45,7 +45,9 @@ class EchoSocket {
     this.ws = new WebSocket(url!);
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', resolve);
-      this.ws.once('error', reject);
+      // Kept for the socket's life (an error with no listener would throw);
+      // after the open, rejecting is a no-op and 'close' follows.
+      this.ws.on('error', reject);
     });
     this.closed = new Promise((resolve) =>
       this.ws.once('close', () => {
