@@ -1,14 +1,13 @@
 // The loads-runner benchmark (STYLE.md §9, issue 3). `npm run bench -- --help`.
 //
 //   npm run bench                       throughput: loads-runner vs the dispatch ceiling, autocannon, a bare undici loop
+//   npm run bench -- ws                 WebSocket runs: loads-runner vs a bare ws loop
+//   npm run bench -- per-hit            V8 heap bytes and promises per hit: loads-runner vs the bare loops
 //   npm run bench -- memory             peak RSS of 1,000 and 10,000 idle virtual users
 //   npm run bench -- soak --minutes 10  one long run, RSS every 30 s
 //   npm run bench -- profile            a --cpu-prof run of loads-runner, top self-time functions
 //   npm run bench -- hostile            peak RSS with 200 MB and endless response bodies
 //   npm run bench -- distributed        8 agents and a runner on a local nats-server: runner CPU/RSS, delta bytes
-//
-//   npm run bench -- ws                 WebSocket runs: loads-runner vs a bare ws loop
-//   npm run bench -- per-hit            V8 heap bytes and promises per hit: loads-runner vs the bare loops
 //
 // Every generator runs as its own child process (pinned with taskset to core
 // 1, the target to core 0, when there are 2+ cores), measured by
