@@ -1,6 +1,8 @@
 // The loads-runner benchmark (STYLE.md §9, issue 3). `npm run bench -- --help`.
 //
-//   npm run bench                       throughput: loads-runner vs autocannon vs a bare undici loop
+//   npm run bench                       throughput: loads-runner vs the dispatch ceiling, autocannon, a bare undici loop
+//   npm run bench -- ws                 WebSocket runs: loads-runner vs a bare ws loop
+//   npm run bench -- per-hit            V8 heap bytes and promises per hit: loads-runner vs the bare loops
 //   npm run bench -- memory             peak RSS of 1,000 and 10,000 idle virtual users
 //   npm run bench -- soak --minutes 10  one long run, RSS every 30 s
 //   npm run bench -- profile            a --cpu-prof run of loads-runner, top self-time functions
@@ -28,7 +30,13 @@ import {
   runChild,
   wrap,
 } from './proc.ts';
-import { startHostileTarget, startTarget, type Target, type TargetKind } from './target.ts';
+import {
+  startHostileTarget,
+  startTarget,
+  startWsEchoTarget,
+  type Target,
+  type TargetKind,
+} from './target.ts';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(benchDir);
@@ -36,6 +44,7 @@ const root = path.dirname(benchDir);
 const binOf = (dir: string): string => path.join(dir, 'bin', 'loads-runner.js');
 const examplesOf = (dir: string): string => path.join(dir, 'examples');
 const reporter = pathToFileURL(path.join(benchDir, 'usage-reporter.mjs')).href;
+const probeHref = pathToFileURL(path.join(benchDir, 'per-hit-probe.mjs')).href;
 const require = createRequire(import.meta.url);
 const autocannonBin = path.join(
   path.dirname(require.resolve('autocannon/package.json')),
@@ -45,11 +54,28 @@ const autocannonBin = path.join(
 const HELP = `Usage: npm run bench -- [mode] [options]
 
 Modes:
-  throughput (default)  loads-runner (examples/bench.ts TestBench.test_get), autocannon
-                        and a bare undici request() loop against the same target, same
-                        connections and duration, interleaved over --reps repetitions;
-                        prints requests/s, CPU seconds, requests per CPU-second, peak RSS,
-                        medians and the ratios loads-runner / each peer
+  throughput (default)  loads-runner (examples/bench.ts TestBench.test_get), the dispatch
+                        ceiling (bench/dispatch-ceiling.ts: one undici Client per connection
+                        looping Client.dispatch with a handler that only counts bytes),
+                        autocannon and a bare undici request() loop against the same
+                        target, same connections and duration, interleaved over --reps
+                        repetitions; prints requests/s, CPU seconds, requests per
+                        CPU-second, peak RSS, medians and the ratios loads-runner / each
+                        peer (÷ dispatch ceiling and ÷ autocannon are issue 14's targets)
+  ws                    WebSocket runs: loads-runner (examples/bench.ts TestBench.test_ws:
+                        open, 10 echoes awaited one after another, close) against
+                        bench/bare-ws.ts (a bare \`ws\` loop doing the same), --connections
+                        users / loops, against bench/ws-echo-target.mjs (pinned like the
+                        HTTP target), interleaved over --reps; runs/s, runs per
+                        CPU-second, medians and loads-runner ÷ bare ws
+  per-hit               what one hit costs the generator's main thread, for loads-runner
+                        (TestBench.test_get), the dispatch ceiling and the bare undici
+                        loop, each for --duration (default: 5) s, in the same run: bytes
+                        allocated on the V8 heap per hit (v8.GCProfiler: used heap before
+                        and after every GC) and promises created per hit (one per
+                        promise and per await: v8.promiseHooks, in a run of its own),
+                        with a startup run's figures (1 request) subtracted;
+                        bench/per-hit-probe.mjs explains the method
   memory                loads-runner with 1,000 then 10,000 idle users (TestBench.test_idle:
                         one hit a second each, own keep-alive connection, started over
                         --ramp-up); peak RSS, errors, KB per user, and whether the
@@ -71,8 +97,9 @@ Modes:
                         of 100 distinct URLs for --duration (default 10) s
 
 Options:
-  --duration S       seconds per run (default: 10; memory: 15; profile: 10)
-  --connections N    connections / virtual users (default: 50)
+  --duration S       seconds per run (default: 10; memory: 15; profile: 10; per-hit: 5)
+  --connections N    connections / virtual users (throughput, ws, per-hit, profile, soak;
+                     default: 50)
   --reps R           repetitions of each generator (default: 3)
   --users A,B        memory: the user counts (default: 1000,10000)
   --minutes M        soak: length of the run (default: 10)
@@ -83,9 +110,10 @@ Options:
   --prof-dir DIR     profile: where the .cpuprofile goes (default: a new temp folder)
   --top N            profile: rows to print (default: 15)
   --rss-cap MB       hostile: kill a run whose RSS passes this (default: 8192)
-  --baseline DIR     throughput, hostile: also run the loads-runner built in DIR (another
-                     checkout, e.g. a git worktree of main, with npm ci done), interleaved,
-                     and print loads-runner ÷ baseline: a change's before and after in one run
+  --baseline DIR     throughput, ws, per-hit, hostile: also run the loads-runner built in
+                     DIR (another checkout, e.g. a git worktree of main, with npm ci done),
+                     interleaved, and print loads-runner ÷ baseline: a change's before and
+                     after in one run (ws: DIR's examples/bench.ts needs TestBench.test_ws)
   -h, --help         this help
 
 The target is on 127.0.0.1 only; nothing is downloaded. Benchmarks are not tests: they
@@ -93,7 +121,7 @@ never run in npm test.
 `;
 
 interface Options {
-  mode: 'throughput' | 'memory' | 'soak' | 'profile' | 'hostile' | 'distributed';
+  mode: 'throughput' | 'ws' | 'per-hit' | 'memory' | 'soak' | 'profile' | 'hostile' | 'distributed';
   duration: number | undefined;
   connections: number;
   reps: number;
@@ -148,6 +176,8 @@ function parseOptions(argv: string[]): Options | undefined {
   const mode = positionals[0] ?? 'throughput';
   if (
     mode !== 'throughput' &&
+    mode !== 'ws' &&
+    mode !== 'per-hit' &&
     mode !== 'memory' &&
     mode !== 'soak' &&
     mode !== 'profile' &&
@@ -259,6 +289,7 @@ interface Generator {
 
 interface LoadsSummary {
   hits: number;
+  successes: number;
   durationS: number;
   errors: number;
   failures: number;
@@ -352,6 +383,76 @@ function autocannon(url: string, load: Load): Generator {
   };
 }
 
+/** The ceiling: undici's Client.dispatch with a handler that only counts bytes (bench/dispatch-ceiling.ts). */
+function dispatchCeiling(url: string, load: Load): Generator {
+  const amount =
+    load === 'startup'
+      ? ['--connections', '1', '--duration', '0.001']
+      : ['--connections', String(load.users), '--duration', String(load.durationS)];
+  return {
+    name: 'dispatch ceiling',
+    cwd: root,
+    args: ['--import', 'tsx', path.join(benchDir, 'dispatch-ceiling.ts'), '--url', url, ...amount],
+    parse(stdout) {
+      const result = JSON.parse(stdout) as { requests: number; errors: number; durationS: number };
+      return { requests: result.requests, errors: result.errors, durationS: result.durationS };
+    },
+  };
+}
+
+/** Echoes per run of TestBench.test_ws and of bench/bare-ws.ts. */
+const WS_ECHOES = 10;
+
+/** loads-runner's TestBench.test_ws; what it counts is test runs, not hits. */
+function loadsRunnerWsRuns(url: string, load: Load, workers: boolean, dir = root): Generator {
+  // --server-url takes http(s) only; the test turns it into ws://.
+  const generator = loadsRunner(
+    'bench.TestBench.test_ws',
+    url.replace(/^ws:/, 'http:'),
+    load,
+    workers,
+    undefined,
+    dir,
+  );
+  return {
+    ...generator,
+    parse(stdout) {
+      const summary = JSON.parse(stdout) as LoadsSummary;
+      return {
+        requests: summary.successes,
+        durationS: summary.durationS,
+        errors: summary.errors + summary.failures,
+        saturated: summary.generator?.saturated === true ? summary.generator.reason : '',
+      };
+    },
+  };
+}
+
+function bareWs(url: string, load: Load): Generator {
+  const amount =
+    load === 'startup'
+      ? ['--connections', '1', '--duration', '0.001']
+      : ['--connections', String(load.users), '--duration', String(load.durationS)];
+  return {
+    name: 'bare ws',
+    cwd: root,
+    args: [
+      '--import',
+      'tsx',
+      path.join(benchDir, 'bare-ws.ts'),
+      '--url',
+      url,
+      '--echoes',
+      String(WS_ECHOES),
+      ...amount,
+    ],
+    parse(stdout) {
+      const result = JSON.parse(stdout) as { requests: number; errors: number; durationS: number };
+      return { requests: result.requests, errors: result.errors, durationS: result.durationS };
+    },
+  };
+}
+
 function bareUndici(url: string, load: Load): Generator {
   const amount =
     load === 'startup'
@@ -374,6 +475,8 @@ interface MeasureOptions {
   timeoutMs: number;
   onPid?: ((pid: number) => void) | undefined;
   onStderr?: ((text: string) => void) | undefined;
+  /** More environment for the child (per-hit: its probe). */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 async function measure(generator: Generator, options: MeasureOptions): Promise<Measurement> {
@@ -389,7 +492,7 @@ async function measure(generator: Generator, options: MeasureOptions): Promise<M
     });
     const result = await runChild(cmd, {
       cwd: generator.cwd,
-      env: { ...process.env, LOADS_BENCH_USAGE_FILE: usageFile, NO_COLOR: '1' },
+      env: { ...process.env, ...options.env, LOADS_BENCH_USAGE_FILE: usageFile, NO_COLOR: '1' },
       timeoutMs: options.timeoutMs,
       onStart: (child) => options.onPid?.(child.pid ?? 0),
       onStderr: options.onStderr,
@@ -451,6 +554,103 @@ function cellsOf(m: Measurement): string[] {
 
 // ---------------------------------------------------------------- the modes
 
+interface Rates {
+  rps: number;
+  perCpu: number;
+  perNetCpu: number;
+}
+
+/**
+ * Runs the generators `makers` make for `load`, interleaved over `reps`
+ * repetitions after one startup run each, and prints each run, the medians
+ * and loads-runner ÷ each of `peers`. `unit` names what is counted
+ * (requests, runs). Returns the median rates by generator name.
+ */
+async function interleaved(
+  makers: ((l: Load) => Generator)[],
+  load: Load,
+  options: Options,
+  unit: { one: string; many: string; startup: string },
+  peers: string[],
+): Promise<Map<string, Rates>> {
+  const durationS = load === 'startup' ? 0 : load.durationS;
+  const core = cores(options.pin);
+  const columns = [unit.many, `${unit.one}/s`, 'CPU s', `${unit.one}/CPU-s`, 'peak RSS', 'errors'];
+  const cells = (m: Measurement): string[] => [
+    int(m.requests),
+    int(m.requests / m.durationS),
+    m.cpuS.toFixed(2),
+    int(m.requests / m.cpuS),
+    mb(m.maxRssKb),
+    int(m.errors),
+  ];
+  const generators = makers.map((make) => make(load));
+  const measureOptions = {
+    core: core.generator,
+    raiseNofile: false,
+    timeoutMs: (durationS + 60) * 1000,
+  };
+  // What each process costs before its first request and after its last
+  // (node, modules, tsx): one run of a single request each.
+  const startupCpu = new Map<string, number>();
+  for (const make of makers) {
+    const startup = make('startup');
+    startupCpu.set(startup.name, (await measure(startup, measureOptions)).cpuS);
+  }
+  process.stdout.write(
+    `startup CPU s (${unit.startup}): ${generators
+      .map((g) => `${g.name} ${startupCpu.get(g.name)!.toFixed(2)}`)
+      .join(', ')}\n\n`,
+  );
+  const results = new Map<string, Measurement[]>(generators.map((g) => [g.name, []]));
+  process.stdout.write(`${row('run', columns)}\n`);
+  for (let rep = 1; rep <= options.reps; rep++) {
+    for (const generator of generators) {
+      const m = await measure(generator, measureOptions);
+      results.get(generator.name)!.push(m);
+      process.stdout.write(`${row(`${rep} ${generator.name}`, cells(m))}\n`);
+    }
+  }
+  const rates = new Map<string, Rates>();
+  process.stdout.write(
+    `\nmedians over ${options.reps} reps\n${row('generator', [...columns, `net ${unit.one}/CPU-s`])}\n`,
+  );
+  for (const generator of generators) {
+    const runs = results.get(generator.name)!;
+    const startup = startupCpu.get(generator.name)!;
+    // The rates are medians of each run's rate, not rates of the medians.
+    const rps = median(runs.map((r) => r.requests / r.durationS));
+    const perCpu = median(runs.map((r) => r.requests / r.cpuS));
+    const perNetCpu = median(runs.map((r) => r.requests / Math.max(r.cpuS - startup, 1e-3)));
+    rates.set(generator.name, { rps, perCpu, perNetCpu });
+    const medianCells = [
+      int(median(runs.map((r) => r.requests))),
+      int(rps),
+      median(runs.map((r) => r.cpuS)).toFixed(2),
+      int(perCpu),
+      mb(median(runs.map((r) => r.maxRssKb))),
+      int(median(runs.map((r) => r.errors))),
+      int(perNetCpu),
+    ];
+    process.stdout.write(`${row(generator.name, medianCells)}\n`);
+  }
+  process.stdout.write(
+    `\n${'ratios (medians)'.padEnd(30)}${[`${unit.one}/CPU-s`, `${unit.one}/s`, `net ${unit.one}/CPU-s`].map((h) => h.padStart(15)).join('')}\n`,
+  );
+  for (const peer of peers) {
+    process.stdout.write(ratioRow('loads-runner', peer, rates));
+  }
+  return rates;
+}
+
+/** One line of ratios: a ÷ b of each median rate. */
+function ratioRow(a: string, b: string, rates: Map<string, Rates>): string {
+  const x = rates.get(a)!;
+  const y = rates.get(b)!;
+  const ratios = [x.perCpu / y.perCpu, x.rps / y.rps, x.perNetCpu / y.perNetCpu];
+  return `${`${a} ÷ ${b}`.padEnd(30)}${ratios.map((r) => r.toFixed(2).padStart(15)).join('')}\n`;
+}
+
 async function throughput(options: Options): Promise<void> {
   const durationS = options.duration ?? 10;
   const core = cores(options.pin);
@@ -478,78 +678,192 @@ async function throughput(options: Options): Promise<void> {
                 baseline,
               ),
           ]),
+      (l: Load) => dispatchCeiling(target.url, l),
       (l: Load) => autocannon(target.url, l),
       (l: Load) => bareUndici(target.url, l),
     ];
-    const generators = makers.map((make) => make(load));
+    const rates = await interleaved(
+      makers,
+      load,
+      options,
+      { one: 'req', many: 'requests', startup: 'a run of 1 request' },
+      [
+        ...(baseline === undefined ? [] : ['baseline']),
+        'dispatch ceiling',
+        'autocannon',
+        'bare undici',
+      ],
+    );
+    // How close the ceiling itself is to autocannon: when it is far below,
+    // the machine (not loads-runner) is what the ratios above measure.
+    process.stdout.write(ratioRow('dispatch ceiling', 'autocannon', rates));
+    process.stdout.write(
+      (baseline === undefined ? '' : `\nbaseline: the loads-runner built in ${baseline}`) +
+        '\nreq/CPU-s: requests ÷ CPU time (user+sys, all threads) of the whole generator process;' +
+        '\nnet req/CPU-s: the same without the startup CPU measured above.\n',
+    );
+  } finally {
+    await target.close();
+  }
+}
+
+/** WebSocket runs: loads-runner's TestBench.test_ws against bench/bare-ws.ts, same echo target. */
+async function ws(options: Options): Promise<void> {
+  const durationS = options.duration ?? 10;
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const baseline = options.baseline;
+  if (
+    baseline !== undefined &&
+    !readFileSync(path.join(examplesOf(baseline), 'bench.ts'), 'utf8').includes('test_ws')
+  ) {
+    throw new Error(`--baseline ${baseline}: its examples/bench.ts has no TestBench.test_ws`);
+  }
+  const target = await startWsEchoTarget(core.target);
+  try {
+    printHeader(target, options, [
+      `load: ${options.connections} virtual users / loops, ${durationS} s per run, ${options.reps} reps interleaved; a run: open, ${WS_ECHOES} echoes awaited one after another, close`,
+      `loads-runner: examples/bench.ts TestBench.test_ws, -o json${workers ? ', --workers 1' : ''}; bare ws: bench/bare-ws.ts`,
+    ]);
+    await interleaved(
+      [
+        (l: Load) => loadsRunnerWsRuns(target.url, l, workers),
+        ...(baseline === undefined
+          ? []
+          : [
+              (l: Load) =>
+                loadsRunnerWsRuns(target.url, l, loadsRunnerHasWorkers(baseline), baseline),
+            ]),
+        (l: Load) => bareWs(target.url, l),
+      ],
+      { users: options.connections, durationS },
+      options,
+      { one: 'run', many: 'runs', startup: 'a run of 1 test run' },
+      [...(baseline === undefined ? [] : ['baseline']), 'bare ws'],
+    );
+    process.stdout.write(
+      '\nruns: test runs that succeeded (loads-runner) / completed (bare ws);' +
+        '\nrun/CPU-s: runs ÷ CPU time (user+sys, all threads) of the whole generator process;' +
+        '\nnet run/CPU-s: the same without the startup CPU measured above.\n',
+    );
+  } finally {
+    await target.close();
+  }
+}
+
+type Probe = 'alloc' | 'promises';
+
+/** One generator's run under bench/per-hit-probe.mjs: its hits and the probe's figure. */
+async function probed(
+  generator: Generator,
+  probe: Probe,
+  options: MeasureOptions,
+): Promise<{ hits: number; value: number; errors: number }> {
+  const dir = await makeTempDir('loads-bench-probe-');
+  const file = path.join(dir, 'probe.json');
+  try {
+    const m = await measure(
+      { ...generator, args: ['--import', probeHref, ...generator.args] },
+      { ...options, env: { LOADS_BENCH_PROBE: probe, LOADS_BENCH_PROBE_FILE: file } },
+    );
+    const result = JSON.parse(await readFile(file, 'utf8')) as {
+      allocatedBytes?: number;
+      promises?: number;
+    };
+    return {
+      hits: m.requests,
+      value: (probe === 'alloc' ? result.allocatedBytes : result.promises) ?? NaN,
+      errors: m.errors,
+    };
+  } finally {
+    await removeTempDir(dir);
+  }
+}
+
+/** V8 heap bytes and promises per hit: loads-runner, the dispatch ceiling and bare undici. */
+async function perHit(options: Options): Promise<void> {
+  const durationS = options.duration ?? 5;
+  const core = cores(options.pin);
+  const workers = loadsRunnerHasWorkers();
+  const target = await startTarget({ kind: options.target, core: core.target });
+  try {
+    printHeader(target, options, [
+      `load: ${options.connections} connections / virtual users, ${durationS} s per run; per generator and figure: a startup run (1 request) and a full run`,
+      `loads-runner: examples/bench.ts TestBench.test_get, -o json${workers ? ', --workers 1 (the main thread, where the probe is)' : ''}`,
+      'probe: bench/per-hit-probe.mjs in the generator process (main thread); figure = (full − startup) ÷ (hits full − hits startup)',
+    ]);
+    const baseline = options.baseline;
+    const makers = [
+      (l: Load) => loadsRunner('bench.TestBench.test_get', target.url, l, workers),
+      ...(baseline === undefined
+        ? []
+        : [
+            (l: Load) =>
+              loadsRunner(
+                'bench.TestBench.test_get',
+                target.url,
+                l,
+                loadsRunnerHasWorkers(baseline),
+                undefined,
+                baseline,
+              ),
+          ]),
+      (l: Load) => dispatchCeiling(target.url, l),
+      (l: Load) => bareUndici(target.url, l),
+    ];
     const measureOptions = {
       core: core.generator,
       raiseNofile: false,
       timeoutMs: (durationS + 60) * 1000,
     };
-    // What each process costs before its first request and after its last
-    // (node, modules, tsx): one run of a single request each.
-    const startupCpu = new Map<string, number>();
+    const load = { users: options.connections, durationS };
+    const perHitOf = new Map<string, Record<Probe, number>>();
+    process.stdout.write(
+      `${row('generator', ['hits (alloc)', 'bytes/hit', 'hits (prom.)', 'promises/hit', 'errors'])}\n`,
+    );
     for (const make of makers) {
-      const startup = make('startup');
-      startupCpu.set(startup.name, (await measure(startup, measureOptions)).cpuS);
-    }
-    process.stdout.write(
-      `startup CPU s (one run of 1 request): ${generators
-        .map((g) => `${g.name} ${startupCpu.get(g.name)!.toFixed(2)}`)
-        .join(', ')}\n\n`,
-    );
-    const results = new Map<string, Measurement[]>(generators.map((g) => [g.name, []]));
-    process.stdout.write(`${row('run', COLUMNS)}\n`);
-    for (let rep = 1; rep <= options.reps; rep++) {
-      for (const generator of generators) {
-        const m = await measure(generator, measureOptions);
-        results.get(generator.name)!.push(m);
-        process.stdout.write(`${row(`${rep} ${generator.name}`, cellsOf(m))}\n`);
+      const figures = { alloc: NaN, promises: NaN };
+      const hits: number[] = [];
+      let errors = 0;
+      for (const probe of ['alloc', 'promises'] as const) {
+        const startup = await probed(make('startup'), probe, measureOptions);
+        const full = await probed(make(load), probe, measureOptions);
+        figures[probe] = (full.value - startup.value) / Math.max(full.hits - startup.hits, 1);
+        hits.push(full.hits);
+        errors += full.errors;
       }
+      const name = make(load).name;
+      perHitOf.set(name, figures);
+      process.stdout.write(
+        `${row(name, [
+          int(hits[0]!),
+          int(figures.alloc),
+          int(hits[1]!),
+          figures.promises.toFixed(1),
+          int(errors),
+        ])}\n`,
+      );
     }
-    const rates = new Map<string, { rps: number; perCpu: number; perNetCpu: number }>();
+    const lr = perHitOf.get('loads-runner')!;
+    const ratio = (a: number, b: number): string => (b >= 0.5 ? (a / b).toFixed(2) : 'n/a');
     process.stdout.write(
-      `\nmedians over ${options.reps} reps\n${row('generator', [...COLUMNS, 'net req/CPU-s'])}\n`,
-    );
-    for (const generator of generators) {
-      const runs = results.get(generator.name)!;
-      const startup = startupCpu.get(generator.name)!;
-      // The rates are medians of each run's rate, not rates of the medians.
-      const rps = median(runs.map((r) => r.requests / r.durationS));
-      const perCpu = median(runs.map((r) => r.requests / r.cpuS));
-      const perNetCpu = median(runs.map((r) => r.requests / Math.max(r.cpuS - startup, 1e-3)));
-      rates.set(generator.name, { rps, perCpu, perNetCpu });
-      const cells = [
-        int(median(runs.map((r) => r.requests))),
-        int(rps),
-        median(runs.map((r) => r.cpuS)).toFixed(2),
-        int(perCpu),
-        mb(median(runs.map((r) => r.maxRssKb))),
-        int(median(runs.map((r) => r.errors))),
-        int(perNetCpu),
-      ];
-      process.stdout.write(`${row(generator.name, cells)}\n`);
-    }
-    const lr = rates.get('loads-runner')!;
-    process.stdout.write(
-      `\n${'ratios (medians)'.padEnd(30)}${['req/CPU-s', 'req/s', 'net req/CPU-s'].map((h) => h.padStart(15)).join('')}\n`,
+      `\n${'ratios'.padEnd(32)}${['bytes/hit', 'promises/hit'].map((h) => h.padStart(14)).join('')}\n`,
     );
     for (const peer of [
       ...(baseline === undefined ? [] : ['baseline']),
-      'autocannon',
+      'dispatch ceiling',
       'bare undici',
     ]) {
-      const p = rates.get(peer)!;
-      const ratios = [lr.perCpu / p.perCpu, lr.rps / p.rps, lr.perNetCpu / p.perNetCpu];
+      const p = perHitOf.get(peer)!;
+      const cells = [ratio(lr.alloc, p.alloc), ratio(lr.promises, p.promises)];
       process.stdout.write(
-        `${`loads-runner ÷ ${peer}`.padEnd(30)}${ratios.map((r) => r.toFixed(2).padStart(15)).join('')}\n`,
+        `${`loads-runner ÷ ${peer}`.padEnd(32)}${cells.map((c) => c.padStart(14)).join('')}\n`,
       );
     }
     process.stdout.write(
-      (baseline === undefined ? '' : `\nbaseline: the loads-runner built in ${baseline}`) +
-        '\nreq/CPU-s: requests ÷ CPU time (user+sys, all threads) of the whole generator process;' +
-        '\nnet req/CPU-s: the same without the startup CPU measured above.\n',
+      "\nbytes/hit: allocated on the main thread's V8 heap (not ArrayBuffer backing stores);" +
+        '\npromises/hit: promises created, one per await included (a run of its own: hooks cost CPU);' +
+        '\nthe dispatch ceiling makes none (callbacks only): n/a.\n',
     );
   } finally {
     await target.close();
@@ -916,7 +1230,16 @@ if (options !== undefined) {
   installCleanup();
   const distributed = (o: Options): Promise<void> =>
     distributedBench({ target: o.target, durationS: o.duration });
-  const modes = { throughput, memory, soak, profile, hostile, distributed };
+  const modes = {
+    throughput,
+    ws,
+    'per-hit': perHit,
+    memory,
+    soak,
+    profile,
+    hostile,
+    distributed,
+  };
   try {
     await modes[options.mode](options);
   } catch (err) {

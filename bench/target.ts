@@ -6,10 +6,12 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeTempDir, spawnTracked, wrap } from './proc.ts';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
 
 export type TargetKind = 'nginx' | 'node';
 
@@ -53,6 +55,20 @@ const pinned = (core: number | undefined): string =>
 /** bench/hostile-target.mjs: huge and endless bodies, for `npm run bench -- hostile`. */
 export function startHostileTarget(core: number | undefined): Promise<Target> {
   return startNodeTarget(core, 'hostile-target.mjs');
+}
+
+/** bench/ws-echo-target.mjs: a `ws` echo server, for `npm run bench -- ws`; its url is ws://. */
+export async function startWsEchoTarget(core: number | undefined): Promise<Target> {
+  const target = await startNodeTarget(core, 'ws-echo-target.mjs');
+  return {
+    ...target,
+    url: target.url.replace(/^http:/, 'ws:'),
+    description: target.description.replace(/^node:http/, `ws ${wsVersion()} echo, node`),
+  };
+}
+
+function wsVersion(): string {
+  return (require('ws/package.json') as { version: string }).version;
 }
 
 async function startNodeTarget(
