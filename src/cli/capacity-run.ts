@@ -7,7 +7,7 @@
 // (exact: counts add, histograms merge), so the summary covers every probe
 // and the verdict covers only its own.
 import type { TransportOptions } from '../client/transport.ts';
-import { Aggregator } from '../metrics/aggregator.ts';
+import { Aggregator, type ProgressCounts } from '../metrics/aggregator.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import { LatencyHistogram } from '../metrics/histogram.ts';
@@ -57,8 +57,8 @@ export interface CapacityRunOptions {
   signal: AbortSignal;
   /** Epoch ms: the run's start, row 0 of the timeline. */
   timelineOriginMs: number;
-  /** A probe is about to start (after the rest). */
-  onProbeStart?: (index: number, rate: number) => void;
+  /** A probe is about to start (after the rest); `progress` reads the probe's own counts while it runs. */
+  onProbeStart?: (index: number, rate: number, progress: () => ProgressCounts) => void;
   onProbeEnd?: (probe: CapacityProbe) => void;
 }
 
@@ -139,7 +139,9 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
       interrupted = true;
       break;
     }
-    options.onProbeStart?.(index, rate);
+    const probeAggregator = new Aggregator();
+    probeAggregator.startTimeline(options.timelineOriginMs);
+    options.onProbeStart?.(index, rate, () => probeAggregator.progress());
     const step: CycleStep = {
       cycleIndex: index,
       users: options.maxUsers,
@@ -149,7 +151,7 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
       rampUpMs: options.rampUpMs,
     };
     const startedAt = Date.now();
-    const probe = await runProbe(options, step);
+    const probe = await runProbe(options, step, probeAggregator);
     const endedAt = Date.now();
     loops.push(...probe.loops);
     if (!probe.merged) {
@@ -200,6 +202,7 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
 async function runProbe(
   options: CapacityRunOptions,
   step: CycleStep,
+  probeAggregator: Aggregator,
 ): Promise<{
   snapshot: ReturnType<Aggregator['snapshot']>;
   interrupted: boolean;
@@ -207,8 +210,6 @@ async function runProbe(
   /** The run's aggregator got the probe's events already. */
   merged: boolean;
 }> {
-  const probeAggregator = new Aggregator();
-  probeAggregator.startTimeline(options.timelineOriginMs);
   if (options.workers <= 1) {
     const monitor = new LoopMonitor('main');
     monitor.start();

@@ -53,6 +53,9 @@ const STRING_KEYS = {
   broker_user: 'brokerUser',
   broker_password: 'brokerPassword',
   heartbeat_timeout: 'heartbeatTimeout',
+  max_rate: 'maxRate',
+  capacity_precision: 'capacityPrecision',
+  capacity_rest: 'capacityRest',
 } as const;
 const BOOLEAN_KEYS = {
   quiet: 'quiet',
@@ -61,6 +64,7 @@ const BOOLEAN_KEYS = {
   discard_bodies: 'discardBodies',
   insecure: 'insecure',
   http2: 'http2',
+  find_capacity: 'findCapacity',
 } as const;
 const KNOWN_KEYS = [
   ...Object.keys(STRING_KEYS),

@@ -140,6 +140,58 @@ export interface DistributedSummary {
   stoppedBy: string | null;
 }
 
+/**
+ * Why a capacity search (--find-capacity, SPEC §12) ended: found (held and
+ * broke within the precision), max-rate-held, first-rate-broke,
+ * generator-saturated (a probe's generator was the limit), probe-limit (the
+ * probes ran out first). The runner's CapacityReason, as data the outputs read.
+ */
+export type CapacitySummaryReason =
+  'found' | 'max-rate-held' | 'first-rate-broke' | 'generator-saturated' | 'probe-limit';
+
+/** One probe of a capacity search: one rate step, judged by the SLO on its own counts. */
+export interface CapacityProbeSummary {
+  /** 0-based, in the order run; its step row is steps[index] (step index + 1). */
+  index: number;
+  /** Runs per second scheduled. */
+  rate: number;
+  /** Runs per second that ran (finished) over the probe's duration. */
+  achievedRate: number;
+  /** Every threshold passed. */
+  held: boolean;
+  /** The thresholds it broke, as given. */
+  broken: string[];
+  /** The generator's own event loops were saturated: no verdict on the service. */
+  saturated: boolean;
+  /** Why it was saturated ('' when it was not). */
+  saturationReason: string;
+  /** Response-time p95 of the probe, ms; null without hits. */
+  p95Ms: number | null;
+  /** Runs that failed or errored, percent. */
+  errorPercent: number;
+  /** Each threshold over the probe, measured. */
+  thresholds: ThresholdResult[];
+  /** Epoch ms. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/** What a capacity search adds to the summary: its answer, and each probe. */
+export interface CapacitySummary {
+  /** The highest rate that held, runs per second; null when none did. */
+  heldRate: number | null;
+  /** The lowest rate that broke; null when none did. */
+  brokeRate: number | null;
+  reason: CapacitySummaryReason;
+  /** The SLO: the --threshold expressions each probe was judged by, as given. */
+  slo: string[];
+  /** --capacity-precision as a share (0.05 for 5 %). */
+  precision: number;
+  /** --max-rate, or null for none. */
+  maxRate: number | null;
+  probes: CapacityProbeSummary[];
+}
+
 /** Latency percentiles of all hits, in seconds. */
 export interface LatencySummary {
   p50: number;
@@ -303,6 +355,12 @@ export interface Summary {
    * readers take a missing one as null.
    */
   distributed: DistributedSummary | null;
+  /**
+   * --find-capacity: the search's answer and its probes (the steps); absent
+   * for any other run. Its reason, not the thresholds over the whole run,
+   * decides the exit status.
+   */
+  capacity?: CapacitySummary;
 }
 
 /** How many errors and failures the summary lists. */
@@ -442,13 +500,20 @@ export function exitStatusOf(
   summary: Pick<
     Summary,
     'abortedBy' | 'interruptedBy' | 'errors' | 'failures' | 'thresholds' | 'interrupted'
-  > & { distributed?: DistributedSummary | null | undefined },
+  > & {
+    distributed?: DistributedSummary | null | undefined;
+    capacity?: CapacitySummary | undefined;
+  },
 ): number {
   if (summary.abortedBy !== null) {
     return ExitCode.RUN_FAILED;
   }
   if (summary.interruptedBy !== null) {
     return ExitCode[summary.interruptedBy];
+  }
+  if (summary.capacity !== undefined) {
+    // The probes that broke were meant to: a rate that held is the answer.
+    return capacityFound(summary.capacity) ? ExitCode.OK : ExitCode.RUN_FAILED;
   }
   const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
   const distributed = summary.distributed ?? null;
@@ -461,6 +526,19 @@ export function exitStatusOf(
     : ExitCode.OK;
 }
 
+/**
+ * A capacity search gave an answer a user can act on: a rate held and the
+ * search was not cut short by its own generator (found, --max-rate held, or
+ * the probes ran out with a rate that held).
+ */
+export function capacityFound(capacity: CapacitySummary): boolean {
+  return (
+    capacity.heldRate !== null &&
+    capacity.reason !== 'first-rate-broke' &&
+    capacity.reason !== 'generator-saturated'
+  );
+}
+
 export function buildSummary(
   snapshot: Snapshot,
   info: RunInfo,
@@ -471,6 +549,7 @@ export function buildSummary(
   abortedBy: string | null = null,
   interruptedBy: InterruptSignal | null = null,
   distributed: DistributedSummary | null = null,
+  capacity: CapacitySummary | null = null,
 ): Summary {
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
@@ -565,6 +644,17 @@ export function buildSummary(
             stoppedBy: distributed.stoppedBy,
           },
   };
+  if (capacity !== null) {
+    summary.capacity = {
+      ...capacity,
+      slo: [...capacity.slo],
+      probes: capacity.probes.map((probe) => ({
+        ...probe,
+        broken: [...probe.broken],
+        thresholds: probe.thresholds.map((t) => ({ ...t })),
+      })),
+    };
+  }
   summary.exitStatus = exitStatusOf(summary);
   return summary;
 }
