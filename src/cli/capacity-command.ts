@@ -135,9 +135,10 @@ export async function runCapacityCommand(
       : await startDashboard({ address: options.dashboard, aggregator, thresholds: [] });
   const strays = host.watchStrayErrors(terminal);
 
-  // One step per probe: the rates (and pools) are pushed as the probes start, so the live page follows.
-  const rates: number[] = [];
-  const users: number[] = [];
+  // One step per probe: the first is known now (outputs such as funkload
+  // read it at the start), the others are added as they start, so the live page follows.
+  const rates: number[] = [startRate];
+  const users: number[] = [maxUsers];
   const info: RunInfo = {
     startedAt: Date.now(),
     fqn: options.fqn,
@@ -218,8 +219,8 @@ export async function runCapacityCommand(
       signal: controller.signal,
       timelineOriginMs: info.startedAt,
       onProbeStart: (index, rate, read) => {
-        rates.push(rate);
-        users.push(maxUsers);
+        rates[index] = rate;
+        users[index] = maxUsers;
         say(`probe ${index + 1}: ${rate}/s for ${formatSeconds(durationMs / 1000)}`);
         if (!options.quiet) {
           progress = new Progress({

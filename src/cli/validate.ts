@@ -265,6 +265,13 @@ export function validateOptions(
   // --find-capacity probes rates: --rate is its start rate and --duration
   // each probe's length, both with defaults; users and hits have no place.
   const findCapacity = command.kind === 'run' && (cli.findCapacity ?? config.findCapacity ?? false);
+  if (cli.findCapacity === true && command.kind !== 'run') {
+    problems.push(
+      new UsageError(
+        `--find-capacity with --${command.kind}: it sends no load of its own; drop one`,
+      ),
+    );
+  }
   if (findCapacity) {
     for (const [key, option] of [
       ['users', '-u/--users'],

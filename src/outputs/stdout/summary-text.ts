@@ -228,7 +228,7 @@ export function capacityLines(
         break;
       case 'generator-saturated':
         verdict = chalk.red(
-          `Search stopped: the generator, not the service, was the limit at ${perSecond(saturated?.rate ?? 0)}: use --workers N for more threads, or a bigger machine${capacity.heldRate === null ? '' : `; ${perSecond(capacity.heldRate)} held before it`}`,
+          `Search stopped: the generator, not the service, was the limit at ${perSecond(saturated?.rate ?? 0)}: give it more CPU (--workers N, a machine less busy, or more cores)${capacity.heldRate === null ? '' : `; ${perSecond(capacity.heldRate)} held before it`}`,
         );
         break;
       case 'probe-limit':
