@@ -7,7 +7,7 @@
 // capacity), so they hold on a loaded machine.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Summary } from '../../src/metrics/summary.ts';
@@ -253,7 +253,11 @@ describe('loads-runner --find-capacity', () => {
         '20',
         '--workers',
         '2',
-        ...QUICK,
+        // Each probe starts its threads cold: 3 s, so that their start-up weighs less in the judged loop delay.
+        '--duration',
+        '3',
+        '--capacity-rest',
+        '0.2',
         '--server-url',
         fast.url,
         '-o',
@@ -266,16 +270,16 @@ describe('loads-runner --find-capacity', () => {
     assert.equal(result.code, 0, result.stderr);
     const summary = await readJson(json);
     assert.equal(summary.run.workers, 2);
-    assert.equal(summary.capacity!.reason, 'max-rate-held');
+    assert.equal(summary.capacity!.reason, 'max-rate-held', JSON.stringify(summary.capacity));
     assert.deepEqual(
       summary.capacity!.probes.map((p) => p.rate),
       [10, 20],
     );
     assert.deepEqual(
       summary.steps.map((s) => s.runs),
-      [20, 40],
+      [30, 60],
     );
-    assert.equal(summary.successes, 60);
+    assert.equal(summary.successes, 90);
   });
 
   it('when SIGINT comes during a probe then the summary covers the probes so far and the exit status is 130', async () => {
@@ -322,6 +326,12 @@ describe('loads-runner --find-capacity', () => {
 
   it('when the options cannot make a capacity search then each is one line and exit status 2', async () => {
     const base = [FQN, '--find-capacity', '--server-url', fast.url];
+    // The config file's keys: its find_capacity asks for the search, and max_rate is checked as the option.
+    const ini = path.join(dir, 'capacity.ini');
+    await writeFile(
+      ini,
+      '[loads]\nfind_capacity = true\nrate = 30\nmax_rate = 20\ncapacity_rest = 1\n',
+    );
     const slo = ['--threshold', 'p95<200ms'];
     const cases: [string, string[], RegExp][] = [
       ['no threshold', base, /--find-capacity needs the SLO as one or more --threshold/],
@@ -367,6 +377,11 @@ describe('loads-runner --find-capacity', () => {
         '--max-rate alone',
         [FQN, '--rate', '10', '-d', '1', '--max-rate', '20'],
         /^loads-runner: --max-rate applies to --find-capacity, which is not given; add it or drop --max-rate$/m,
+      ],
+      [
+        'a config file',
+        [FQN, '--config', ini, ...slo],
+        /^loads-runner: --max-rate 20 is below the start rate 30\/s \(--rate\)/m,
       ],
       [
         '--abort-on-fail',

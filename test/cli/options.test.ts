@@ -204,7 +204,7 @@ test('config: every problem of the file at once, one line each, with did-you-mea
       "config file 'x.ini': unknown key 'sever-url' in [loads] (line 4); did you mean 'server_url'?",
       "config file 'x.ini': 'quiet' (line 5) must be true or false, not 'perhaps'",
       "config file 'x.ini': unknown key 'no_colour' in [loads] (line 8); did you mean 'no_color'?",
-      `config file 'x.ini': unknown key 'bogus' in [loads] (line 9); known keys: fqn, users, hits, duration, rate, max_users, ramp_up, server_url, timeout, test_timeout, max_body_size, cert, key, output_file_filename, output_funkload_filename, output_json_filename, output_junit_filename, output_html_filename, project_name, workers, status_interval, agents, broker, broker_creds, broker_nkey, broker_tls_ca, broker_tls_cert, broker_tls_key, broker_token, broker_user, broker_password, heartbeat_timeout, quiet, no_color, abort_on_fail, discard_bodies, insecure, http2, output, threshold, ca, dashboard, include_file`,
+      `config file 'x.ini': unknown key 'bogus' in [loads] (line 9); known keys: fqn, users, hits, duration, rate, max_users, ramp_up, server_url, timeout, test_timeout, max_body_size, cert, key, output_file_filename, output_funkload_filename, output_json_filename, output_junit_filename, output_html_filename, project_name, workers, status_interval, agents, broker, broker_creds, broker_nkey, broker_tls_ca, broker_tls_cert, broker_tls_key, broker_token, broker_user, broker_password, heartbeat_timeout, max_rate, capacity_precision, capacity_rest, quiet, no_color, abort_on_fail, discard_bodies, insecure, http2, find_capacity, output, threshold, ca, dashboard, include_file`,
       "config file 'x.ini': 'users' (line 10) needs a single value",
     ],
   );
