@@ -1313,6 +1313,12 @@
               left + 6 * ratio + width > u.bbox.left + u.bbox.width
                 ? left - 6 * ratio - width
                 : left + 6 * ratio;
+            // On the chart's own background, so that no line runs through the words.
+            ctx.fillStyle =
+              getComputedStyle(document.documentElement).getPropertyValue('--panel').trim() ||
+              '#ffffff';
+            ctx.fillRect(x - 3 * ratio, top + 1 * ratio, width + 6 * ratio, 17 * ratio);
+            ctx.fillStyle = c4;
             ctx.fillText(label, x, top + 14 * ratio);
             ctx.restore();
             u.capacityMark = { rate: held, label, left: left / ratio };
