@@ -56,6 +56,9 @@ const STRING_KEYS = {
   test_runner: 'testRunner',
   zmq_receiver: 'zmqReceiver',
   external_process_timeout: 'externalProcessTimeout',
+  max_rate: 'maxRate',
+  capacity_precision: 'capacityPrecision',
+  capacity_rest: 'capacityRest',
 } as const;
 const BOOLEAN_KEYS = {
   quiet: 'quiet',
@@ -64,6 +67,7 @@ const BOOLEAN_KEYS = {
   discard_bodies: 'discardBodies',
   insecure: 'insecure',
   http2: 'http2',
+  find_capacity: 'findCapacity',
 } as const;
 const KNOWN_KEYS = [
   ...Object.keys(STRING_KEYS),

@@ -554,7 +554,7 @@ async function followRun(context: FollowContext): Promise<number> {
     options.thresholds,
     abortedBy,
     interruptedBy,
-    { runId, agents, stoppedBy: result.stoppedBy },
+    { distributed: { runId, agents, stoppedBy: result.stoppedBy } },
   );
   const outputError = await endRunOutputs(outputs, dashboard, summary);
   if (outputError !== undefined) {

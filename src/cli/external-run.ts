@@ -206,8 +206,7 @@ export async function runExternalLoad(
     options.thresholds,
     abortedBy,
     interruptedBy,
-    null,
-    { command: external.command, ...runner.report() },
+    { external: { command: external.command, ...runner.report() } },
   );
   const outputError = await endRunOutputs(outputs, dashboard, summary);
   removeInterruptHandlers();

@@ -1,7 +1,7 @@
 // The loads-runner command: the composition root. It parses and validates
 // the options (`loads-runner report` goes to report-command.ts; a run on
 // agents, --attach and the broker commands to distributed-run.ts and
-// broker-admin.ts, loaded only for them), loads the test, wires the
+// broker-admin.ts, --find-capacity to capacity-command.ts, loaded only for them), loads the test, wires the
 // aggregator and outputs to the runner (in this thread, or on worker
 // threads with --workers), handles Ctrl-C, and is the only place that
 // turns errors into exit statuses (SPEC §7): usage/input errors print one
@@ -182,6 +182,10 @@ async function dispatch(options: RunOptions, terminal: Terminal): Promise<number
           terminal,
           exitNow,
         );
+      }
+      if (options.capacity !== null) {
+        const { runCapacityCommand } = await import('./capacity-command.ts');
+        return runCapacityCommand(options, terminal, { watchStrayErrors, exitNow });
       }
       if (options.distributed === null) {
         return runLoad(options, terminal);

@@ -67,6 +67,11 @@ export interface RawOptions {
   testRunner?: string;
   zmqReceiver?: string;
   externalProcessTimeout?: string;
+  /** --find-capacity: probe arrival rates for the highest that meets the thresholds (SPEC §12). */
+  findCapacity?: boolean;
+  maxRate?: string;
+  capacityPrecision?: string;
+  capacityRest?: string;
 }
 
 /** `loads-runner report`'s options as commander hands them over. */
@@ -216,6 +221,22 @@ export function createProgram(version: string): Command {
       'stop the load as soon as a threshold is crossed for good (e.g. errors<5 after 5 errors)',
     )
     .option(
+      '--find-capacity',
+      'probe arrival rates (open model) for the highest that meets every --threshold: from --rate (default: 10) doubling until a probe breaks one, then bisecting; each probe lasts --duration (default: 10), up to 12 probes; exit 1 when even the first rate broke',
+    )
+    .option(
+      '--max-rate <rate>',
+      'with --find-capacity: the highest rate probed, runs per second; the search stops when it holds (default: none)',
+    )
+    .option(
+      '--capacity-precision <percent>',
+      'with --find-capacity: bisect until the rate that broke is within this of the rate that held, e.g. 5% or 2.5% (default: 5%)',
+    )
+    .option(
+      '--capacity-rest <seconds>',
+      "with --find-capacity: pause between probes, so that one probe's backlog does not weigh on the next (default: 3)",
+    )
+    .option(
       '--workers <count>',
       'worker threads that share the users, each with its own event loop; 1 runs all in one thread (default: the number of cores, at most the largest users step)',
     )
@@ -289,6 +310,7 @@ Examples:
   $ loads-runner tests/load.ts:TestApi.test_login -d 30 --server-url http://127.0.0.1:8080
   $ loads-runner example.TestWebSite --rate 50:100:200 -d 60 --max-users 500 --ramp-up 10
   $ loads-runner example.TestWebSite -u 20 --hits 50 --threshold 'p95<300ms' --threshold 'errors<1%' -o junit
+  $ loads-runner example.TestWebSite.test_es --find-capacity --threshold 'p95<200ms' --threshold 'errors<1%'
   $ loads-runner example.TestWebSite -u 20 --hits 50 -o json | jq .latency
   $ loads-runner example.TestWebSite --server-url https://staging.local --ca ./staging-ca.pem --http2
   $ loads-runner example.TestWebSite -u 10:20 --hits 100 --agents 4 --broker nats://runner:PASS@broker:4222
@@ -305,6 +327,8 @@ Exit status: 0 every run succeeded and every threshold passed, 1 a run failed or
 or a threshold was crossed (distributed: or an agent was lost), 2 bad usage or input (or
 too few free agents), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM: the summary
 and outputs then cover what ran before the signal, and a second signal exits at once with
-128 + its number.`,
+128 + its number. With --find-capacity the Capacity section is the verdict: 0 a rate held
+(the capacity was found, --max-rate held, or the 12 probes ran out), 1 even the first rate
+broke the thresholds, or a probe's generator was saturated (its limit, not the service's).`,
     );
 }

@@ -9,6 +9,12 @@ import { errorText } from '../client/connect-errors.ts';
 import { parseThreshold, type Threshold } from '../metrics/thresholds.ts';
 import type { RawBrokerOptions } from '../distributed/broker.ts';
 import { parseTestRunnerCommand, TEST_PLACEHOLDER } from '../runner/external/command.ts';
+import {
+  checkCapacityThresholds,
+  DEFAULT_CAPACITY_DURATION_MS,
+  DEFAULT_CAPACITY_REST_MS,
+  DEFAULT_CAPACITY_START_RATE,
+} from './capacity-run.ts';
 import type { ConfigValues } from './config.ts';
 import type { RawOptions } from './options.ts';
 
@@ -48,8 +54,20 @@ export interface ExternalOptions {
   processTimeoutS: number;
 }
 
+/** --find-capacity (SPEC §12): the search's own settings; the start rate is RunOptions.rate[0]. */
+export interface CapacityOptions {
+  /** --max-rate, runs per second, or null for none. */
+  maxRate: number | null;
+  /** --capacity-precision as a share: 0.05 for 5 %. */
+  precision: number;
+  /** --capacity-rest, ms between probes. */
+  restMs: number;
+}
+
 export interface RunOptions {
   command: RunCommand;
+  /** --find-capacity: the probes' search; null for a load of the plan given. */
+  capacity: CapacityOptions | null;
   /** Set for a run and for --attach, --ping-broker, --check-cluster, --purge-broker; null for a run on this machine. */
   distributed: DistributedOptions | null;
   /** The test; '' for --attach, --ping-broker, --purge-broker and --check-cluster without one. */
@@ -104,6 +122,8 @@ export interface RunOptions {
   /** --test-runner: the test is an external one; null for a TypeScript test. */
   external: ExternalOptions | null;
 }
+
+export const DEFAULT_CAPACITY_PRECISION = '5%';
 
 /** Where the dashboard listens: an IP address, and a port (0: a free one). */
 export interface DashboardAddress {
@@ -240,10 +260,12 @@ function isValidRunId(id: string): boolean {
 
 export function validateOptions(
   fqnArg: string | undefined,
-  cli: RawOptions,
-  config: ConfigValues,
+  cliGiven: RawOptions,
+  configGiven: ConfigValues,
   outputNames: readonly string[],
 ): RunOptions {
+  let cli = cliGiven;
+  let config = configGiven;
   const problems: UsageError[] = [];
   const command = commandOf(cli, fqnArg, problems);
   // A run reads the test name from the file too; the broker commands take only the command line's.
@@ -254,6 +276,39 @@ export function validateOptions(
         'missing the test to run; pass one like example.TestWebSite.test_es (or fqn = … in the config file)',
       ),
     );
+  }
+
+  // --find-capacity probes rates: --rate is its start rate and --duration
+  // each probe's length, both with defaults; users and hits have no place.
+  const findCapacity = command.kind === 'run' && (cli.findCapacity ?? config.findCapacity ?? false);
+  if (cli.findCapacity === true && command.kind !== 'run') {
+    problems.push(
+      new UsageError(
+        `--find-capacity with --${command.kind}: it sends no load of its own; drop one`,
+      ),
+    );
+  }
+  if (findCapacity) {
+    for (const [key, option] of [
+      ['users', '-u/--users'],
+      ['hits', '--hits'],
+    ] as const) {
+      if (cli[key] !== undefined || config[key] !== undefined) {
+        problems.push(
+          new UsageError(
+            `${option} with --find-capacity: the search probes arrival rates (open model), from --rate upward, each probe lasting --duration; drop ${option} (the pool of users is --max-users)`,
+          ),
+        );
+      }
+    }
+    const { users: _cliUsers, hits: _cliHits, ...cliRest } = cli;
+    const { users: _fileUsers, hits: _fileHits, ...configRest } = config;
+    cli = {
+      ...cliRest,
+      rate: cli.rate ?? config.rate ?? String(DEFAULT_CAPACITY_START_RATE),
+      duration: cli.duration ?? config.duration ?? String(DEFAULT_CAPACITY_DURATION_MS / 1000),
+    };
+    config = configRest;
   }
 
   // --rate (open model) and --users (closed model) exclude each other when
@@ -434,12 +489,27 @@ export function validateOptions(
 
   const distributed = parseDistributed(command, cli, config, fqnArg !== undefined, problems);
   const external = parseExternal(command, cli, config, workers, rateText !== undefined, problems);
+  const capacity = parseCapacity(
+    findCapacity,
+    cli,
+    config,
+    { rate, thresholds, abortOnFail, agents: distributed !== null },
+    problems,
+  );
+  if (capacity !== null && external !== null) {
+    problems.push(
+      new UsageError(
+        '--find-capacity with --test-runner: the search schedules runs at arrival rates (open model), but an external process runs its user’s whole share itself; find the capacity with a TypeScript test',
+      ),
+    );
+  }
 
   if (problems.length > 0) {
     throw new UsageErrors(problems);
   }
   return {
     command,
+    capacity,
     distributed,
     fqn: (fqn ?? '').trim(),
     users: users ?? [maxUsers!],
@@ -778,6 +848,118 @@ function parseDistributed(
     heartbeatTimeoutMs: Math.round(heartbeatS * 1000),
     includeFiles,
     detach,
+  };
+}
+
+/** The options that only --find-capacity reads. */
+const CAPACITY_OPTIONS: readonly [keyof RawOptions, string][] = [
+  ['maxRate', '--max-rate'],
+  ['capacityPrecision', '--capacity-precision'],
+  ['capacityRest', '--capacity-rest'],
+];
+
+const PERCENT = /^(\d+(?:\.\d+)?)%?$/;
+
+/**
+ * --find-capacity and its options: null without it (its options given then
+ * are a problem, on the command line; a file may set them for the runs that
+ * use them). The thresholds are the SLO each probe is judged by.
+ */
+function parseCapacity(
+  findCapacity: boolean,
+  cli: RawOptions,
+  config: ConfigValues,
+  run: {
+    rate: number[] | null;
+    thresholds: readonly Threshold[];
+    abortOnFail: boolean;
+    agents: boolean;
+  },
+  problems: UsageError[],
+): CapacityOptions | null {
+  if (!findCapacity) {
+    for (const [key, option] of CAPACITY_OPTIONS) {
+      if (cli[key] !== undefined) {
+        problems.push(
+          new UsageError(
+            `${option} applies to --find-capacity, which is not given; add it or drop ${option}`,
+          ),
+        );
+      }
+    }
+    return null;
+  }
+  if (run.agents) {
+    problems.push(
+      new UsageError(
+        '--find-capacity is not supported with --agents yet; run the search on this machine (with --workers N for more threads)',
+      ),
+    );
+  }
+  if (run.abortOnFail) {
+    problems.push(
+      new UsageError(
+        '--abort-on-fail with --find-capacity: probes are meant to break the thresholds, and the search stops by itself; drop --abort-on-fail',
+      ),
+    );
+  }
+  try {
+    checkCapacityThresholds(run.thresholds);
+  } catch (err) {
+    if (!(err instanceof UsageError)) {
+      throw err;
+    }
+    problems.push(err);
+  }
+  const startRate = run.rate === null ? null : run.rate[0]!;
+  if (run.rate !== null && run.rate.length > 1) {
+    problems.push(
+      new UsageError(
+        `--rate '${run.rate.join(':')}' with --find-capacity: give one start rate (e.g. --rate 10); the search picks the rates after it`,
+      ),
+    );
+  }
+  const maxRateText = cli.maxRate ?? config.maxRate;
+  let maxRate: number | null = null;
+  if (maxRateText !== undefined) {
+    const trimmed = maxRateText.trim();
+    const value = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+    if (!Number.isFinite(value) || value <= 0) {
+      problems.push(
+        new UsageError(
+          `--max-rate '${maxRateText}' is not a number of runs per second > 0; use e.g. --max-rate 500`,
+        ),
+      );
+    } else if (startRate !== null && value < startRate) {
+      problems.push(
+        new UsageError(
+          `--max-rate ${value} is below the start rate ${startRate}/s (--rate); give a --max-rate of at least ${startRate}, or a lower --rate`,
+        ),
+      );
+    } else {
+      maxRate = value;
+    }
+  }
+  const precisionText =
+    cli.capacityPrecision ?? config.capacityPrecision ?? DEFAULT_CAPACITY_PRECISION;
+  const precisionMatch = PERCENT.exec(precisionText.trim());
+  const precision = precisionMatch === null ? Number.NaN : Number(precisionMatch[1]) / 100;
+  if (!(precision > 0 && precision < 1)) {
+    problems.push(
+      new UsageError(
+        `--capacity-precision '${precisionText}' is not a percent above 0% and below 100%; use e.g. 5% or 2.5%`,
+      ),
+    );
+  }
+  const restText = cli.capacityRest ?? config.capacityRest;
+  const restS =
+    restText === undefined
+      ? DEFAULT_CAPACITY_REST_MS / 1000
+      : parseSeconds(restText, '--capacity-rest', problems, true);
+  return {
+    maxRate,
+    precision,
+    restMs: Math.round((restS ?? 0) * 1000),
   };
 }
 

@@ -152,6 +152,58 @@ export interface ExternalSummary {
   problems: { kind: string; count: number; example: string }[];
 }
 
+/**
+ * Why a capacity search (--find-capacity, SPEC §12) ended: found (held and
+ * broke within the precision), max-rate-held, first-rate-broke,
+ * generator-saturated (a probe's generator was the limit), probe-limit (the
+ * probes ran out first). The runner's CapacityReason, as data the outputs read.
+ */
+export type CapacitySummaryReason =
+  'found' | 'max-rate-held' | 'first-rate-broke' | 'generator-saturated' | 'probe-limit';
+
+/** One probe of a capacity search: one rate step, judged by the SLO on its own counts. */
+export interface CapacityProbeSummary {
+  /** 0-based, in the order run; its step row is steps[index] (step index + 1). */
+  index: number;
+  /** Runs per second scheduled. */
+  rate: number;
+  /** Runs per second that ran (finished) over the probe's duration. */
+  achievedRate: number;
+  /** Every threshold passed. */
+  held: boolean;
+  /** The thresholds it broke, as given. */
+  broken: string[];
+  /** The generator's own event loops were saturated: no verdict on the service. */
+  saturated: boolean;
+  /** Why it was saturated ('' when it was not). */
+  saturationReason: string;
+  /** Response-time p95 of the probe, ms; null without hits. */
+  p95Ms: number | null;
+  /** Runs that failed or errored, percent. */
+  errorPercent: number;
+  /** Each threshold over the probe, measured. */
+  thresholds: ThresholdResult[];
+  /** Epoch ms. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/** What a capacity search adds to the summary: its answer, and each probe. */
+export interface CapacitySummary {
+  /** The highest rate that held, runs per second; null when none did. */
+  heldRate: number | null;
+  /** The lowest rate that broke; null when none did. */
+  brokeRate: number | null;
+  reason: CapacitySummaryReason;
+  /** The SLO: the --threshold expressions each probe was judged by, as given. */
+  slo: string[];
+  /** --capacity-precision as a share (0.05 for 5 %). */
+  precision: number;
+  /** --max-rate, or null for none. */
+  maxRate: number | null;
+  probes: CapacityProbeSummary[];
+}
+
 /** Latency percentiles of all hits, in seconds. */
 export interface LatencySummary {
   p50: number;
@@ -317,6 +369,12 @@ export interface Summary {
   distributed: DistributedSummary | null;
   /** A run with --test-runner: its processes and the messages not counted; absent for a TypeScript test. */
   external?: ExternalSummary;
+  /**
+   * --find-capacity: the search's answer and its probes (the steps); absent
+   * for any other run. Its reason, not the thresholds over the whole run,
+   * decides the exit status.
+   */
+  capacity?: CapacitySummary;
 }
 
 /** How many errors and failures the summary lists. */
@@ -456,13 +514,20 @@ export function exitStatusOf(
   summary: Pick<
     Summary,
     'abortedBy' | 'interruptedBy' | 'errors' | 'failures' | 'thresholds' | 'interrupted'
-  > & { distributed?: DistributedSummary | null | undefined },
+  > & {
+    distributed?: DistributedSummary | null | undefined;
+    capacity?: CapacitySummary | undefined;
+  },
 ): number {
   if (summary.abortedBy !== null) {
     return ExitCode.RUN_FAILED;
   }
   if (summary.interruptedBy !== null) {
     return ExitCode[summary.interruptedBy];
+  }
+  if (summary.capacity !== undefined) {
+    // The probes that broke were meant to: a rate that held is the answer.
+    return capacityFound(summary.capacity) ? ExitCode.OK : ExitCode.RUN_FAILED;
   }
   const thresholdCrossed = summary.thresholds.some((t) => !t.passed);
   const distributed = summary.distributed ?? null;
@@ -475,6 +540,26 @@ export function exitStatusOf(
     : ExitCode.OK;
 }
 
+/** What a run of a special kind adds to its summary; each absent for an ordinary run. */
+export interface SummaryExtras {
+  distributed?: DistributedSummary | null;
+  external?: ExternalSummary | null;
+  capacity?: CapacitySummary | null;
+}
+
+/**
+ * A capacity search gave an answer a user can act on: a rate held and the
+ * search was not cut short by its own generator (found, --max-rate held, or
+ * the probes ran out with a rate that held).
+ */
+export function capacityFound(capacity: CapacitySummary): boolean {
+  return (
+    capacity.heldRate !== null &&
+    capacity.reason !== 'first-rate-broke' &&
+    capacity.reason !== 'generator-saturated'
+  );
+}
+
 export function buildSummary(
   snapshot: Snapshot,
   info: RunInfo,
@@ -484,9 +569,9 @@ export function buildSummary(
   thresholds: readonly Threshold[] = [],
   abortedBy: string | null = null,
   interruptedBy: InterruptSignal | null = null,
-  distributed: DistributedSummary | null = null,
-  external: ExternalSummary | null = null,
+  extras: SummaryExtras = {},
 ): Summary {
+  const { distributed = null, external = null, capacity = null } = extras;
   const durationMs = Math.max(0, endedAt - info.startedAt);
   const durationS = durationMs / MS_PER_S;
   const latency = LatencyHistogram.decode(snapshot.latency);
@@ -586,6 +671,17 @@ export function buildSummary(
       processes: external.processes,
       failedProcesses: external.failedProcesses,
       problems: external.problems.map((problem) => ({ ...problem })),
+    };
+  }
+  if (capacity !== null) {
+    summary.capacity = {
+      ...capacity,
+      slo: [...capacity.slo],
+      probes: capacity.probes.map((probe) => ({
+        ...probe,
+        broken: [...probe.broken],
+        thresholds: probe.thresholds.map((t) => ({ ...t })),
+      })),
     };
   }
   summary.exitStatus = exitStatusOf(summary);

@@ -13,6 +13,9 @@
 //     <testsuite name="thresholds">    one <testcase> per --threshold, failing when crossed
 //     <testsuite name="agents">        distributed runs: one <testcase> per agent, failing
 //                                      when it was lost or its part failed
+//     <testsuite name="capacity">      --find-capacity: one <testcase name="capacity">, failing
+//                                      when no rate held or the generator was the limit; its
+//                                      thresholds are the probes' (no "thresholds" suite then)
 // A testcase's time is its share of the run: the run's duration × its runs /
 // all runs. Methods run interleaved throughout the run, so no method has a
 // time of its own; shares add up to the suite's time, which is what CI
@@ -21,10 +24,16 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { ExitCode, LoadsError } from '../errors.ts';
 import { formatSeconds } from '../metrics/format-seconds.ts';
-import type { AgentSummary, ErrorSummary, Summary } from '../metrics/summary.ts';
+import {
+  capacityFound,
+  type AgentSummary,
+  type CapacitySummary,
+  type ErrorSummary,
+  type Summary,
+} from '../metrics/summary.ts';
 import { checkWritablePath } from './writable-path.ts';
 import type { Output, OutputContext } from './output.ts';
-import { interruptionLabel } from './stdout/summary-text.ts';
+import { capacityLines, interruptionLabel } from './stdout/summary-text.ts';
 
 export const DEFAULT_JUNIT_FILENAME = 'junit.xml';
 
@@ -150,6 +159,33 @@ function problemElement(
   return `      <${tag} message="${xmlAttr(message)}" type="${xmlAttr(type)}">${xmlText(text)}</${tag}>\n`;
 }
 
+/** --find-capacity's testcase: its verdict in <system-out>, a <failure> when no answer came. */
+function capacitySuite(
+  capacity: CapacitySummary,
+  interrupted: boolean,
+  timestamp: string,
+  host: string,
+): { xml: string; failed: boolean } {
+  const text = capacityLines(capacity, interrupted, false)
+    .map((line) => line.trim())
+    .join('\n');
+  // An interrupted search is the "interrupted" testcase's error already.
+  const failed = !interrupted && !capacityFound(capacity);
+  const open = '    <testcase classname="capacity" name="capacity" time="0.000">\n';
+  const failure = failed
+    ? `      <failure message="${xmlAttr(`no capacity found: ${capacity.reason}`)}" type="CapacityNotFound">${xmlText(text)}</failure>\n`
+    : '';
+  const xml =
+    `  <testsuite name="capacity" tests="1" failures="${failed ? 1 : 0}" ` +
+    `errors="0" skipped="0" time="0.000" timestamp="${timestamp}" hostname="${host}">\n` +
+    open +
+    failure +
+    `      <system-out>${xmlText(text)}</system-out>\n` +
+    '    </testcase>\n' +
+    '  </testsuite>\n';
+  return { xml, failed };
+}
+
 /** The JUnit XML document of a run. Pure. */
 export function junitXml(summary: Summary): string {
   const module = moduleOf(summary.fqn);
@@ -171,7 +207,8 @@ export function junitXml(summary: Summary): string {
     const method = dot === -1 ? name : name.slice(dot + 1);
     const time = totalRuns === 0 ? 0 : (summary.durationS * runs) / totalRuns;
     let body = '';
-    if (counts.failures > 0 || counts.errors > 0) {
+    // --find-capacity: the probes past the capacity were meant to fail; the capacity testcase is the verdict.
+    if ((counts.failures > 0 || counts.errors > 0) && summary.capacity === undefined) {
       if (counts.errors > 0) {
         suiteErrors++;
       } else {
@@ -238,6 +275,13 @@ export function junitXml(summary: Summary): string {
       '  </testsuite>\n';
     tests += summary.thresholds.length;
     failures += crossed;
+  }
+
+  if (summary.capacity !== undefined) {
+    const suite = capacitySuite(summary.capacity, summary.interrupted, timestamp, host);
+    xml += suite.xml;
+    tests += 1;
+    failures += suite.failed ? 1 : 0;
   }
 
   if (summary.distributed !== null) {

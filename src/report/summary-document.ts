@@ -176,6 +176,20 @@ export function parseSummaryDocument(text: string, source: string, readerVersion
       `${source} is a loads-runner summary of schema ${SUMMARY_SCHEMA} but its distributed is not what it should be; was it edited or cut short? ${FIX}`,
     );
   }
+  const capacity = document['capacity'];
+  if (
+    capacity !== undefined &&
+    (!isRecord(capacity) ||
+      typeof capacity['reason'] !== 'string' ||
+      !Array.isArray(capacity['probes']) ||
+      !['heldRate', 'brokeRate'].every(
+        (key) => capacity[key] === null || hasKind(capacity[key], 'number'),
+      ))
+  ) {
+    throw summaryDocumentError(
+      `${source} is a loads-runner summary of schema ${SUMMARY_SCHEMA} but its capacity is not what it should be; was it edited or cut short? ${FIX}`,
+    );
+  }
   // Every field the report reads was checked above; the rest is data the writer's schema promises.
   return document as unknown as Summary;
 }

@@ -72,7 +72,7 @@ describe('buildSummary distributed', () => {
       [],
       null,
       null,
-      given,
+      { distributed: given },
     );
     assert.deepEqual(s.distributed, given);
     agents[0]!.runs = 99;
@@ -95,7 +95,7 @@ describe('buildSummary distributed', () => {
       [],
       null,
       null,
-      distributed([agent('a'), agent('b', { lost: true, runsNotDone: 4 })]),
+      { distributed: distributed([agent('a'), agent('b', { lost: true, runsNotDone: 4 })]) },
     );
     assert.equal(s.exitStatus, 1);
   });

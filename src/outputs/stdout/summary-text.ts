@@ -9,6 +9,8 @@ import { Chalk } from 'chalk';
 import { MAX_URLS, OTHER_URLS_KEY } from '../../metrics/aggregator.ts';
 import { formatSeconds } from '../../metrics/format-seconds.ts';
 import type {
+  CapacityProbeSummary,
+  CapacitySummary,
   DistributedSummary,
   ErrorSummary,
   ExternalSummary,
@@ -103,8 +105,14 @@ function percent(part: number, whole: number): string {
  * The open model shows each step's arrival rate instead of its users, and
  * the runs dropped because every user was busy.
  */
-function stepTable(steps: readonly StepSummary[], rates: readonly number[] | null): string[] {
+function stepTable(
+  steps: readonly StepSummary[],
+  rates: readonly number[] | null,
+  capacity: CapacitySummary | undefined,
+): string[] {
   const open = rates !== null;
+  // A capacity search's steps are its probes: each row says how it was judged.
+  const probes = capacity?.probes;
   const head = [
     'Step',
     open ? 'Rate' : 'Users',
@@ -115,8 +123,10 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
     'p99',
     'Errors',
     ...(open ? ['Dropped'] : []),
+    ...(probes === undefined ? [] : ['SLO']),
   ];
   const rows = steps.map((row) => {
+    const probe = probes?.[row.step - 1];
     // A step whose cycle-start was never seen has no rate of its own: the plan's.
     const rate = row.rate !== null && row.rate > 0 ? row.rate : (rates?.[row.step - 1] ?? 0);
     const failed = row.errors + row.failures;
@@ -130,13 +140,116 @@ function stepTable(steps: readonly StepSummary[], rates: readonly number[] | nul
       formatSeconds(row.p99S),
       `${failed} (${percent(failed, row.runs)})`,
       ...(open ? [String(row.dropped)] : []),
+      ...(probes === undefined ? [] : [probe === undefined ? '' : probeMark(probe)]),
     ];
   });
   return alignedTable(
     head,
     rows,
-    head.map(() => true),
+    head.map((h) => h !== 'SLO'),
   );
+}
+
+/** A probe in the step table's SLO column: 'held', 'broke p95<200ms', 'generator saturated'. */
+function probeMark(probe: CapacityProbeSummary): string {
+  if (probe.saturated) {
+    return 'generator saturated';
+  }
+  return probe.held ? 'held' : `broke ${probe.broken.join(', ')}`;
+}
+
+/** A rate with its unit: '97.5/s'. */
+function perSecond(rate: number): string {
+  return `${rate}/s`;
+}
+
+/** '✓ p95<200ms 0.0741s, ✓ errors<1% 0%': every threshold of the SLO at one probe. */
+function sloFigures(probe: CapacityProbeSummary, chalk: InstanceType<typeof Chalk>): string {
+  return probe.thresholds
+    .map((t) => `${t.passed ? chalk.green('✓') : chalk.red('✗')} ${t.expression} ${t.display}`)
+    .join(', ');
+}
+
+/**
+ * --find-capacity's verdict (SPEC §12): the highest rate that held and the
+ * first that broke, the SLO's figures at each, and what the reason means
+ * for the user, in words they can act on.
+ */
+export function capacityLines(
+  capacity: CapacitySummary,
+  interrupted: boolean,
+  color: boolean,
+): string[] {
+  const chalk = new Chalk({ level: color ? 1 : 0 });
+  const at = (rate: number | null): CapacityProbeSummary | undefined =>
+    rate === null ? undefined : capacity.probes.find((p) => p.rate === rate);
+  const held = at(capacity.heldRate);
+  const broke = at(capacity.brokeRate);
+  const lines: string[] = [];
+  if (held !== undefined) {
+    lines.push(
+      `  Held:  ${perSecond(held.rate)} (achieved ${perSecond(roundTo3(held.achievedRate))})  ${sloFigures(held, chalk)}`,
+    );
+  }
+  if (broke !== undefined) {
+    lines.push(
+      `  Broke: ${perSecond(broke.rate)} (achieved ${perSecond(roundTo3(broke.achievedRate))})  ${sloFigures(broke, chalk)}`,
+    );
+  }
+  const saturated = capacity.probes.find((p) => p.saturated);
+  if (saturated !== undefined) {
+    lines.push(
+      `  Not judged: ${perSecond(saturated.rate)}: the generator was saturated (${saturated.saturationReason})`,
+    );
+  }
+  const probes = `${capacity.probes.length} ${capacity.probes.length === 1 ? 'probe' : 'probes'}`;
+  const precision = `${Number((capacity.precision * 100).toFixed(2))}%`;
+  let verdict: string;
+  if (interrupted) {
+    verdict =
+      capacity.heldRate === null
+        ? `Interrupted after ${probes}, before any rate held: no capacity found`
+        : `Interrupted after ${probes}: at least ${perSecond(capacity.heldRate)} held; run the search to its end for the capacity`;
+  } else {
+    switch (capacity.reason) {
+      case 'found':
+        verdict = chalk.green(
+          `Capacity: ${perSecond(capacity.heldRate!)}, the highest rate that met every threshold; ${perSecond(capacity.brokeRate!)} broke ${broke?.broken.join(', ') ?? 'it'} (within ${precision}, ${probes})`,
+        );
+        break;
+      case 'max-rate-held':
+        verdict = chalk.green(
+          `Capacity: at least ${perSecond(capacity.heldRate!)}: --max-rate held, so the service can take more; raise --max-rate to look further (${probes})`,
+        );
+        break;
+      case 'first-rate-broke':
+        verdict = chalk.red(
+          `No capacity found: even the first rate, ${perSecond(capacity.brokeRate!)}, broke ${broke?.broken.join(', ') ?? 'the thresholds'}; start lower with --rate, or look at the errors above`,
+        );
+        break;
+      case 'generator-saturated':
+        verdict = chalk.red(
+          `Search stopped: the generator, not the service, was the limit at ${perSecond(saturated?.rate ?? 0)}: give it more CPU (--workers N, a machine less busy, or more cores)${capacity.heldRate === null ? '' : `; ${perSecond(capacity.heldRate)} held before it`}`,
+        );
+        break;
+      case 'probe-limit':
+        verdict = chalk.yellow(
+          capacity.brokeRate === null
+            ? `Capacity: at least ${perSecond(capacity.heldRate!)}: the ${probes} ran out before any rate broke; start higher with --rate ${capacity.heldRate}`
+            : `Capacity: at least ${perSecond(capacity.heldRate!)}, below ${perSecond(capacity.brokeRate)}: the ${probes} ran out before the rates were within ${precision}; narrow it with --rate ${capacity.heldRate} --max-rate ${capacity.brokeRate}`,
+        );
+        break;
+    }
+  }
+  lines.push(`  ${verdict}`);
+  lines.push(
+    '  Each probe is judged by the thresholds on its own runs; the totals above cover every probe and are not the verdict.',
+  );
+  return lines;
+}
+
+function roundTo3(rate: number): number {
+  return Number(rate.toPrecision(3));
 }
 
 /** Distributed runs: one row per agent, in the order the run claimed them. */
@@ -190,10 +303,7 @@ export function agentNotes(distributed: DistributedSummary): string[] {
  * are in the error list, with its stderr), and each kind of message not
  * counted once, with its count and first example.
  */
-function externalLines(
-  external: ExternalSummary,
-  bad: (n: number) => string = String,
-): string[] {
+function externalLines(external: ExternalSummary, bad: (n: number) => string = String): string[] {
   const lines = [
     `  Command: ${external.command}`,
     `  Processes: ${external.processes} started, ${bad(external.failedProcesses)} failed`,
@@ -306,8 +416,11 @@ export function formatSummary(summary: Summary, color: boolean): string {
     );
   }
 
-  if (summary.steps.length > 1) {
-    section('Steps', stepTable(summary.steps, summary.rate));
+  if (summary.steps.length > 1 || summary.capacity !== undefined) {
+    section(
+      summary.capacity === undefined ? 'Steps' : 'Steps (one per probe)',
+      stepTable(summary.steps, summary.rate, summary.capacity),
+    );
   }
 
   if (summary.distributed !== null) {
@@ -384,6 +497,13 @@ export function formatSummary(summary: Summary, color: boolean): string {
           ? `  ${chalk.green('✓ PASS')}  ${t.expression}  (measured ${t.display})`
           : `  ${chalk.red('✗ FAIL')}  ${t.expression}  (measured ${t.display})`,
       ),
+    );
+  }
+
+  if (summary.capacity !== undefined) {
+    section(
+      `Capacity (--find-capacity, the SLO: ${summary.capacity.slo.join(', ')})`,
+      capacityLines(summary.capacity, summary.interrupted, color),
     );
   }
 

@@ -18,6 +18,7 @@
 //   charts()             names of the charts drawn
 //   series(name)         a chart's series: [{ label, stroke, points (values drawn), values }]
 //   summary()            the summary drawn
+//   capacityMark()       --find-capacity: the knee chart's capacity line ({ rate, label, left })
 //   formatSeconds(s, unit)
 //   decodeDistribution(histograms)  percentile series (µs) of a Summary's
 //                        HdrHistograms, as a promise (what a live page draws)
@@ -276,6 +277,9 @@
   function modelText(summary) {
     const run = summary.run;
     const ramp = run.rampUpS > 0 ? `, ramp-up ${formatSeconds(run.rampUpS)}` : '';
+    if (summary.capacity !== undefined && summary.capacity !== null) {
+      return `open, --find-capacity: one probe per step at a rate the search chose, ${formatSeconds(run.durationS)} each, at most ${run.maxUsers} virtual users${ramp}`;
+    }
     if (run.rate !== null) {
       return `open: runs start at a fixed rate, at most ${run.maxUsers ?? run.users[0]} virtual users${ramp}`;
     }
@@ -329,7 +333,32 @@
     return stoppedBy === null ? 'interrupted' : `interrupted (stopped by ${stoppedBy})`;
   }
 
+  /** --find-capacity's answer in one sentence, as the text summary says it. */
+  function capacityVerdict(capacity) {
+    const held = capacity.heldRate;
+    const broke = capacity.brokeRate;
+    const brokeProbe = capacity.probes.find((p) => p.rate === broke);
+    const brokeWhat = brokeProbe === undefined ? 'the SLO' : brokeProbe.broken.join(', ');
+    switch (capacity.reason) {
+      case 'found':
+        return `the capacity is ${held}/s, the highest rate that met every threshold; ${broke}/s broke ${brokeWhat}`;
+      case 'max-rate-held':
+        return `the capacity is at least ${held}/s: --max-rate held`;
+      case 'first-rate-broke':
+        return `even the first rate, ${broke}/s, broke ${brokeWhat}`;
+      case 'generator-saturated': {
+        const saturated = capacity.probes.find((p) => p.saturated);
+        return `the generator, not the service, was the limit at ${saturated === undefined ? '?' : saturated.rate}/s${held === null ? '' : ` (${held}/s held before it)`}`;
+      }
+      default:
+        return broke === null
+          ? `the capacity is at least ${held}/s: the probes ran out`
+          : `the capacity is at least ${held}/s, below ${broke}/s: the probes ran out`;
+    }
+  }
+
   function renderVerdict(summary, finished) {
+    const capacity = summary.capacity ?? null;
     const notes = [];
     const crossed = summary.thresholds.filter((t) => !t.passed).length;
     let cls;
@@ -339,6 +368,10 @@
       cls = 'running';
       status = 'Running';
       meaning = 'the run is in progress: the figures cover what ran so far';
+    } else if (capacity !== null && !summary.interrupted) {
+      cls = summary.exitStatus === 0 ? 'pass' : 'fail';
+      status = summary.exitStatus === 0 ? 'Capacity found' : 'No capacity found';
+      meaning = `exit status ${summary.exitStatus}: ${capacityVerdict(capacity)}`;
     } else if (summary.exitStatus === 0) {
       cls = 'pass';
       status = 'Passed';
@@ -556,6 +589,42 @@
     return table(columns, summary.steps, { name: 'steps' });
   }
 
+  /** --find-capacity: one row per probe, in the order run, with the SLO's figures. */
+  function capacityTable(capacity) {
+    const slo = capacity.slo;
+    const columns = [
+      { head: 'Probe', cell: (p) => p.index + 1 },
+      { head: 'Rate', cell: (p) => `${p.rate}/s` },
+      { head: 'Achieved', cell: (p) => `${formatRate(p.achievedRate)}/s` },
+      ...slo.map((expression, i) => ({
+        head: expression,
+        cell: (p) => {
+          const t = p.thresholds[i];
+          return t === undefined
+            ? '—'
+            : h(
+                'span',
+                { class: t.passed ? 'pass-mark' : 'fail-mark' },
+                `${t.passed ? '✓' : '✗'} ${t.display}`,
+              );
+        },
+      })),
+      {
+        head: 'Verdict',
+        text: true,
+        cell: (p) =>
+          p.saturated
+            ? `not judged: the generator was saturated (${p.saturationReason})`
+            : p.held
+              ? p.rate === capacity.heldRate
+                ? 'held, the highest'
+                : 'held'
+              : `broke ${p.broken.join(', ')}`,
+      },
+    ];
+    return table(columns, capacity.probes, { name: 'capacity' });
+  }
+
   /** Distributed runs: one row per agent (the text summary's Agents table). */
   function agentTable(distributed) {
     const columns = [
@@ -742,6 +811,12 @@
   function renderTables(target = document.getElementById('tables')) {
     const summary = state.run.summary;
     const parts = [];
+    const capacity = summary.capacity ?? null;
+    if (capacity !== null) {
+      parts.push(
+        ...section(`Capacity (the SLO: ${capacity.slo.join(', ')})`, capacityTable(capacity)),
+      );
+    }
     if (summary.hits > 0) {
       parts.push(...section('Latency percentiles (all hits)', latencyTable(summary)));
     }
@@ -1122,8 +1197,153 @@
     return { opts, data: [xs, ...all.map((a) => a.values)] };
   }
 
+  /**
+   * --find-capacity's knee: the probes by rate (a log scale: the search
+   * doubles, then bisects), p95, p99, error share and RPS at each, each
+   * probe's point coloured by its verdict (held, broke, not judged), and a
+   * vertical line at the capacity, the highest rate that held.
+   */
+  function capacityKneeChart(colors, capacity) {
+    const summary = state.run.summary;
+    const [c1, c2, c3, c4, c5, c6] = colors.series;
+    const byRate = summary.steps
+      .map((s) => ({ step: s, probe: capacity.probes[s.step - 1] }))
+      .filter((p) => p.probe !== undefined)
+      .sort((a, b) => a.probe.rate - b.probe.rate);
+    const xs = byRate.map((p) => p.probe.rate);
+    const verdict = (probe) => (probe.saturated ? 'not judged' : probe.held ? 'held' : 'broke');
+    const probeAt = (rate) => byRate.find((p) => p.probe.rate === rate);
+    const secondsValue = (u, v) => (v === null || v === undefined ? '—' : formatSeconds(v));
+    const pointsOnly = (label, color, pick) =>
+      line(label, color, 's', secondsValue, {
+        paths: () => null,
+        points: { show: true, size: 11, fill: color, stroke: color },
+        pick,
+      });
+    const marks = [
+      pointsOnly('Held', c4, (p) => (verdict(p.probe) === 'held' ? p.step.p95S : null)),
+      pointsOnly('Broke', c3, (p) => (verdict(p.probe) === 'broke' ? p.step.p95S : null)),
+      pointsOnly('Not judged', c2, (p) => (verdict(p.probe) === 'not judged' ? p.step.p95S : null)),
+    ];
+    const held = capacity.heldRate;
+    const lowest = xs.length === 0 ? 1 : xs[0];
+    const highest = xs.length === 0 ? 1 : xs[xs.length - 1];
+    const opts = {
+      scales: {
+        s: fromZero,
+        rps: fromZero,
+        '%': fromZero,
+        x: { time: false, distr: 3, log: 2, range: () => [lowest / 1.25, highest * 1.25] },
+      },
+      series: [
+        {
+          label: 'Probe',
+          value: (u, v) => {
+            const p = v === null ? undefined : probeAt(v);
+            return p === undefined
+              ? '—'
+              : `probe ${p.probe.index + 1}: ${p.probe.rate}/s, ${verdict(p.probe)}`;
+          },
+        },
+        line('p95', c1, 's', secondsValue, { points: { show: true, size: 5 } }),
+        line('p99', c6, 's', secondsValue, { points: { show: true, size: 5 } }),
+        line('Error share', c5, '%', (u, v) => (v === null ? '—' : `${v.toFixed(2)}%`), {
+          points: { show: true, size: 5 },
+          dash: [2, 3],
+        }),
+        line('RPS', colors.fg, 'rps', (u, v) => (v === null ? '—' : `${formatRate(v)}/s`), {
+          points: { show: true, size: 5 },
+          width: 2,
+        }),
+        ...marks.map(({ pick: _pick, ...series }) => series),
+      ],
+      axes: [
+        {
+          stroke: colors.fg,
+          grid: { stroke: colors.grid, width: 1 },
+          ticks: { stroke: colors.grid, width: 1 },
+          splits: () => xs,
+          // Bisected rates lie close together: a label only where it has room.
+          values: (u, splits) => {
+            let last = -Infinity;
+            return splits.map((rate) => {
+              const at = u.valToPos(rate, 'x');
+              if (at - last < 44 && rate !== held) {
+                return '';
+              }
+              last = at;
+              return `${rate}/s`;
+            });
+          },
+          label: 'probe rate (runs/s)',
+          labelSize: 18,
+          labelFont: '12px system-ui, sans-serif',
+        },
+        valueAxis(colors, tickSeconds, 3, 's', 'seconds'),
+        valueAxis(colors, axisRate, 1, 'rps', 'requests/s'),
+        valueAxis(colors, axisPercent, 1, '%', 'errors'),
+      ],
+      cursor: { drag: { x: false, y: false } },
+      hooks: {
+        draw: [
+          (u) => {
+            if (held === null) {
+              u.capacityMark = null;
+              return;
+            }
+            const left = u.valToPos(held, 'x', true);
+            const { top, height } = u.bbox;
+            const ctx = u.ctx;
+            const ratio = window.devicePixelRatio || 1;
+            ctx.save();
+            ctx.strokeStyle = c4;
+            ctx.lineWidth = 2 * ratio;
+            ctx.setLineDash([6 * ratio, 4 * ratio]);
+            ctx.beginPath();
+            ctx.moveTo(left, top);
+            ctx.lineTo(left, top + height);
+            ctx.stroke();
+            const label = `capacity ${held}/s`;
+            ctx.setLineDash([]);
+            ctx.fillStyle = c4;
+            ctx.font = `bold ${12 * ratio}px system-ui, sans-serif`;
+            const width = ctx.measureText(label).width;
+            // Left of the line when it is near the right edge.
+            const x =
+              left + 6 * ratio + width > u.bbox.left + u.bbox.width
+                ? left - 6 * ratio - width
+                : left + 6 * ratio;
+            // On the chart's own background, so that no line runs through the words.
+            ctx.fillStyle =
+              getComputedStyle(document.documentElement).getPropertyValue('--panel').trim() ||
+              '#ffffff';
+            ctx.fillRect(x - 3 * ratio, top + 1 * ratio, width + 6 * ratio, 17 * ratio);
+            ctx.fillStyle = c4;
+            ctx.fillText(label, x, top + 14 * ratio);
+            ctx.restore();
+            u.capacityMark = { rate: held, label, left: left / ratio };
+          },
+        ],
+      },
+    };
+    const data = [
+      xs,
+      byRate.map((p) => p.step.p95S),
+      byRate.map((p) => p.step.p99S),
+      byRate.map((p) =>
+        p.step.runs > 0 ? ((p.step.errors + p.step.failures) * 100) / p.step.runs : 0,
+      ),
+      byRate.map((p) => p.step.rps),
+      ...marks.map((m) => byRate.map(m.pick)),
+    ];
+    return { opts, data };
+  }
+
   function kneeChart(colors) {
     const summary = state.run.summary;
+    if (summary.capacity !== undefined && summary.capacity !== null) {
+      return capacityKneeChart(colors, summary.capacity);
+    }
     const open = summary.rate !== null;
     const [c1, , c3, , c5] = colors.series;
     const steps = summary.steps;
@@ -1211,7 +1431,19 @@
         built: distributionChart(colors),
       });
     }
-    if (summary.steps.length > 1) {
+    const capacity = summary.capacity ?? null;
+    if (capacity !== null && summary.steps.length > 0) {
+      list.push({
+        name: 'knee',
+        title:
+          capacity.heldRate === null
+            ? 'Probes: no rate held'
+            : `Probes: the capacity is ${capacity.heldRate}/s`,
+        hint: 'p95, p99, error share and RPS per probe rate; points held (green) or broke (red)',
+        time: false,
+        built: kneeChart(colors),
+      });
+    } else if (summary.steps.length > 1) {
       list.push({
         name: 'knee',
         title: 'Steps: where the capacity runs out',
@@ -1571,6 +1803,8 @@
           }));
     },
     summary: () => state.run.summary,
+    /** The knee chart's capacity line as drawn ({ rate, label, left in CSS px }), or null. */
+    capacityMark: () => charts.get('knee')?.plot.capacityMark ?? null,
     formatSeconds,
     decodeDistribution,
   };
