@@ -11,13 +11,19 @@ import { Aggregator, type ProgressCounts } from '../metrics/aggregator.ts';
 import { createFanoutSink, type EventSink } from '../metrics/events.ts';
 import { assessGeneratorLoad, LoopMonitor, type LoopSample } from '../metrics/loop-monitor.ts';
 import { LatencyHistogram } from '../metrics/histogram.ts';
-import { evaluateThresholds, type Threshold, type ThresholdResult } from '../metrics/thresholds.ts';
+import {
+  evaluateThresholds,
+  meets,
+  type Threshold,
+  type ThresholdResult,
+} from '../metrics/thresholds.ts';
 import { UsageError } from '../errors.ts';
 import {
   CapacitySearch,
   DEFAULT_CAPACITY_SEARCH,
   type CapacityReason,
   type ProbeRecord,
+  type ProbeVerdict,
 } from '../runner/capacity-search.ts';
 import type { CycleStep } from '../runner/cycle.ts';
 import type { LoadedTest } from '../runner/loader.ts';
@@ -124,6 +130,43 @@ export function checkCapacityThresholds(thresholds: readonly Threshold[]): void 
   }
 }
 
+/**
+ * A probe's verdict from its thresholds, and whether it can be trusted when
+ * the generator was saturated (`generatorDelayMs`: its worst event-loop
+ * delay p99, null when it was not saturated). A probe that held still held:
+ * each run's latency counts from its scheduled start, so the generator's own
+ * delay only made the SLO harder, as long as the rate was delivered
+ * (`deliveredShare`: runs done ÷ runs scheduled). A probe that broke is the
+ * service's doing only when every threshold it broke is an upper bound on
+ * latency that the latency minus that delay still breaks; otherwise it says
+ * nothing about the service.
+ */
+export function probeVerdict(
+  thresholds: readonly Threshold[],
+  results: readonly ThresholdResult[],
+  generatorDelayMs: number | null,
+  deliveredShare: number,
+): ProbeVerdict {
+  const held = results.every((r) => r.passed);
+  const broken = results.filter((r) => !r.passed);
+  let saturated = false;
+  if (generatorDelayMs !== null) {
+    saturated = held
+      ? deliveredShare < DELIVERED_SHARE
+      : !broken.every((result) => {
+          const threshold = thresholds.find((t) => t.expression === result.expression);
+          return (
+            threshold !== undefined &&
+            threshold.metric === 'latency' &&
+            (threshold.operator === '<' || threshold.operator === '<=') &&
+            result.measured !== null &&
+            !meets(result.measured - generatorDelayMs, threshold.operator, threshold.bound)
+          );
+        });
+  }
+  return { held, broken: broken.map((r) => r.expression), saturated };
+}
+
 export async function runCapacitySearch(options: CapacityRunOptions): Promise<CapacityOutcome> {
   const search = new CapacitySearch({
     ...DEFAULT_CAPACITY_SEARCH,
@@ -168,17 +211,13 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
     const results = evaluateThresholds(options.thresholds, snapshot, durationS);
     const generator = assessGeneratorLoad(probe.loops);
     const runs = snapshot.tests.successes + snapshot.tests.failures + snapshot.tests.errors;
-    const held = results.every((r) => r.passed);
-    // A probe that held with its generator saturated still held: each run's
-    // latency counts from its scheduled start, so the generator's own delay
-    // only made the SLO harder, as long as the rate was delivered. One that
-    // broke (or fell short of its rate) says nothing about the service.
-    const delivered = runs >= rate * durationS * DELIVERED_SHARE;
-    const verdict = {
-      held,
-      broken: results.filter((r) => !r.passed).map((r) => r.expression),
-      saturated: generator.saturated && (!held || !delivered),
-    };
+    const worstDelayMs = Math.max(0, ...generator.threads.map((t) => t.delayP99Ms));
+    const verdict = probeVerdict(
+      options.thresholds,
+      results,
+      generator.saturated ? worstDelayMs : null,
+      runs / (rate * durationS),
+    );
     search.record(verdict);
     const record: CapacityProbe = {
       index,

@@ -159,7 +159,7 @@ export function parseThreshold(text: string): Threshold {
 }
 
 /** True when `measured` meets the threshold's condition. */
-function meets(measured: number, operator: ThresholdOperator, bound: number): boolean {
+export function meets(measured: number, operator: ThresholdOperator, bound: number): boolean {
   switch (operator) {
     case '<':
       return measured < bound;

@@ -10,6 +10,7 @@ import { loadTest } from '../../src/runner/loader.ts';
 import {
   capacityRunBoundMs,
   checkCapacityThresholds,
+  probeVerdict,
   runCapacitySearch,
   type CapacityRunOptions,
 } from '../../src/cli/capacity-run.ts';
@@ -91,6 +92,38 @@ describe('runCapacitySearch', () => {
     );
     assert.equal(outcome.heldRate, 40);
     assert.equal(outcome.brokeRate, null);
+  });
+
+  it('when the generator was saturated then a probe is untrusted unless it held at its rate, or broke by more than the generator delay', () => {
+    const slo = [parseThreshold('p95<200ms'), parseThreshold('errors<1%')];
+    const p95 = (ms: number) => ({
+      expression: 'p95<200ms',
+      passed: ms < 200,
+      measured: ms,
+      display: `${ms}ms`,
+    });
+    const errors = (percent: number) => ({
+      expression: 'errors<1%',
+      passed: percent < 1,
+      measured: percent,
+      display: `${percent}%`,
+    });
+    const verdict = (results: ReturnType<typeof p95>[], delayMs: number | null, share = 1) =>
+      probeVerdict(slo, results, delayMs, share);
+    // Held: trusted when the rate was delivered.
+    assert.equal(verdict([p95(12), errors(0)], 80, 1).saturated, false);
+    assert.equal(verdict([p95(12), errors(0)], 80, 0.9).saturated, true);
+    // Broke on latency far past what the generator's delay explains: the service's doing.
+    assert.deepEqual(verdict([p95(900), errors(0)], 80), {
+      held: false,
+      broken: ['p95<200ms'],
+      saturated: false,
+    });
+    // Broke by less than the delay, or on errors: no verdict on the service.
+    assert.equal(verdict([p95(250), errors(0)], 80).saturated, true);
+    assert.equal(verdict([p95(900), errors(5)], 80).saturated, true);
+    // A generator that kept up: every verdict stands.
+    assert.equal(verdict([p95(250), errors(5)], null).saturated, false);
   });
 
   it('when the thresholds cannot judge a probe then the usage error says why', () => {
