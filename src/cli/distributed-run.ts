@@ -18,6 +18,7 @@ import { LoopMonitor, type GeneratorLoad } from '../metrics/loop-monitor.ts';
 import {
   buildSummary,
   type AgentSummary,
+  type ExternalSummary,
   type InterruptSignal,
   type RunInfo,
   type Summary,
@@ -27,6 +28,7 @@ import type { Output } from '../outputs/output.ts';
 import { formatLocalTime } from '../outputs/stdout/summary-text.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { buildPlan, buildRatePlan, countRuns } from '../runner/cycle.ts';
+import { mergeExternalReports } from '../runner/external/report.ts';
 import { loadTest } from '../runner/loader.ts';
 import {
   connectBroker,
@@ -150,8 +152,11 @@ export async function runOnAgents(
   const distributed = options.distributed!;
   const agents = distributed.agents!;
   const cwd = process.cwd();
+  const external = options.external;
   // Resolve everything that can fail on bad input before any agent is claimed.
-  const test = await loadTest(options.fqn, cwd);
+  // An external test is not loaded here: its name is the command's to resolve,
+  // on each agent; how many tests a hit runs only its results tell (1 until then).
+  const methodsPerRun = external === null ? (await loadTest(options.fqn, cwd)).methods.length : 1;
   const plan =
     options.rate === null
       ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
@@ -182,7 +187,7 @@ export async function runOnAgents(
       runnerHost: hostname(),
       record: {
         plan,
-        methodsPerRun: test.methods.length,
+        methodsPerRun,
         info: {
           fqn: options.fqn,
           projectName: options.projectName,
@@ -206,6 +211,14 @@ export async function runOnAgents(
         serverUrl: options.serverUrl ?? null,
         forwardEvents,
         heartbeatTimeoutMs: distributed.heartbeatTimeoutMs,
+        external:
+          external === null
+            ? null
+            : {
+                command: external.command,
+                argv: external.argv,
+                processTimeoutS: external.processTimeoutS,
+              },
       },
     });
     const names = record.agents.map((id) => record.agentHosts?.[id]?.name ?? id);
@@ -550,6 +563,7 @@ async function followRun(context: FollowContext): Promise<number> {
     abortedBy,
     interruptedBy,
     { runId, agents, stoppedBy: result.stoppedBy },
+    externalOf(record, result.agents),
   );
   let outputError: unknown;
   for (const output of outputs) {
@@ -564,6 +578,16 @@ async function followRun(context: FollowContext): Promise<number> {
     throw outputError;
   }
   return summary.exitStatus;
+}
+
+/** An external run's block of the summary: the agents' reports summed; null for a TypeScript test. */
+function externalOf(record: RunRecord, agents: readonly AgentResult[]): ExternalSummary | null {
+  const external = record.external ?? null;
+  if (external === null) {
+    return null;
+  }
+  const reports = agents.flatMap((agent) => (agent.external === null ? [] : [agent.external]));
+  return { command: external.command, ...mergeExternalReports(reports) };
 }
 
 function toAgentSummary(agent: AgentResult): AgentSummary {

@@ -24,8 +24,9 @@ import type { Aggregator, Snapshot } from '../metrics/aggregator.ts';
 import type { CycleStartEvent, EventSink } from '../metrics/events.ts';
 import { assessGeneratorLoad } from '../metrics/loop-monitor.ts';
 import { countRuns } from '../runner/cycle.ts';
+import type { ExternalRunReport } from '../runner/external/report.ts';
 import type { BrokerConnection } from './broker.ts';
-import { bundleTest } from './bundle.ts';
+import { bundleTest, filesOnlyBundle } from './bundle.ts';
 import type { IncludedFile } from './include-files.ts';
 import { HeartbeatWatch, markLost, POLL_INTERVAL_MS } from './liveness.ts';
 import {
@@ -105,7 +106,11 @@ export async function startRun(
   request: DistributedRunRequest,
 ): Promise<{ runId: string; record: RunRecord }> {
   void conn;
-  const bundle = await bundleTest({ fqn: request.fqn, cwd: request.cwd, version: request.version });
+  // An external test is the command's to find: only the included files travel.
+  const bundle =
+    request.record.external === null
+      ? await bundleTest({ fqn: request.fqn, cwd: request.cwd, version: request.version })
+      : filesOnlyBundle({ fqn: request.fqn, version: request.version });
   return brokerCall('starting the run', async () => {
     const timeoutMs = request.record.heartbeatTimeoutMs;
     const usable = chooseAgents(await listAgents(state), request, timeoutMs);
@@ -293,6 +298,8 @@ export interface AgentResult {
   failure: string | null;
   /** Its final message was received. */
   finished: boolean;
+  /** An external run's report, from its final message; null otherwise. */
+  external: ExternalRunReport | null;
 }
 
 export interface FollowOptions {
@@ -467,6 +474,7 @@ export class RunFollower {
           runsNotDone: null,
           failure: null,
           finished: false,
+          external: null,
         },
         lastSeq: 0,
         maxStep: -1,
@@ -748,6 +756,7 @@ export class RunFollower {
     result.finished = true;
     result.threads = message.threads;
     result.failure = message.failure;
+    result.external = message.external ?? null;
     const load = assessGeneratorLoad(message.loops);
     result.saturated = load.saturated;
     result.saturationReason = load.reason;
