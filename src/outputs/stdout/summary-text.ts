@@ -190,10 +190,7 @@ export function agentNotes(distributed: DistributedSummary): string[] {
  * are in the error list, with its stderr), and each kind of message not
  * counted once, with its count and first example.
  */
-function externalLines(
-  external: ExternalSummary,
-  bad: (n: number) => string = String,
-): string[] {
+function externalLines(external: ExternalSummary, bad: (n: number) => string = String): string[] {
   const lines = [
     `  Command: ${external.command}`,
     `  Processes: ${external.processes} started, ${bad(external.failedProcesses)} failed`,
