@@ -425,7 +425,16 @@ async function followRun(context: FollowContext): Promise<number> {
   const durationMs = record.plan.reduce((sum, step) => sum + step.durationMs, 0);
   const hitsMode = record.plan.every((step) => step.durationMs === 0);
   const openModel = record.plan.some((step) => step.rate > 0);
-  const runsPlanned = countRuns(record.plan, record.methodsPerRun) * agentCount;
+  const external = (record.external ?? null) !== null;
+  // An external class runs each of its methods per hit, which only its results tell.
+  const runsTotal = {
+    kind: 'runs' as const,
+    get runs(): number {
+      const perRun = external ? Math.max(1, aggregator.testsSeen) : record.methodsPerRun;
+      return countRuns(record.plan, perRun) * agentCount;
+    },
+  };
+  const runsPlanned = runsTotal.runs;
   if (live && !options.quiet) {
     progress = new Progress({
       stream: terminal.stderr,
@@ -434,7 +443,7 @@ async function followRun(context: FollowContext): Promise<number> {
       plainIntervalMs: options.statusIntervalMs,
       showDropped: openModel,
       total: hitsMode
-        ? { kind: 'runs', runs: runsPlanned }
+        ? runsTotal
         : {
             kind: 'duration',
             durationMs: attached ? Math.max(1, durationMs - (Date.now() - startedAt)) : durationMs,
@@ -443,8 +452,8 @@ async function followRun(context: FollowContext): Promise<number> {
     });
   }
 
-  // Known in advance in hits mode and in the open model; not in closed duration runs.
-  const plannedRuns = hitsMode || openModel ? runsPlanned : null;
+  // Known in advance in hits mode and in the open model; not in closed duration runs, nor for an external test.
+  const plannedRuns = (hitsMode || openModel) && !external ? runsPlanned : null;
   let abortedBy: string | null = null;
   let interruptedBy: InterruptSignal | null = null;
   let stopping = false;

@@ -771,6 +771,9 @@ export class RunFollower {
     if (record.plan.some((step) => step.rate === 0 && step.hits === 0)) {
       return null; // closed-model duration steps: not known in advance
     }
+    if ((record.external ?? null) !== null) {
+      return null; // an external class's tests per hit are its processes' to say
+    }
     return Math.max(0, countRuns(record.plan, record.methodsPerRun) - runs);
   }
 
