@@ -9,7 +9,9 @@
 // results into the CLI's Aggregator, and the progress bar, outputs,
 // dashboard, thresholds and summary are those of a run on this machine,
 // plus the Agents table. Ctrl-C on a terminal asks to stop the run or detach
-// from it; elsewhere (and SIGTERM) it stops it.
+// from it; elsewhere (and SIGTERM) it stops it. With --test-runner the
+// record carries the command, each agent runs the external processes, and
+// the summary's External runner block sums the agents' reports.
 import { hostname } from 'node:os';
 import { ExitCode, UsageError } from '../errors.ts';
 import { Aggregator } from '../metrics/aggregator.ts';

@@ -1,5 +1,6 @@
 // The runner's side of a distributed run (SPEC §10): startRun bundles the
-// test, stores it and the run record in the broker and claims the agents;
+// test (an external test: its included files only), stores it and the run
+// record in the broker and claims the agents;
 // RunFollower replays the run's stream from its start and follows it live
 // into the runner's Aggregator, so that the runner that started the run and
 // any runner attaching later (--attach, even after the end) count exactly
