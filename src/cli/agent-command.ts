@@ -252,6 +252,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled !== undefined) {
       say(`a second signal (${signal}); exiting now`);
+      // No external test process may outlive the agent, even one that ignores SIGTERM.
+      agent?.killNow();
       // eslint-disable-next-line n/no-process-exit -- the user asked twice: leave without cleaning up
       process.exit(signalExitCode(signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'));
     }
@@ -280,6 +282,8 @@ async function main(argv: readonly string[]): Promise<number> {
       version,
       workers,
       tmpDir,
+      // External test processes (--test-runner runs) start from the agent's own environment.
+      env: process.env,
       onEvent: (event) => say(describeEvent(event)),
     });
     say(

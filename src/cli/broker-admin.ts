@@ -215,6 +215,7 @@ export async function checkCluster(options: RunOptions, terminal: Terminal): Pro
         serverUrl: options.serverUrl ?? null,
         forwardEvents: false,
         heartbeatTimeoutMs: distributed.heartbeatTimeoutMs,
+        external: null,
       },
     });
     terminal.writeErr(

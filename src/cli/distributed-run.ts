@@ -9,7 +9,9 @@
 // results into the CLI's Aggregator, and the progress bar, outputs,
 // dashboard, thresholds and summary are those of a run on this machine,
 // plus the Agents table. Ctrl-C on a terminal asks to stop the run or detach
-// from it; elsewhere (and SIGTERM) it stops it.
+// from it; elsewhere (and SIGTERM) it stops it. With --test-runner the
+// record carries the command, each agent runs the external processes, and
+// the summary's External runner block sums the agents' reports.
 import { hostname } from 'node:os';
 import { ExitCode, UsageError } from '../errors.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
@@ -18,6 +20,7 @@ import { LoopMonitor, type GeneratorLoad } from '../metrics/loop-monitor.ts';
 import {
   buildSummary,
   type AgentSummary,
+  type ExternalSummary,
   type InterruptSignal,
   type RunInfo,
   type Summary,
@@ -27,6 +30,7 @@ import type { Output } from '../outputs/output.ts';
 import { formatLocalTime } from '../outputs/stdout/summary-text.ts';
 import { Progress } from '../outputs/stdout/progress.ts';
 import { buildPlan, buildRatePlan, countRuns } from '../runner/cycle.ts';
+import { mergeExternalReports } from '../runner/external/report.ts';
 import { loadTest } from '../runner/loader.ts';
 import {
   connectBroker,
@@ -155,8 +159,11 @@ export async function runOnAgents(
   const distributed = options.distributed!;
   const agents = distributed.agents!;
   const cwd = process.cwd();
+  const external = options.external;
   // Resolve everything that can fail on bad input before any agent is claimed.
-  const test = await loadTest(options.fqn, cwd);
+  // An external test is not loaded here: its name is the command's to resolve,
+  // on each agent; how many tests a hit runs only its results tell (1 until then).
+  const methodsPerRun = external === null ? (await loadTest(options.fqn, cwd)).methods.length : 1;
   const plan =
     options.rate === null
       ? buildPlan(options.users, options.hits, options.durationMs, options.rampUpMs)
@@ -187,7 +194,7 @@ export async function runOnAgents(
       runnerHost: hostname(),
       record: {
         plan,
-        methodsPerRun: test.methods.length,
+        methodsPerRun,
         info: {
           fqn: options.fqn,
           projectName: options.projectName,
@@ -211,6 +218,14 @@ export async function runOnAgents(
         serverUrl: options.serverUrl ?? null,
         forwardEvents,
         heartbeatTimeoutMs: distributed.heartbeatTimeoutMs,
+        external:
+          external === null
+            ? null
+            : {
+                command: external.command,
+                argv: external.argv,
+                processTimeoutS: external.processTimeoutS,
+              },
       },
     });
     const names = record.agents.map((id) => record.agentHosts?.[id]?.name ?? id);
@@ -417,7 +432,16 @@ async function followRun(context: FollowContext): Promise<number> {
   const durationMs = record.plan.reduce((sum, step) => sum + step.durationMs, 0);
   const hitsMode = record.plan.every((step) => step.durationMs === 0);
   const openModel = record.plan.some((step) => step.rate > 0);
-  const runsPlanned = countRuns(record.plan, record.methodsPerRun) * agentCount;
+  const external = (record.external ?? null) !== null;
+  // An external class runs each of its methods per hit, which only its results tell.
+  const runsTotal = {
+    kind: 'runs' as const,
+    get runs(): number {
+      const perRun = external ? Math.max(1, aggregator.testsSeen) : record.methodsPerRun;
+      return countRuns(record.plan, perRun) * agentCount;
+    },
+  };
+  const runsPlanned = runsTotal.runs;
   if (live && !options.quiet) {
     progress = new Progress({
       stream: terminal.stderr,
@@ -426,7 +450,7 @@ async function followRun(context: FollowContext): Promise<number> {
       plainIntervalMs: options.statusIntervalMs,
       showDropped: openModel,
       total: hitsMode
-        ? { kind: 'runs', runs: runsPlanned }
+        ? runsTotal
         : {
             kind: 'duration',
             durationMs: attached ? Math.max(1, durationMs - (Date.now() - startedAt)) : durationMs,
@@ -435,8 +459,8 @@ async function followRun(context: FollowContext): Promise<number> {
     });
   }
 
-  // Known in advance in hits mode and in the open model; not in closed duration runs.
-  const plannedRuns = hitsMode || openModel ? runsPlanned : null;
+  // Known in advance in hits mode and in the open model; not in closed duration runs, nor for an external test.
+  const plannedRuns = (hitsMode || openModel) && !external ? runsPlanned : null;
   let abortedBy: string | null = null;
   let interruptedBy: InterruptSignal | null = null;
   let stopping = false;
@@ -554,13 +578,26 @@ async function followRun(context: FollowContext): Promise<number> {
     options.thresholds,
     abortedBy,
     interruptedBy,
-    { distributed: { runId, agents, stoppedBy: result.stoppedBy } },
+    {
+      distributed: { runId, agents, stoppedBy: result.stoppedBy },
+      external: externalOf(record, result.agents),
+    },
   );
   const outputError = await endRunOutputs(outputs, dashboard, summary);
   if (outputError !== undefined) {
     throw outputError;
   }
   return summary.exitStatus;
+}
+
+/** An external run's block of the summary: the agents' reports summed; null for a TypeScript test. */
+function externalOf(record: RunRecord, agents: readonly AgentResult[]): ExternalSummary | null {
+  const external = record.external ?? null;
+  if (external === null) {
+    return null;
+  }
+  const reports = agents.flatMap((agent) => (agent.external === null ? [] : [agent.external]));
+  return { command: external.command, ...mergeExternalReports(reports) };
 }
 
 function toAgentSummary(agent: AgentResult): AgentSummary {

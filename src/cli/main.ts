@@ -175,7 +175,7 @@ async function dispatch(options: RunOptions, terminal: Terminal): Promise<number
   const exitNow = (code: number): never => process.exit(code);
   switch (options.command.kind) {
     case 'run':
-      if (options.external !== null) {
+      if (options.external !== null && options.distributed === null) {
         return (await import('./external-run.ts')).runExternalLoad(
           options,
           options.external,

@@ -568,7 +568,8 @@ const CLIENT_OPTIONS: readonly [keyof RawOptions, string][] = [
  * TypeScript test. Refuses what an external run cannot do: --rate (the open
  * model hands runs one at a time to a pool of users, while a process runs
  * its user's whole share itself), --workers above 1 (the processes are the
- * parallelism), --agents (not yet), and our HTTP client's options.
+ * parallelism), --zmq-receiver with --agents (each agent binds its own),
+ * and our HTTP client's options.
  */
 function parseExternal(
   command: RunCommand,
@@ -634,10 +635,10 @@ function parseExternal(
       ),
     );
   }
-  if (cli.agents !== undefined || config.agents !== undefined) {
+  if ((cli.agents !== undefined || config.agents !== undefined) && receiverText !== undefined) {
     problems.push(
       new UsageError(
-        '--test-runner with --agents: external test runners are not supported on agents yet; run it on this machine',
+        '--zmq-receiver with --agents: each agent binds a private receiver of its own for its processes; drop --zmq-receiver',
       ),
     );
   }

@@ -1,25 +1,32 @@
 // The agent (`loads-agent`, SPEC §10): announces itself in the broker and
 // heartbeats, polls its claim key, and runs each run it is claimed for on
 // its own worker threads (ThreadedRunner), from the bundle materialized in a
-// private folder. Peers synchronise through KV keys: everyone ready, then
-// the run's start is the latest ready key's server time (every agent computes
-// the same origin); a barrier key per step, where no agent waits for a peer
-// that is lost or final. Results leave as Aggregator deltas numbered 1, 2, 3…
-// with a message id, one publish in flight at a time (the aggregator keeps
-// counting meanwhile), so a broker restart loses and doubles nothing; then the
-// final message, the final key, and the agent is free again. The agent
-// judges its peers' heartbeats while it runs, so a run goes on to its end
-// with no runner present. Broker calls that fail while it reconnects are
-// retried on the next tick; nothing here ends the process.
+// private folder; a run of an external test (--test-runner) runs its
+// processes there instead (ExternalRunner, the included files its scripts),
+// and none outlives the agent. Peers synchronise through KV keys: everyone
+// ready, then the run's start is the latest ready key's server time (every
+// agent computes the same origin); a barrier key per step, where no agent
+// waits for a peer that is lost or final. Results leave as Aggregator deltas
+// numbered 1, 2, 3… with a message id, one publish in flight at a time (the
+// aggregator keeps counting meanwhile), so a broker restart loses and
+// doubles nothing; then the final message, the final key, and the agent is
+// free again. The agent judges its peers' heartbeats while it runs, so a
+// run goes on to its end with no runner present. Broker calls that fail
+// while it reconnects are retried on the next tick; nothing here ends the
+// process.
 import { availableParallelism } from 'node:os';
-import { BrokerError, isLoadsError, UsageError } from '../errors.ts';
+import { BrokerError, BundleError, isLoadsError, UsageError } from '../errors.ts';
 import { Aggregator, type Snapshot } from '../metrics/aggregator.ts';
-import type { LoadsEvent } from '../metrics/events.ts';
+import { createFanoutSink, type EventSink, type LoadsEvent } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
+import type { CycleStep } from '../runner/cycle.ts';
+import type { ExternalRunner, ExternalRunnerOptions } from '../runner/external/external-runner.ts';
+import type { RunResult } from '../runner/local-runner.ts';
 import { ThreadedRunner } from '../workers/threaded-runner.ts';
 import type { BrokerConnection } from './broker.ts';
 import {
   checkBundleVersion,
+  isFilesOnly,
   LOADS_RUNNER_ROOT,
   materializeBundle,
   type MaterializedBundle,
@@ -49,6 +56,7 @@ import {
   type DeltaMessage,
   type FinalMessage,
   type FinalRecord,
+  type RunExternal,
   type RunRecord,
 } from './protocol.ts';
 import { CLAIMING_WAIT_MS } from './run-client.ts';
@@ -65,6 +73,8 @@ export interface AgentOptions {
   workers: number | null;
   /** Where run folders are made (--tmp-dir); default the OS's. */
   tmpDir?: string | undefined;
+  /** The environment external test processes start from (the agent's own, from loads-agent); LOADS_* are added. Default: none. */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** The loads-runner package the bundles import (default this one). */
   loadsRunnerRoot?: string | undefined;
   /** What the agent does, for its log lines; must not throw. */
@@ -292,6 +302,8 @@ export class Agent {
   #loop: Promise<void> | undefined;
   /** Watches of runs whose other agents are still going (see #linger). */
   readonly #lingering = new Set<Promise<void>>();
+  /** Kills the external processes of the run in progress (killNow), while there are any. */
+  #killExternal: (() => void) | undefined;
 
   private constructor(options: AgentOptions, state: BrokerState, startedAt: number) {
     this.#options = options;
@@ -341,6 +353,14 @@ export class Agent {
     agent.#heartbeat = setInterval(() => void agent.#beat(), HEARTBEAT_INTERVAL_MS);
     agent.#loop = agent.#waitForRuns();
     return agent;
+  }
+
+  /**
+   * SIGKILL to every external test process of the run in progress, at once:
+   * the agent is exiting now (a second signal), and none may outlive it.
+   */
+  killNow(): void {
+    this.#killExternal?.();
   }
 
   get cores(): number {
@@ -639,6 +659,7 @@ export class Agent {
     let loops: LoopSample[] = [];
     let threads = 0;
     let materialized: MaterializedBundle | undefined;
+    let external: ExternalRunner | undefined;
     try {
       const bytes = await this.#fetchBundle(record, silence);
       const { bundle, files } = decodeBundle(bytes);
@@ -647,48 +668,81 @@ export class Agent {
         loadsRunnerRoot: this.#options.loadsRunnerRoot ?? LOADS_RUNNER_ROOT,
         ...(this.#options.tmpDir === undefined ? {} : { tmpDir: this.#options.tmpDir }),
       });
-      const workers = record.workersPerAgent ?? this.#options.workers ?? this.cores;
-      const largestStep = Math.max(1, ...record.plan.map((step) => step.users));
-      threads = Math.max(1, Math.min(workers, largestStep));
-      const runner = new ThreadedRunner({
-        fqn: materialized.fqn,
-        cwd: materialized.dir,
-        plan: record.plan,
-        workers,
-        aggregator,
-        eventSink: record.forwardEvents
-          ? {
-              emit: (event) => {
-                if (event.type !== 'cycle-start' && event.type !== 'cycle-end') {
-                  events.push(event);
-                }
-              },
-            }
-          : undefined,
-        signal: stop.signal,
-        timeoutMs: record.timeoutMs,
-        testTimeoutMs: record.testTimeoutMs,
-        maxBodyBytes: record.maxBodyBytes ?? undefined,
-        discardBodies: record.discardBodies,
-        transport: record.transport ?? undefined,
-        serverUrl: record.serverUrl ?? undefined,
-        onStrayError: (text, workerIndex) =>
-          this.#emit({
-            type: 'warning',
-            message: `run ${runId}: an error escaped a test run (a promise not awaited?): ${text} (worker ${workerIndex})`,
-          }),
-        betweenSteps: async (step) => {
-          const key = runKeys.step(runId, step.cycleIndex, this.id);
-          const barrier: BarrierRecord = { agentId: this.id, interrupted: false };
-          if (!(await this.#retry(() => state.runs.put(key, encodeJson(barrier)), stop.signal))) {
-            return 'stop';
+      const forwarded: EventSink | undefined = record.forwardEvents
+        ? {
+            emit: (event) => {
+              if (event.type !== 'cycle-start' && event.type !== 'cycle-end') {
+                events.push(event);
+              }
+            },
           }
-          return this.#awaitPeers(record, peers, watch, stop.signal, (peer) =>
-            runKeys.step(runId, step.cycleIndex, peer),
+        : undefined;
+      const betweenSteps = async (step: CycleStep): Promise<'go' | 'stop'> => {
+        const key = runKeys.step(runId, step.cycleIndex, this.id);
+        const barrier: BarrierRecord = { agentId: this.id, interrupted: false };
+        if (!(await this.#retry(() => state.runs.put(key, encodeJson(barrier)), stop.signal))) {
+          return 'stop';
+        }
+        return this.#awaitPeers(record, peers, watch, stop.signal, (peer) =>
+          runKeys.step(runId, step.cycleIndex, peer),
+        );
+      };
+      let runLoad: (origin: number) => Promise<RunResult>;
+      const externalSpec = record.external ?? null;
+      if (externalSpec !== null) {
+        if (!isFilesOnly(bundle)) {
+          throw new BundleError(
+            `run ${runId} names an external test runner but ships a test module; run it again`,
           );
-        },
-      });
-      await runner.start();
+        }
+        external = await this.#externalRunner(record, externalSpec, materialized, {
+          sink: forwarded === undefined ? aggregator : createFanoutSink([aggregator, forwarded]),
+          signal: stop.signal,
+          betweenSteps,
+        });
+        const runner = external;
+        // The processes are the parallelism; this thread only counts.
+        threads = 1;
+        // No loop samples: the processes time their own requests, so this
+        // thread's delay says nothing about the latencies (not judged).
+        runLoad = () => runner.run();
+      } else {
+        if (isFilesOnly(bundle)) {
+          throw new BundleError(`run ${runId} ships no test module; run it again`);
+        }
+        const workers = record.workersPerAgent ?? this.#options.workers ?? this.cores;
+        const largestStep = Math.max(1, ...record.plan.map((step) => step.users));
+        threads = Math.max(1, Math.min(workers, largestStep));
+        const runner = new ThreadedRunner({
+          fqn: materialized.fqn,
+          cwd: materialized.dir,
+          plan: record.plan,
+          workers,
+          aggregator,
+          eventSink: forwarded,
+          signal: stop.signal,
+          timeoutMs: record.timeoutMs,
+          testTimeoutMs: record.testTimeoutMs,
+          maxBodyBytes: record.maxBodyBytes ?? undefined,
+          discardBodies: record.discardBodies,
+          transport: record.transport ?? undefined,
+          serverUrl: record.serverUrl ?? undefined,
+          onStrayError: (text, workerIndex) =>
+            this.#emit({
+              type: 'warning',
+              message: `run ${runId}: an error escaped a test run (a promise not awaited?): ${text} (worker ${workerIndex})`,
+            }),
+          betweenSteps,
+        });
+        await runner.start();
+        runLoad = async (origin) => {
+          try {
+            return await runner.run(origin);
+          } finally {
+            loops = runner.loopSamples;
+          }
+        };
+      }
       const ready: BarrierRecord = { agentId: this.id, interrupted: false };
       const readyKey = runKeys.ready(runId, this.id);
       await this.#retry(() => state.runs.put(readyKey, encodeJson(ready)), stop.signal);
@@ -701,17 +755,15 @@ export class Agent {
       const origin = verdict === 'go' ? await this.#origin(record, stop.signal) : Date.now();
       aggregator.startTimeline(origin);
       shipper.start();
-      try {
-        const result = await runner.run(origin);
-        interrupted = result.interrupted;
-      } finally {
-        loops = runner.loopSamples;
-      }
+      interrupted = (await runLoad(origin)).interrupted;
     } catch (err) {
       failure = messageOf(err);
       interrupted = stop.signal.aborted;
     } finally {
       clearInterval(monitor);
+      // Its processes have all exited by now (run() waits for them); this frees the receiver if run() never ran.
+      await external?.close();
+      this.#killExternal = undefined;
     }
     if (lostSelf || this.#closing) {
       watch.stop();
@@ -731,6 +783,7 @@ export class Agent {
         failure,
         loops,
         threads,
+        external: external?.report() ?? null,
       };
       const sent = await publishReliably(
         connection.js,
@@ -757,6 +810,41 @@ export class Agent {
       failure,
       lost: lostSelf,
     });
+  }
+
+  /**
+   * The ExternalRunner of an external run, bound (an address that cannot be
+   * bound fails the agent's part before the ready barrier): one process per
+   * user per step, in the run folder that holds the included files, with
+   * the agent's environment (+ LOADS_SERVER_URL when the run has a target).
+   * zeromq's native module is loaded only for such a run.
+   */
+  async #externalRunner(
+    record: RunRecord,
+    external: RunExternal,
+    materialized: MaterializedBundle,
+    wiring: Pick<ExternalRunnerOptions, 'sink' | 'signal' | 'betweenSteps'>,
+  ): Promise<ExternalRunner> {
+    const { ExternalRunner } = await import('../runner/external/external-runner.ts');
+    const env: Record<string, string | undefined> = { ...this.#options.env };
+    if (record.serverUrl !== null) {
+      env['LOADS_SERVER_URL'] = record.serverUrl;
+    }
+    const runner = new ExternalRunner({
+      ...wiring,
+      argv: external.argv,
+      fqn: materialized.fqn,
+      plan: record.plan,
+      cwd: materialized.dir,
+      env,
+      runId: record.id,
+      agentId: this.id,
+      receiver: null,
+      processTimeoutS: external.processTimeoutS,
+    });
+    this.#killExternal = () => runner.killNow();
+    await runner.bind();
+    return runner;
   }
 
   async #fetchBundle(record: RunRecord, signal: AbortSignal): Promise<Uint8Array> {

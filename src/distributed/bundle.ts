@@ -30,13 +30,18 @@ import { BundleError, VersionMismatchError } from '../errors.ts';
 import { displayPath, resolveTestModule } from '../runner/loader.ts';
 import type { IncludedFile } from './include-files.ts';
 
-/** A test module bundled for agents: plain data, safe to serialise as JSON. */
+/**
+ * A test module bundled for agents: plain data, safe to serialise as JSON.
+ * A files-only bundle (filesOnlyBundle: an external test, whose scripts are
+ * among the included files) has code '' and fileName '': nothing is written
+ * for it but the included files.
+ */
 export interface TestBundle {
-  /** The ES module source, with its source map inline. */
+  /** The ES module source, with its source map inline; '' in a files-only bundle. */
   code: string;
-  /** Where the bundle goes in the run folder, `/`-separated (`example.bundle.mjs`, `tests/load.bundle.mjs`). */
+  /** Where the bundle goes in the run folder, `/`-separated (`example.bundle.mjs`, `tests/load.bundle.mjs`); '' in a files-only bundle. */
   fileName: string;
-  /** The test name that loads it from the run folder: `example.bundle.mjs:TestWebSite.test_es`. */
+  /** The test name that loads it from the run folder: `example.bundle.mjs:TestWebSite.test_es`; in a files-only bundle, the external test's name. */
   fqnInBundle: string;
   /** The runner's loads-runner version; an agent of another version refuses the run. */
   loadsRunnerVersion: string;
@@ -123,6 +128,27 @@ export async function bundleTest(options: {
   };
 }
 
+/**
+ * The bundle of an external test (--test-runner): no code, only the
+ * included files beside it; `fqn` is the external test's name, given to the
+ * command as it is. The version check stays.
+ */
+export function filesOnlyBundle(options: { fqn: string; version: string }): TestBundle {
+  return {
+    code: '',
+    fileName: '',
+    fqnInBundle: options.fqn,
+    loadsRunnerVersion: options.version,
+    sha256: sha256(''),
+    bytes: 0,
+  };
+}
+
+/** Whether `bundle` holds no code (filesOnlyBundle). */
+export function isFilesOnly(bundle: TestBundle): boolean {
+  return bundle.fileName === '';
+}
+
 /** Throws VersionMismatchError (naming both versions) unless the bundle came from `agentVersion`. */
 export function checkBundleVersion(bundle: TestBundle, agentVersion: string): void {
   if (bundle.loadsRunnerVersion !== agentVersion) {
@@ -143,16 +169,24 @@ export async function materializeBundle(
   options: { loadsRunnerRoot: string; tmpDir?: string },
 ): Promise<MaterializedBundle> {
   checkReceivedBundle(bundle, files);
-  await checkLoadsRunnerRoot(options.loadsRunnerRoot);
+  const filesOnly = isFilesOnly(bundle);
+  if (!filesOnly) {
+    await checkLoadsRunnerRoot(options.loadsRunnerRoot);
+  }
 
   // mkdtemp creates the folder 0700 already; chmod says so whatever the umask.
   const dir = await mkdtemp(path.join(options.tmpDir ?? tmpdir(), 'loads-agent-run-'));
   await chmod(dir, 0o700);
   const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    await writeRunFile(dir, bundle.fileName, bundle.code, 0o600);
+    if (!filesOnly) {
+      await writeRunFile(dir, bundle.fileName, bundle.code, 0o600);
+    }
     for (const file of files) {
       await writeRunFile(dir, file.path, file.bytes, file.mode & 0o777);
+    }
+    if (filesOnly) {
+      return { dir, fqn: bundle.fqnInBundle, remove };
     }
     // Node resolves a bare `loads-runner` from the bundle by looking for
     // node_modules/loads-runner in the folders above it: this link is found
@@ -236,6 +270,15 @@ function sha256(text: string): string {
 
 /** Refuses a bundle or file set an agent must not write: damaged, or naming places outside the run folder. */
 function checkReceivedBundle(bundle: TestBundle, files: readonly IncludedFile[]): void {
+  if (isFilesOnly(bundle)) {
+    if (bundle.code !== '' || bundle.bytes !== 0) {
+      throw new BundleError(
+        `the test bundle has ${bundle.bytes} bytes of code but no file name; run it again`,
+      );
+    }
+    checkIncludedFiles(files, new Set());
+    return;
+  }
   checkRunPath(bundle.fileName, 'the test bundle');
   if (!bundle.fileName.endsWith('.mjs')) {
     throw new BundleError(`the test bundle's file name '${bundle.fileName}' does not end in .mjs`);
@@ -252,7 +295,11 @@ function checkReceivedBundle(bundle: TestBundle, files: readonly IncludedFile[])
       `the test bundle ${bundle.fileName} arrived damaged: ${bytes} bytes with SHA-256 ${digest.slice(0, 12)}…, sent as ${bundle.bytes} bytes with ${bundle.sha256.slice(0, 12)}…; run it again`,
     );
   }
-  const seen = new Set([bundle.fileName]);
+  checkIncludedFiles(files, new Set([bundle.fileName]));
+}
+
+/** Refuses included files named outside the run folder, over the agent's loads-runner, or twice (`seen` holds the names taken). */
+function checkIncludedFiles(files: readonly IncludedFile[], seen: Set<string>): void {
   for (const file of files) {
     checkRunPath(file.path, 'an included file');
     if (

@@ -37,6 +37,7 @@ import type { Snapshot } from '../metrics/aggregator.ts';
 import type { LoadsEvent } from '../metrics/events.ts';
 import type { LoopSample } from '../metrics/loop-monitor.ts';
 import type { CycleStep } from '../runner/cycle.ts';
+import type { ExternalRunReport } from '../runner/external/report.ts';
 import type { TransportOptions } from '../client/transport.ts';
 import type { RunInfo } from '../metrics/summary.ts';
 import type { TestBundle } from './bundle.ts';
@@ -205,6 +206,22 @@ export interface RunRecord {
   heartbeatTimeoutMs: number;
   /** The bundle's object name in BUNDLES_STORE. */
   bundleObject: string;
+  /**
+   * --test-runner (SPEC §11): each agent runs the external test by this
+   * command, in the run folder holding the included files (the bundle is
+   * files-only); null for a TypeScript test.
+   */
+  external: RunExternal | null;
+}
+
+/** The external test runner of a run: what an agent needs to start its processes. */
+export interface RunExternal {
+  /** --test-runner as given, for the summary. */
+  command: string;
+  /** Its argv template, {test} still in it (runner/external/command.ts). */
+  argv: string[];
+  /** --external-process-timeout in seconds; 0 for none. */
+  processTimeoutS: number;
 }
 
 /** A barrier key's value: `<runId>.ready.<agent>` or `<runId>.step.<i>.<agent>`. */
@@ -267,6 +284,8 @@ export interface FinalMessage {
   loops: LoopSample[];
   /** Worker threads it ran the load on. */
   threads: number;
+  /** An external run's report (processes started and failed, messages not counted); null otherwise. */
+  external: ExternalRunReport | null;
 }
 
 /** Published by whoever saw the agent go silent; the first one in the stream counts. */

@@ -1,5 +1,6 @@
 // The runner's side of a distributed run (SPEC §10): startRun bundles the
-// test, stores it and the run record in the broker and claims the agents;
+// test (an external test: its included files only), stores it and the run
+// record in the broker and claims the agents;
 // RunFollower replays the run's stream from its start and follows it live
 // into the runner's Aggregator, so that the runner that started the run and
 // any runner attaching later (--attach, even after the end) count exactly
@@ -24,8 +25,9 @@ import type { Aggregator, Snapshot } from '../metrics/aggregator.ts';
 import type { CycleStartEvent, EventSink } from '../metrics/events.ts';
 import { assessGeneratorLoad } from '../metrics/loop-monitor.ts';
 import { countRuns } from '../runner/cycle.ts';
+import type { ExternalRunReport } from '../runner/external/report.ts';
 import type { BrokerConnection } from './broker.ts';
-import { bundleTest } from './bundle.ts';
+import { bundleTest, filesOnlyBundle } from './bundle.ts';
 import type { IncludedFile } from './include-files.ts';
 import { HeartbeatWatch, markLost, POLL_INTERVAL_MS } from './liveness.ts';
 import {
@@ -105,7 +107,11 @@ export async function startRun(
   request: DistributedRunRequest,
 ): Promise<{ runId: string; record: RunRecord }> {
   void conn;
-  const bundle = await bundleTest({ fqn: request.fqn, cwd: request.cwd, version: request.version });
+  // An external test is the command's to find: only the included files travel.
+  const bundle =
+    request.record.external === null
+      ? await bundleTest({ fqn: request.fqn, cwd: request.cwd, version: request.version })
+      : filesOnlyBundle({ fqn: request.fqn, version: request.version });
   return brokerCall('starting the run', async () => {
     const timeoutMs = request.record.heartbeatTimeoutMs;
     const usable = chooseAgents(await listAgents(state), request, timeoutMs);
@@ -293,6 +299,8 @@ export interface AgentResult {
   failure: string | null;
   /** Its final message was received. */
   finished: boolean;
+  /** An external run's report, from its final message; null otherwise. */
+  external: ExternalRunReport | null;
 }
 
 export interface FollowOptions {
@@ -467,6 +475,7 @@ export class RunFollower {
           runsNotDone: null,
           failure: null,
           finished: false,
+          external: null,
         },
         lastSeq: 0,
         maxStep: -1,
@@ -748,6 +757,7 @@ export class RunFollower {
     result.finished = true;
     result.threads = message.threads;
     result.failure = message.failure;
+    result.external = message.external ?? null;
     const load = assessGeneratorLoad(message.loops);
     result.saturated = load.saturated;
     result.saturationReason = load.reason;
@@ -761,6 +771,9 @@ export class RunFollower {
     const record = this.#record!;
     if (record.plan.some((step) => step.rate === 0 && step.hits === 0)) {
       return null; // closed-model duration steps: not known in advance
+    }
+    if ((record.external ?? null) !== null) {
+      return null; // an external class's tests per hit are its processes' to say
     }
     return Math.max(0, countRuns(record.plan, record.methodsPerRun) - runs);
   }

@@ -505,6 +505,11 @@ export class Aggregator implements EventSink {
     this.#timeline.setOrigin(originMs);
   }
 
+  /** How many distinct tests have ended so far: an external class's methods, learnt from its results. */
+  get testsSeen(): number {
+    return this.#perTest.size;
+  }
+
   /** Counts only; cheap enough for ~10 calls a second. */
   progress(): ProgressCounts {
     return {

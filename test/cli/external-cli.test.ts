@@ -707,8 +707,20 @@ describe('--test-runner usage errors', () => {
       error: /^--external-process-timeout 'soon' is not a number of seconds ≥ 0/,
     },
     {
-      args: [...RUNNER, '--agents', '2', '--broker', 'nats://127.0.0.1:4222'],
-      error: /^--test-runner with --agents: external test runners are not supported on agents yet/,
+      args: [
+        ...RUNNER,
+        '--zmq-receiver',
+        'tcp://127.0.0.1:5557',
+        '--agents',
+        '2',
+        '--broker',
+        'nats://127.0.0.1:4222',
+      ],
+      error: /^--zmq-receiver with --agents: each agent binds a private receiver of its own/,
+    },
+    {
+      args: [...RUNNER, '--check-cluster', '--broker', 'nats://127.0.0.1:4222'],
+      error: /^--test-runner with --check-cluster: it applies to a run; drop it$/,
     },
     {
       args: [...RUNNER, '--http2', '--timeout', '5'],

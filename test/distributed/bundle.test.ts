@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import {
   bundleTest,
   checkBundleVersion,
+  filesOnlyBundle,
   LOADS_RUNNER_ROOT,
   materializeBundle,
   type MaterializedBundle,
@@ -23,6 +24,7 @@ import {
   resolveIncludeFiles,
   type IncludedFile,
 } from '../../src/distributed/include-files.ts';
+import { decodeBundle, encodeBundle } from '../../src/distributed/protocol.ts';
 import {
   BundleError,
   ExitCode,
@@ -359,6 +361,45 @@ describe('materializeBundle and checkBundleVersion refusals', () => {
     await assertRefused(
       () => materializeBundle(bundle, [], { loadsRunnerRoot: agentTmp, tmpDir: agentTmp }),
       /is not the loads-runner package/,
+    );
+  });
+
+  it('when a files-only bundle (an external test) is materialized then the folder holds the included files at their paths and nothing else', async () => {
+    const external = filesOnlyBundle({ fqn: 'test_site.TestSite', version: VERSION });
+    const script = {
+      path: 'scripts/run.sh',
+      bytes: new TextEncoder().encode('#!/bin/sh\n'),
+      mode: 0o755,
+    };
+    const decoded = decodeBundle(encodeBundle(external, [script, file('test_site.py')]));
+    const made = await materializeBundle(decoded.bundle, decoded.files, {
+      ...root,
+      tmpDir: agentTmp,
+    });
+    try {
+      assert.equal(made.fqn, 'test_site.TestSite');
+      assert.deepEqual((await readdir(made.dir, { recursive: true })).sort(), [
+        'scripts',
+        'scripts/run.sh',
+        'test_site.py',
+      ]);
+      assert.equal((await stat(path.join(made.dir, 'scripts/run.sh'))).mode & 0o777, 0o755);
+    } finally {
+      await made.remove();
+    }
+    assert.doesNotThrow(() => checkBundleVersion(external, VERSION));
+    assert.throws(() => checkBundleVersion(external, '0.0.1'), VersionMismatchError);
+    await assertRefused(
+      () =>
+        materializeBundle({ ...external, code: 'export {}', bytes: 9 }, [], {
+          ...root,
+          tmpDir: agentTmp,
+        }),
+      /^the test bundle has 9 bytes of code but no file name; run it again$/,
+    );
+    await assertRefused(
+      () => materializeBundle(external, [file('../evil.txt')], { ...root, tmpDir: agentTmp }),
+      /^refusing an included file named '\.\.\/evil\.txt'/,
     );
   });
 

@@ -594,6 +594,7 @@ async function runAsDocsUsers(
       serverUrl: target.url,
       forwardEvents: false,
       heartbeatTimeoutMs: 5_000,
+      external: null,
     },
   });
   assert.deepEqual([...record.agents].sort(), names);

@@ -229,6 +229,7 @@ export function distributedRequest(options: RequestOptions): DistributedRunReque
       serverUrl: options.serverUrl,
       forwardEvents: options.forwardEvents ?? false,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5_000,
+      external: null,
     },
   };
 }

@@ -16,6 +16,7 @@ import {
   type ExternalRunReport,
 } from '../../src/runner/external/external-runner.ts';
 import { parseMessage } from '../../src/runner/external/messages.ts';
+import { mergeExternalReports } from '../../src/runner/external/report.ts';
 import { UsageError } from '../../src/errors.ts';
 import { scriptedRunner } from '../helpers/external.ts';
 import { PYTHON_ZMQ, PYTHON_ZMQ_SKIP } from '../helpers/python.ts';
@@ -159,6 +160,7 @@ interface Ran {
   snapshot: Snapshot;
   report: ExternalRunReport;
   ms: number;
+  interrupted: boolean;
 }
 
 async function runExternal(options: {
@@ -169,8 +171,10 @@ async function runExternal(options: {
   env?: Record<string, string>;
   processTimeoutS?: number;
   signal?: AbortSignal;
+  aggregator?: Aggregator;
+  betweenSteps?: (step: CycleStep) => Promise<'go' | 'stop'>;
 }): Promise<Ran> {
-  const aggregator = new Aggregator();
+  const aggregator = options.aggregator ?? new Aggregator();
   const runner = new ExternalRunner({
     argv: parseTestRunnerCommand(options.command),
     fqn: options.fqn,
@@ -183,13 +187,15 @@ async function runExternal(options: {
     agentId: 'agent-1',
     receiver: null,
     processTimeoutS: options.processTimeoutS ?? 30,
+    ...(options.betweenSteps === undefined ? {} : { betweenSteps: options.betweenSteps }),
   });
   const started = performance.now();
-  await runner.run();
+  const { interrupted } = await runner.run();
   return {
     snapshot: aggregator.snapshot(),
     report: runner.report(),
     ms: performance.now() - started,
+    interrupted,
   };
 }
 
@@ -296,6 +302,84 @@ describe('ExternalRunner with the reference clients', () => {
       });
     },
   );
+});
+
+describe('mergeExternalReports', () => {
+  it('when agents report processes and problems then they are summed by kind with the first example kept', () => {
+    const merged = mergeExternalReports([
+      {
+        processes: 4,
+        failedProcesses: 1,
+        problems: [{ kind: 'not JSON', count: 2, example: 'x{' }],
+      },
+      { processes: 4, failedProcesses: 0, problems: [] },
+      {
+        processes: 4,
+        failedProcesses: 2,
+        problems: [
+          { kind: 'unknown data_type', count: 1, example: 'nope' },
+          { kind: 'not JSON', count: 3, example: 'y{' },
+        ],
+      },
+    ]);
+    assert.deepEqual(merged, {
+      processes: 12,
+      failedProcesses: 3,
+      problems: [
+        { kind: 'not JSON', count: 5, example: 'x{' },
+        { kind: 'unknown data_type', count: 1, example: 'nope' },
+      ],
+    });
+  });
+});
+
+describe('ExternalRunner between steps (the agents’ step barrier)', () => {
+  it('when betweenSteps is given then it is called after each step but the last, once that step’s runs are all in', async () => {
+    await withServer(0, async (server) => {
+      const aggregator = new Aggregator();
+      const calls: { cycleIndex: number; successes: number; requests: number }[] = [];
+      const ran = await runExternal({
+        command: 'node examples/external/test-site.mjs {test}',
+        fqn: 'test-site.home',
+        plan: buildPlan([1, 2, 1], [2], null),
+        env: { LOADS_SERVER_URL: server.url },
+        aggregator,
+        betweenSteps: async (step) => {
+          calls.push({
+            cycleIndex: step.cycleIndex,
+            successes: aggregator.snapshot().tests.successes,
+            requests: server.requests,
+          });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return 'go';
+        },
+      });
+      // After step 0: 1 user × 2 hits; after step 1: + 2 users × 2 hits; nothing of the next step yet.
+      assert.deepEqual(calls, [
+        { cycleIndex: 0, successes: 2, requests: 2 },
+        { cycleIndex: 1, successes: 6, requests: 6 },
+      ]);
+      assert.deepEqual(ran.snapshot.tests, { successes: 8, failures: 0, errors: 0 });
+      assert.equal(ran.interrupted, false);
+      assert.equal(ran.report.processes, 4);
+    });
+  });
+
+  it('when betweenSteps says stop then no later step starts and the run is interrupted', async () => {
+    await withServer(0, async (server) => {
+      const ran = await runExternal({
+        command: 'node examples/external/test-site.mjs {test}',
+        fqn: 'test-site.home',
+        plan: buildPlan([2, 3], [1], null),
+        env: { LOADS_SERVER_URL: server.url },
+        betweenSteps: () => Promise.resolve('stop'),
+      });
+      assert.equal(ran.interrupted, true);
+      assert.deepEqual(ran.snapshot.tests, { successes: 2, failures: 0, errors: 0 });
+      assert.equal(ran.report.processes, 2);
+      assert.equal(server.requests, 2);
+    });
+  });
 });
 
 describe('ExternalRunner with misbehaving processes', () => {

@@ -32,6 +32,9 @@ import {
   type LoadsStatus,
   type MessageProblem,
 } from './messages.ts';
+import type { ExternalRunReport } from './report.ts';
+
+export type { ExternalRunReport } from './report.ts';
 
 export interface ExternalRunnerOptions {
   /** The --test-runner argv template (parseTestRunnerCommand). */
@@ -51,15 +54,12 @@ export interface ExternalRunnerOptions {
   receiver: string | null;
   /** --external-process-timeout, seconds per hit (hits mode) or past the duration; 0 = none. */
   processTimeoutS: number;
-}
-
-/** What went wrong outside the counted runs: for the summary's external-runner lines. */
-export interface ExternalRunReport {
-  /** Messages not counted, per kind, with the first example. */
-  problems: { kind: string; count: number; example: string }[];
-  /** Processes started, and those that failed (exit status, signal, timeout, runs missing). */
-  processes: number;
-  failedProcesses: number;
+  /**
+   * Called after each step but the last, once its processes have exited
+   * (an agent waits for its peers there: the step barrier). 'stop' ends
+   * the run as interrupted.
+   */
+  betweenSteps?: (finishedStep: CycleStep) => Promise<'go' | 'stop'>;
 }
 
 /** How much of a process's stderr is kept: its end, for the error it becomes. */
@@ -202,13 +202,21 @@ export class ExternalRunner {
     }
     await this.bind();
     const pull = this.#pull!;
+    let stoppedBetweenSteps = false;
     try {
       const receiving = this.#receive(pull);
-      for (const step of this.#options.plan) {
+      const { plan, betweenSteps } = this.#options;
+      for (let i = 0; i < plan.length; i++) {
         if (signal.aborted) {
           break;
         }
-        await this.#runStep(step, this.#address);
+        await this.#runStep(plan[i]!, this.#address);
+        if (betweenSteps !== undefined && i < plan.length - 1 && !signal.aborted) {
+          if ((await betweenSteps(plan[i]!)) === 'stop') {
+            stoppedBetweenSteps = true;
+            break;
+          }
+        }
       }
       this.#counting = false;
       pull.close();
@@ -216,7 +224,7 @@ export class ExternalRunner {
     } finally {
       await this.close();
     }
-    return { interrupted: signal.aborted };
+    return { interrupted: signal.aborted || stoppedBetweenSteps };
   }
 
   /** Closes the receiver and removes its private folder: run() does it at its end; for a run that never starts. */
