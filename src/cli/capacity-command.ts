@@ -27,7 +27,10 @@ import {
   type CapacityOutcome,
   type CapacityProbe,
 } from './capacity-run.ts';
+import { resolveIncludeFiles } from '../distributed/include-files.ts';
+import { agentsProbeRunner } from './capacity-agents.ts';
 import type { Terminal } from './console.ts';
+import { openBroker, type OpenBroker } from './distributed-run.ts';
 import { startDashboard, type Dashboard } from './dashboard.ts';
 import { emfileHint, readOpenFilesLimit } from './open-files.ts';
 import {
@@ -122,12 +125,33 @@ export async function runCapacityCommand(
   terminal: Terminal,
   host: CapacityCommandHost,
 ): Promise<number> {
+  if (options.distributed === null) {
+    return searchCapacity(options, terminal, host, undefined);
+  }
+  // Checked and connected before any output starts: a broker error is exit 2 with nothing written.
+  const broker = await openBroker(options.distributed, terminal);
+  try {
+    return await searchCapacity(options, terminal, host, broker);
+  } finally {
+    await broker.conn.close();
+  }
+}
+
+async function searchCapacity(
+  options: RunOptions,
+  terminal: Terminal,
+  host: CapacityCommandHost,
+  broker: OpenBroker | undefined,
+): Promise<number> {
   const capacity = options.capacity!;
   const startRate = options.rate![0]!;
   const durationMs = options.durationMs!;
   const maxUsers = options.maxUsers!;
   // Resolve everything that can fail on bad input before any load is sent.
   const test = await loadTest(options.fqn, process.cwd());
+  const distributed = options.distributed;
+  const includeFiles =
+    distributed === null ? [] : await resolveIncludeFiles(distributed.includeFiles, process.cwd());
   const outputs = createRunOutputs(options, terminal);
   const aggregator = new Aggregator();
   const outputListeners = eventListenersOf(outputs);
@@ -162,7 +186,7 @@ export async function runCapacityCommand(
     output.onRunStart?.(info);
   }
   terminal.writeErr(
-    `${capacityStartLine({ startRate, durationMs, restMs: capacity.restMs, maxRate: capacity.maxRate })}\n`,
+    `${capacityStartLine({ startRate, durationMs, restMs: capacity.restMs, maxRate: capacity.maxRate })}${distributed === null ? '' : `; each probe on ${distributed.agents} agents, the rate per agent`}\n`,
   );
   if (dashboard !== undefined) {
     dashboard.onRunStart(info);
@@ -200,6 +224,7 @@ export async function runCapacityCommand(
   let outcome: CapacityOutcome | undefined;
   let runnerError: unknown;
   try {
+    const eventSink = outputListeners.length === 0 ? undefined : createFanoutSink(outputListeners);
     outcome = await runCapacitySearch({
       test,
       fqn: options.fqn,
@@ -220,9 +245,25 @@ export async function runCapacityCommand(
       transport: options.transport,
       serverUrl: options.serverUrl,
       aggregator,
-      eventSink: outputListeners.length === 0 ? undefined : createFanoutSink(outputListeners),
+      eventSink,
       signal: controller.signal,
       timelineOriginMs: info.startedAt,
+      ...(broker === undefined
+        ? {}
+        : {
+            probeRunner: agentsProbeRunner({
+              options,
+              conn: broker.conn,
+              state: broker.state,
+              agents: distributed!.agents!,
+              includeFiles,
+              methodsPerRun: test.methods.length,
+              eventSink,
+              signal: controller.signal,
+              say,
+            }),
+            generators: distributed!.agents!,
+          }),
       onProbeStart: (index, rate, read) => {
         rates[index] = rate;
         users[index] = maxUsers;

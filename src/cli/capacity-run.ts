@@ -67,6 +67,13 @@ export interface CapacityRunOptions {
   timelineOriginMs: number;
   /** A probe is about to start (after the rest); `progress` reads the probe's own counts while it runs. */
   onProbeStart?: (index: number, rate: number, progress: () => ProgressCounts) => void;
+  /**
+   * Runs each probe instead of this machine (a distributed run on agents):
+   * the probe's step into `probeAggregator`. Undefined: local threads.
+   */
+  probeRunner?: ProbeRunner;
+  /** How many generators run each probe's rate (agents; 1 here): rates are per generator. */
+  generators?: number;
   onProbeEnd?: (probe: CapacityProbe) => void;
 }
 
@@ -208,6 +215,7 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
     }
     const snapshot = probe.snapshot;
     const durationS = options.durationMs / 1000;
+    const generators = options.generators ?? 1;
     const results = evaluateThresholds(options.thresholds, snapshot, durationS);
     const generator = assessGeneratorLoad(probe.loops);
     const runs = snapshot.tests.successes + snapshot.tests.failures + snapshot.tests.errors;
@@ -216,8 +224,11 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
       options.thresholds,
       results,
       generator.saturated ? worstDelayMs : null,
-      runs / (rate * durationS),
+      runs / (rate * durationS * generators),
     );
+    if (probe.untrusted !== undefined) {
+      verdict.saturated = true;
+    }
     search.record(verdict);
     const record: CapacityProbe = {
       index,
@@ -225,12 +236,12 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
       ...verdict,
       startedAt,
       endedAt,
-      achievedRate: runs / durationS,
+      achievedRate: runs / durationS / generators,
       p95Ms: snapshot.hits === 0 ? null : LatencyHistogram.decode(snapshot.latency).percentile(95),
       errorPercent:
         runs === 0 ? 0 : ((snapshot.tests.failures + snapshot.tests.errors) * 100) / runs,
       thresholds: results,
-      saturationReason: generator.reason,
+      saturationReason: probe.untrusted ?? generator.reason,
     };
     probes.push(record);
     options.onProbeEnd?.(record);
@@ -246,17 +257,29 @@ export async function runCapacitySearch(options: CapacityRunOptions): Promise<Ca
   };
 }
 
+/** What one probe's load gave. */
+export interface ProbeOutcome {
+  snapshot: ReturnType<Aggregator['snapshot']>;
+  interrupted: boolean;
+  /** The generator threads' samples, for the saturation verdict. */
+  loops: LoopSample[];
+  /** The run's aggregator got the probe's events already. */
+  merged: boolean;
+  /** Why the probe's load cannot be trusted besides saturation (an agent lost); absent when it can. */
+  untrusted?: string;
+}
+
+/** Runs one probe's step, counting into `probeAggregator`. */
+export type ProbeRunner = (step: CycleStep, probeAggregator: Aggregator) => Promise<ProbeOutcome>;
+
 async function runProbe(
   options: CapacityRunOptions,
   step: CycleStep,
   probeAggregator: Aggregator,
-): Promise<{
-  snapshot: ReturnType<Aggregator['snapshot']>;
-  interrupted: boolean;
-  loops: LoopSample[];
-  /** The run's aggregator got the probe's events already. */
-  merged: boolean;
-}> {
+): Promise<ProbeOutcome> {
+  if (options.probeRunner !== undefined) {
+    return options.probeRunner(step, probeAggregator);
+  }
   if (options.workers <= 1) {
     const monitor = new LoopMonitor('main');
     monitor.start();

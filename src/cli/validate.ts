@@ -493,9 +493,16 @@ export function validateOptions(
     findCapacity,
     cli,
     config,
-    { rate, thresholds, abortOnFail, agents: distributed !== null },
+    { rate, thresholds, abortOnFail },
     problems,
   );
+  if (capacity !== null && distributed?.detach === true) {
+    problems.push(
+      new UsageError(
+        '--find-capacity with --detach: this runner picks each probe’s rate from the one before, so it stays to the end; drop --detach',
+      ),
+    );
+  }
   if (capacity !== null && external !== null) {
     problems.push(
       new UsageError(
@@ -874,7 +881,6 @@ function parseCapacity(
     rate: number[] | null;
     thresholds: readonly Threshold[];
     abortOnFail: boolean;
-    agents: boolean;
   },
   problems: UsageError[],
 ): CapacityOptions | null {
@@ -889,13 +895,6 @@ function parseCapacity(
       }
     }
     return null;
-  }
-  if (run.agents) {
-    problems.push(
-      new UsageError(
-        '--find-capacity is not supported with --agents yet; run the search on this machine (with --workers N for more threads)',
-      ),
-    );
   }
   if (run.abortOnFail) {
     problems.push(

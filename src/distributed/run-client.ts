@@ -23,7 +23,7 @@ import {
 } from '../errors.ts';
 import type { Aggregator, Snapshot } from '../metrics/aggregator.ts';
 import type { CycleStartEvent, EventSink } from '../metrics/events.ts';
-import { assessGeneratorLoad } from '../metrics/loop-monitor.ts';
+import { assessGeneratorLoad, type LoopSample } from '../metrics/loop-monitor.ts';
 import { countRuns } from '../runner/cycle.ts';
 import type { ExternalRunReport } from '../runner/external/report.ts';
 import type { BrokerConnection } from './broker.ts';
@@ -289,6 +289,8 @@ export interface AgentResult {
   /** assessGeneratorLoad of its final message's loops. */
   saturated: boolean;
   saturationReason: string;
+  /** Its threads' event-loop samples, from its final message ([] before it). */
+  loops: LoopSample[];
   lost: boolean;
   /**
    * Planned runs it did not do: countRuns(plan, methodsPerRun) − runs, when
@@ -471,6 +473,7 @@ export class RunFollower {
           threads: 0,
           saturated: false,
           saturationReason: '',
+          loops: [],
           lost: false,
           runsNotDone: null,
           failure: null,
@@ -758,6 +761,7 @@ export class RunFollower {
     result.threads = message.threads;
     result.failure = message.failure;
     result.external = message.external ?? null;
+    result.loops = message.loops;
     const load = assessGeneratorLoad(message.loops);
     result.saturated = load.saturated;
     result.saturationReason = load.reason;

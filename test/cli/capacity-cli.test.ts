@@ -389,9 +389,9 @@ describe('loads-runner --find-capacity', () => {
         /--abort-on-fail with --find-capacity: probes are meant to break the thresholds/,
       ],
       [
-        '--agents',
-        [...base, ...slo, '--agents', '2', '--broker', 'nats://127.0.0.1:4222'],
-        /^loads-runner: --find-capacity is not supported with --agents yet; run the search on this machine/m,
+        '--detach',
+        [...base, ...slo, '--agents', '2', '--broker', 'nats://127.0.0.1:4222', '--detach'],
+        /^loads-runner: --find-capacity with --detach: this runner picks each probe’s rate/m,
       ],
     ];
     const results = await Promise.all(cases.map(([, args]) => runCli(args, { cwd: EXAMPLES })));

@@ -655,7 +655,7 @@ async function allFree(state: BrokerState, names: string[]): Promise<void> {
 
 describe(
   'end to end: loads-agent processes as the agent user, a runner as the runner user',
-  { skip: NATS_SKIP, timeout: 60_000 },
+  { skip: NATS_SKIP, timeout: 150_000 },
   () => {
     it('when a 2-step cycle runs on 2 agents under docs/nats/loads-broker.conf then the counts are exact and the agents are free again', async (t) => {
       const server = await startNatsServer({ config: docsBrokerConfig, t });
