@@ -151,7 +151,12 @@ describe('loads-runner --find-capacity', () => {
       /<testcase classname="capacity" name="capacity" time="0.000">\n {6}<system-out>Held: {2}40\/s [^<]*\nCapacity: 40\/s, the highest rate/,
     );
   });
+});
 
+// Against servers that answer at once or fail at once, each test its own
+// CLI: side by side (the queue server, whose verdicts depend on the timing
+// of this process's loop, is done with by now).
+describe('loads-runner --find-capacity, the other outcomes', { concurrency: true }, () => {
   it('when the service always answers at once then the search reaches --max-rate, says so and exits 0', async () => {
     const json = path.join(dir, 'fast.json');
     const result = await runCli(
