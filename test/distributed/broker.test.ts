@@ -321,7 +321,11 @@ describe('connectBroker', { skip: NATS_SKIP }, () => {
       for (let i = 0; i < 5; i++) {
         const keys = await listKeys(kv, 'listing');
         assert.equal(new Set(keys).size, keys.length, 'each key once');
-        assert.ok(keys.length >= 50 && keys.length <= 200, `${keys.length} keys`);
+        // How many are still live depends on how fast the puts go on a busy machine.
+        assert.ok(
+          keys.every((key) => names.includes(key)),
+          `only the bucket's keys: ${keys.join(' ')}`,
+        );
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
     } finally {
