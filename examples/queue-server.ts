@@ -32,20 +32,30 @@ export async function startQueueServer(options: {
   const waiting: http.ServerResponse[] = [];
   let busy = false;
   let served = 0;
+  /** When the request being served is due to end (performance.now() ms). */
+  let dueAt = 0;
   const serveNext = (): void => {
     const res = waiting.shift();
     if (res === undefined) {
       busy = false;
       return;
     }
+    // Each service ends serviceMs after the previous one was due, not after
+    // its late timer fired: on a busy machine timers fire a millisecond or
+    // more late, which would otherwise lower the capacity below 1000/serviceMs.
+    const start = busy ? dueAt : performance.now();
     busy = true;
-    setTimeout(() => {
-      served++;
-      if (!res.destroyed) {
-        res.end('served\n');
-      }
-      serveNext();
-    }, options.serviceMs);
+    dueAt = start + options.serviceMs;
+    setTimeout(
+      () => {
+        served++;
+        if (!res.destroyed) {
+          res.end('served\n');
+        }
+        serveNext();
+      },
+      Math.max(0, dueAt - performance.now()),
+    );
   };
   const server = http.createServer((req, res) => {
     req.resume();

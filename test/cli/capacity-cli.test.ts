@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Summary } from '../../src/metrics/summary.ts';
-import { startQueueServer, type QueueServer } from '../../examples/queue-server.ts';
+import { spawnQueueServer, type QueueServerProcess } from '../helpers/queue-server.ts';
 import { runCli, startCli, waitForOutput } from '../helpers/cli.ts';
 import { startHttpServer, type TestServer } from '../helpers/servers.ts';
 import { REPO_ROOT } from '../helpers/tmp-project.ts';
@@ -22,14 +22,14 @@ const FQN = 'capacity.TestQueue.test_get';
 const QUICK = ['--duration', '2', '--capacity-rest', '0.2'];
 
 let dir: string;
-let queue: QueueServer;
+let queue: QueueServerProcess;
 let fast: TestServer;
 let failing: TestServer;
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'loads-capacity-cli-'));
   // 20 ms a request: 50/s.
-  queue = await startQueueServer({ serviceMs: 20 });
+  queue = await spawnQueueServer(20);
   fast = await startHttpServer((_req, res) => res.end('ok'));
   failing = await startHttpServer((_req, res) => {
     res.statusCode = 500;

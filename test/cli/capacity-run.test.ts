@@ -15,27 +15,22 @@ import {
   type CapacityRunOptions,
 } from '../../src/cli/capacity-run.ts';
 import { UsageError } from '../../src/errors.ts';
-import { startQueueServer } from '../../examples/queue-server.ts';
+import { spawnQueueServer } from '../helpers/queue-server.ts';
 import { REPO_ROOT } from '../helpers/tmp-project.ts';
 
 const EXAMPLES = path.join(REPO_ROOT, 'examples');
 
 async function search(serviceMs: number, overrides: Partial<CapacityRunOptions> = {}) {
-  const server = await startQueueServer({ serviceMs });
+  const server = await spawnQueueServer(serviceMs);
   try {
     const test = await loadTest('capacity.TestQueue.test_get', EXAMPLES);
-    // Warm the HTTP path first: a cold start on a busy machine made the first
-    // 10/s probe's p95 235 ms against a 10 ms service on CI.
-    for (let i = 0; i < 30; i++) {
-      await (await fetch(server.url)).text();
-    }
     const aggregator = new Aggregator();
     const outcome = await runCapacitySearch({
       test,
       fqn: 'capacity.TestQueue.test_get',
       cwd: EXAMPLES,
       thresholds: [parseThreshold('p95<200ms'), parseThreshold('errors<1%')],
-      startRate: 10,
+      startRate: 20,
       maxRate: null,
       precision: 0.1,
       durationMs: 2000,
@@ -61,7 +56,7 @@ async function search(serviceMs: number, overrides: Partial<CapacityRunOptions> 
   }
 }
 
-// One search at a time: the queue servers and the load share this process's loop.
+// One search at a time: the load of two would share this process's loop.
 describe('runCapacitySearch', () => {
   for (const serviceMs of [10, 20]) {
     const capacity = 1000 / serviceMs;
@@ -90,7 +85,7 @@ describe('runCapacitySearch', () => {
   }
 
   it('when the service is fast then the search reaches --max-rate and says so', async () => {
-    const { outcome } = await search(0, { maxRate: 40, durationMs: 1000 });
+    const { outcome } = await search(0, { startRate: 10, maxRate: 40, durationMs: 1000 });
     assert.equal(outcome.reason, 'max-rate-held');
     assert.deepEqual(
       outcome.probes.map((p) => p.rate),

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Summary } from '../../src/metrics/summary.ts';
-import { startQueueServer, type QueueServer } from '../../examples/queue-server.ts';
+import { spawnQueueServer, type QueueServerProcess } from '../helpers/queue-server.ts';
 import {
   BROWSER_SKIP,
   inPage,
@@ -23,7 +23,7 @@ import { runCli } from '../helpers/cli.ts';
 import { REPO_ROOT } from '../helpers/tmp-project.ts';
 
 let dir: string;
-let queue: QueueServer;
+let queue: QueueServerProcess;
 let summary: Summary;
 let runPage: string;
 let rebuiltPage: string;
@@ -34,7 +34,7 @@ before(async () => {
   }
   dir = await mkdtemp(path.join(tmpdir(), 'loads-capacity-page-'));
   // 20 ms a request (50/s): 40/s holds, 80/s breaks, then one bisection within 99 %.
-  queue = await startQueueServer({ serviceMs: 20 });
+  queue = await spawnQueueServer(20);
   const json = path.join(dir, 'run.json');
   runPage = path.join(dir, 'run.html');
   const result = await runCli(
