@@ -7,16 +7,26 @@
 // compressed body arrives here decoded (the Session decodes it as it comes),
 // while `bytes` and the headers stay what was on the wire.
 import { STATUS_CODES } from 'node:http';
+import { util as undiciUtil } from 'undici';
 import { ExitCode, LoadsError } from '../../errors.ts';
 
-/** Headers as undici hands them over: lower-case names, repeated ones as arrays. */
+/** Headers parsed: lower-case names, repeated ones as arrays. */
 export type RawHeaders = Record<string, string | string[] | undefined>;
+
+/** Headers as undici reads them off the wire: name, value, name, value… */
+export type RawHeaderList = (Buffer | string)[];
+
+/** `raw` parsed the way undici parses headers for its own API. */
+export function parseRawHeaders(raw: RawHeaderList): RawHeaders {
+  return undiciUtil.parseHeaders(raw) as RawHeaders;
+}
 
 /** What a Session gathered for one call; owned by the Response afterwards. */
 export interface ResponseParts {
   method: string;
   status: number;
-  headers: RawHeaders;
+  /** Parsed only if the test reads `headers`. */
+  rawHeaders: RawHeaderList;
   /** The final URL, after redirects. */
   url: string;
   /** The body kept, decoded when it had a content-encoding. */
@@ -71,7 +81,7 @@ export class Response {
   readonly url: string;
   /** Seconds from sending the request to the end of the body (this hop only). */
   readonly elapsed: number;
-  #rawHeaders: RawHeaders;
+  #rawHeaders: RawHeaderList;
   #headers: Record<string, string> | undefined;
   #chunks: Buffer[];
   #bytes: number;
@@ -101,7 +111,7 @@ export class Response {
     this.ok = parts.status < 400;
     this.url = parts.url;
     this.elapsed = parts.elapsedMs / 1000;
-    this.#rawHeaders = parts.headers;
+    this.#rawHeaders = parts.rawHeaders;
     this.#headers = undefined;
     this.#chunks = parts.chunks;
     this.#bytes = parts.bytes;
@@ -119,9 +129,10 @@ export class Response {
    */
   get headers(): Record<string, string> {
     if (this.#headers === undefined) {
+      const parsed = parseRawHeaders(this.#rawHeaders);
       const out: Record<string, string> = {};
-      for (const name of Object.keys(this.#rawHeaders)) {
-        const value = this.#rawHeaders[name];
+      for (const name of Object.keys(parsed)) {
+        const value = parsed[name];
         if (value === undefined) {
           continue;
         }
