@@ -29,7 +29,11 @@ async function search(serviceMs: number, overrides: Partial<CapacityRunOptions> 
       test,
       fqn: 'capacity.TestQueue.test_get',
       cwd: EXAMPLES,
-      thresholds: [parseThreshold('p95<200ms'), parseThreshold('errors<1%')],
+      // 300 ms rather than 200: on a loaded CI a stall of the machine of
+      // 200 ms or so made a 2 s probe at 80 % of the capacity break p95<200ms
+      // (three runs found 75/s of 100/s). Past the capacity, the queue of a
+      // 2 s probe still outgrows 300 ms within 20 % of it.
+      thresholds: [parseThreshold('p95<300ms'), parseThreshold('errors<1%')],
       startRate: 20,
       maxRate: null,
       precision: 0.1,
@@ -71,7 +75,7 @@ describe('runCapacitySearch', () => {
       const found = outcome.heldRate;
       assert.ok(
         Math.abs(found - capacity) / capacity <= 0.2,
-        `held ${found}/s, broke ${outcome.brokeRate}/s; capacity ${capacity}/s`,
+        `held ${found}/s, broke ${outcome.brokeRate}/s; capacity ${capacity}/s; probes ${JSON.stringify(outcome.probes.map((p) => [p.rate, p.p95Ms]))}`,
       );
       // One step row per probe, in the run's aggregator.
       assert.equal(snapshot.steps.length, outcome.probes.length);
@@ -80,7 +84,7 @@ describe('runCapacitySearch', () => {
         outcome.probes.map((p) => p.rate),
       );
       const broke = outcome.probes.find((p) => p.rate === outcome.brokeRate)!;
-      assert.deepEqual(broke.broken, ['p95<200ms']);
+      assert.deepEqual(broke.broken, ['p95<300ms']);
     });
   }
 
