@@ -24,7 +24,7 @@ import {
   type AgentResult,
 } from '../distributed/run-client.ts';
 import type { Terminal } from './console.ts';
-import { openBroker, runTable } from './distributed-run.ts';
+import { openBroker, recordSettings, runTable } from './distributed-run.ts';
 import type { RunOptions } from './validate.ts';
 import { readVersion } from './version.ts';
 
@@ -207,14 +207,8 @@ export async function checkCluster(options: RunOptions, terminal: Terminal): Pro
           workers: free.length,
         },
         workersPerAgent: 1,
-        timeoutMs: options.timeoutMs,
-        testTimeoutMs: options.testTimeoutMs,
-        maxBodyBytes: options.maxBodyBytes,
-        discardBodies: options.discardBodies,
-        transport: options.transport,
-        serverUrl: options.serverUrl ?? null,
+        ...recordSettings(options),
         forwardEvents: false,
-        heartbeatTimeoutMs: distributed.heartbeatTimeoutMs,
         external: null,
       },
     });

@@ -13,6 +13,7 @@ import type { Aggregator } from '../metrics/aggregator.ts';
 import type { EventSink } from '../metrics/events.ts';
 import type { CycleStep } from '../runner/cycle.ts';
 import type { ProbeOutcome, ProbeRunner } from './capacity-run.ts';
+import { recordSettings } from './distributed-run.ts';
 import type { RunOptions } from './validate.ts';
 import { readVersion } from './version.ts';
 
@@ -32,7 +33,6 @@ export interface AgentsProbeOptions {
 /** A ProbeRunner that runs each probe on `agents` agents. */
 export function agentsProbeRunner(probe: AgentsProbeOptions): ProbeRunner {
   const { options, conn, state, signal, say } = probe;
-  const distributed = options.distributed!;
   const version = readVersion();
   return async (step: CycleStep, probeAggregator: Aggregator): Promise<ProbeOutcome> => {
     const { runId, record } = await startRun(conn, state, {
@@ -58,14 +58,8 @@ export function agentsProbeRunner(probe: AgentsProbeOptions): ProbeRunner {
           workers: probe.agents * (options.workers ?? 1),
         },
         workersPerAgent: options.workers,
-        timeoutMs: options.timeoutMs,
-        testTimeoutMs: options.testTimeoutMs,
-        maxBodyBytes: options.maxBodyBytes,
-        discardBodies: options.discardBodies,
-        transport: options.transport,
-        serverUrl: options.serverUrl ?? null,
+        ...recordSettings(options),
         forwardEvents: probe.eventSink !== undefined,
-        heartbeatTimeoutMs: distributed.heartbeatTimeoutMs,
         external: null,
       },
     });

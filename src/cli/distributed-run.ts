@@ -80,6 +80,33 @@ export interface OpenBroker {
 }
 
 /**
+ * What every run record takes from the run's options as they are: the
+ * clients' settings and the heartbeat timeout the agents are judged by.
+ */
+export function recordSettings(
+  options: RunOptions,
+): Pick<
+  RunRecord,
+  | 'timeoutMs'
+  | 'testTimeoutMs'
+  | 'maxBodyBytes'
+  | 'discardBodies'
+  | 'transport'
+  | 'serverUrl'
+  | 'heartbeatTimeoutMs'
+> {
+  return {
+    timeoutMs: options.timeoutMs,
+    testTimeoutMs: options.testTimeoutMs,
+    maxBodyBytes: options.maxBodyBytes,
+    discardBodies: options.discardBodies,
+    transport: options.transport,
+    serverUrl: options.serverUrl ?? null,
+    heartbeatTimeoutMs: options.distributed!.heartbeatTimeoutMs,
+  };
+}
+
+/**
  * Checks the broker options (their files too), connects as
  * `loads-runner <host>` and opens the JetStream resources. A server going
  * away and the broker's errors go to stderr as one line each (a follower
@@ -210,14 +237,8 @@ export async function runOnAgents(
           workers: agents * (options.workers ?? 1),
         },
         workersPerAgent: options.workers,
-        timeoutMs: options.timeoutMs,
-        testTimeoutMs: options.testTimeoutMs,
-        maxBodyBytes: options.maxBodyBytes,
-        discardBodies: options.discardBodies,
-        transport: options.transport,
-        serverUrl: options.serverUrl ?? null,
+        ...recordSettings(options),
         forwardEvents,
-        heartbeatTimeoutMs: distributed.heartbeatTimeoutMs,
         external:
           external === null
             ? null
