@@ -64,8 +64,18 @@ async function search(serviceMs: number, overrides: Partial<CapacityRunOptions> 
 describe('runCapacitySearch', () => {
   for (const serviceMs of [10, 20]) {
     const capacity = 1000 / serviceMs;
-    it(`when the service takes ${serviceMs} ms a request then the capacity found is within 20 % of ${capacity}/s`, async () => {
-      const { outcome, snapshot } = await search(serviceMs);
+    it(`when the service takes ${serviceMs} ms a request then the capacity found is within 20 % of ${capacity}/s`, async (t) => {
+      let result = await search(serviceMs);
+      if (result.outcome.reason === 'generator-saturated') {
+        // The search itself judged this process, not the service, the limit
+        // (on a loaded CI the in-process generator lagged 100+ ms at 40/s):
+        // its probes are untrusted, so it searches once more.
+        t.diagnostic(
+          `generator saturated: ${JSON.stringify(result.outcome.probes.map((p) => [p.rate, p.p95Ms]))}; searching again`,
+        );
+        result = await search(serviceMs);
+      }
+      const { outcome, snapshot } = result;
       assert.equal(
         outcome.reason,
         'found',
