@@ -206,6 +206,27 @@ describe('WsSocket', () => {
     await server.close();
   });
 
+  it('when the server closes properly while a receive() waits then it rejects saying so, and the socket keeps no error', async () => {
+    const ctx = record();
+    let closeIt!: () => void;
+    const server = await startWsServer((ws) => {
+      closeIt = () => ws.close(1001, 'going away');
+    });
+    const socket = await openWebSocket(server.url, {}, ctx);
+    const pending = socket.receive();
+    closeIt();
+    await assert.rejects(pending, {
+      name: 'WebSocketError',
+      message: `WebSocket ${server.url}: closed (code 1001) while waiting for a message`,
+    });
+    assert.deepEqual(await ctx.closed, { type: 'socket-close', url: server.url, code: 1001 });
+    assert.equal(socket.error, undefined);
+    await assert.rejects(socket.receive(), {
+      message: `WebSocket ${server.url}: closed (code 1001); no message to receive`,
+    });
+    await server.close();
+  });
+
   it('the run signal closes the socket and rejects a pending receive', async () => {
     const controller = new AbortController();
     const ctx = record({ signal: controller.signal });
