@@ -3,6 +3,7 @@
 //   npm run bench                       throughput: loads-runner vs the dispatch ceiling, autocannon, a bare undici loop
 //   npm run bench -- ws                 WebSocket runs: loads-runner vs a bare ws loop
 //   npm run bench -- per-hit            V8 heap bytes and promises per hit: loads-runner vs the bare loops
+//   npm run bench -- aggregator         CPU ns per test run of the metrics side (no network), vs --baseline
 //   npm run bench -- memory             peak RSS of 1,000 and 10,000 idle virtual users
 //   npm run bench -- soak --minutes 10  one long run, RSS every 30 s
 //   npm run bench -- profile            a --cpu-prof run of loads-runner, top self-time functions
@@ -76,6 +77,12 @@ Modes:
                         promise and per await: v8.promiseHooks, in a run of its own),
                         with a startup run's figures (1 request) subtracted;
                         bench/per-hit-probe.mjs explains the method
+  aggregator            the metrics side of one run without the network: bench/aggregator-
+                        probe.mjs feeds a real Aggregator (counters, histograms, timeline)
+                        the events of 2,000,000 runs (test-start, hit, test-end over 10
+                        URLs), each rep in its own process pinned like a generator, the
+                        --baseline build interleaved; CPU ns per run, medians, and
+                        loads-runner ÷ baseline
   memory                loads-runner with 1,000 then 10,000 idle users (TestBench.test_idle:
                         one hit a second each, own keep-alive connection, started over
                         --ramp-up); peak RSS, errors, KB per user, and whether the
@@ -100,7 +107,7 @@ Options:
   --duration S       seconds per run (default: 10; memory: 15; profile: 10; per-hit: 5)
   --connections N    connections / virtual users (throughput, ws, per-hit, profile, soak;
                      default: 50)
-  --reps R           repetitions of each generator (default: 3)
+  --reps R           repetitions of each generator (default: 3; aggregator: 5)
   --users A,B        memory: the user counts (default: 1000,10000)
   --minutes M        soak: length of the run (default: 10)
   --ramp-up S        memory: users start over S seconds, not all at once (default: 5; 0 for none)
@@ -110,8 +117,8 @@ Options:
   --prof-dir DIR     profile: where the .cpuprofile goes (default: a new temp folder)
   --top N            profile: rows to print (default: 15)
   --rss-cap MB       hostile: kill a run whose RSS passes this (default: 8192)
-  --baseline DIR     throughput, ws, per-hit, hostile: also run the loads-runner built in
-                     DIR (another checkout, e.g. a git worktree of main, with npm ci done),
+  --baseline DIR     throughput, ws, per-hit, aggregator, hostile: also run the loads-runner
+                     built in DIR (another checkout, e.g. a git worktree of main, npm ci done),
                      interleaved, and print loads-runner ÷ baseline: a change's before and
                      after in one run (ws: DIR's examples/bench.ts needs TestBench.test_ws)
   -h, --help         this help
@@ -121,7 +128,18 @@ never run in npm test.
 `;
 
 interface Options {
-  mode: 'throughput' | 'ws' | 'per-hit' | 'memory' | 'soak' | 'profile' | 'hostile' | 'distributed';
+  mode:
+    | 'throughput'
+    | 'ws'
+    | 'per-hit'
+    | 'aggregator'
+    | 'memory'
+    | 'soak'
+    | 'profile'
+    | 'hostile'
+    | 'distributed';
+  /** --reps as given; undefined for the mode's default. */
+  repsGiven: number | undefined;
   duration: number | undefined;
   connections: number;
   reps: number;
@@ -178,6 +196,7 @@ function parseOptions(argv: string[]): Options | undefined {
     mode !== 'throughput' &&
     mode !== 'ws' &&
     mode !== 'per-hit' &&
+    mode !== 'aggregator' &&
     mode !== 'memory' &&
     mode !== 'soak' &&
     mode !== 'profile' &&
@@ -201,6 +220,8 @@ function parseOptions(argv: string[]): Options | undefined {
       values.duration === undefined ? undefined : positiveNumber('--duration', values.duration, 0),
     connections: Math.round(positiveNumber('--connections', values.connections, 50)),
     reps: Math.round(positiveNumber('--reps', values.reps, 3)),
+    repsGiven:
+      values.reps === undefined ? undefined : Math.round(positiveNumber('--reps', values.reps, 3)),
     users: (values.users ?? '1000,10000')
       .split(',')
       .map((n) => Math.round(positiveNumber('--users', n, 0))),
@@ -870,6 +891,64 @@ async function perHit(options: Options): Promise<void> {
   }
 }
 
+/** The metrics side alone: bench/aggregator-probe.mjs, CPU ns per run, this build and --baseline's, interleaved. */
+async function aggregator(options: Options): Promise<void> {
+  const reps = options.repsGiven ?? 5;
+  const core = cores(options.pin);
+  const builds = [
+    { name: 'loads-runner', dist: path.join(root, 'dist') },
+    ...(options.baseline === undefined
+      ? []
+      : [{ name: 'baseline', dist: path.join(options.baseline, 'dist') }]),
+  ];
+  process.stdout.write(
+    [
+      `node ${process.version} (${process.platform} ${process.arch}); load average ${os
+        .loadavg()
+        .map((n) => n.toFixed(2))
+        .join(' ')}`,
+      `probe: bench/aggregator-probe.mjs, 2,000,000 runs after 200,000 of warm-up, ${reps} reps${core.generator === undefined ? '' : `, pinned to core ${core.generator}`}`,
+      '',
+      `${'rep build'.padEnd(22)}${'ns/run'.padStart(14)}`,
+      '',
+    ].join('\n'),
+  );
+  const nsOf = new Map<string, number[]>(builds.map((b) => [b.name, []]));
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const build of builds) {
+      const result = await runChild(
+        wrap([process.execPath, path.join(benchDir, 'aggregator-probe.mjs'), build.dist], {
+          core: core.generator,
+        }),
+        { timeoutMs: 120_000 },
+      );
+      if (result.code !== 0) {
+        throw new Error(`aggregator probe of ${build.dist} failed: ${result.stderr.trim()}`);
+      }
+      const { nsPerRun } = JSON.parse(result.stdout) as { nsPerRun: number };
+      nsOf.get(build.name)!.push(nsPerRun);
+      process.stdout.write(
+        `${`${rep} ${build.name}`.padEnd(22)}${nsPerRun.toFixed(1).padStart(14)}\n`,
+      );
+    }
+  }
+  process.stdout.write('\nmedians\n');
+  for (const build of builds) {
+    process.stdout.write(
+      `${build.name.padEnd(22)}${median(nsOf.get(build.name)!).toFixed(1).padStart(14)}\n`,
+    );
+  }
+  if (options.baseline !== undefined) {
+    const ratio = median(nsOf.get('loads-runner')!) / median(nsOf.get('baseline')!);
+    process.stdout.write(
+      `${'loads-runner ÷ baseline'.padEnd(22)}${ratio.toFixed(2).padStart(14)}\n`,
+    );
+  }
+  process.stdout.write(
+    '\nns/run: CPU time (user+sys) of the probe process per run (three events); lower is better.\n',
+  );
+}
+
 async function memory(options: Options): Promise<void> {
   const durationS = options.duration ?? 15;
   const core = cores(options.pin);
@@ -1234,6 +1313,7 @@ if (options !== undefined) {
     throughput,
     ws,
     'per-hit': perHit,
+    aggregator,
     memory,
     soak,
     profile,

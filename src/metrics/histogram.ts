@@ -23,6 +23,22 @@ function createHdr(): Histogram {
   });
 }
 
+/** The parts of hdr-histogram-js's JsHistogram that LatencyHistogram.record uses (public in JS, untyped). */
+interface HdrCounts {
+  readonly countsArrayLength: number;
+  readonly maxValue: number;
+  readonly minNonZeroValue: number;
+  incrementCountAtIndex(index: number): void;
+  updatedMaxValue(value: number): void;
+  updateMinNonZeroValue(value: number): void;
+  incrementTotalCount(): void;
+}
+
+/** log2 of half the sub-buckets per bucket at 3 significant digits (HDR: 2,048 sub-buckets). */
+const HALF_MAGNITUDE = 10;
+const HALF_COUNT = 1 << HALF_MAGNITUDE;
+const SUB_BUCKET_MASK = (HALF_COUNT << 1) - 1;
+
 export class LatencyHistogram {
   #hdr: Histogram;
 
@@ -30,10 +46,43 @@ export class LatencyHistogram {
     this.#hdr = createHdr();
   }
 
+  /**
+   * The HDR counts index of `us` (an integer, 0 ≤ us < 2^31) at 3
+   * significant digits: HDR's formula (bucket = ⌊log2(us | mask)⌋ − 10,
+   * index = (bucket + 1) × 1024 + ⌊us / 2^bucket⌋ − 1024) in integer bit
+   * operations, checked against hdr-histogram-js value by value in the tests.
+   */
+  static indexOf(us: number): number {
+    const bucket = 31 - Math.clz32(us | SUB_BUCKET_MASK) - HALF_MAGNITUDE;
+    return ((bucket + 1) << HALF_MAGNITUDE) + (us >>> bucket) - HALF_COUNT;
+  }
+
   /** Records one latency in milliseconds (negative values count as 0). */
   record(ms: number): void {
-    const us = Math.round(ms * US_PER_MS);
-    this.#hdr.recordValue(us > 0 ? us : 0);
+    const rounded = Math.round(ms * US_PER_MS);
+    const us = rounded > 0 ? rounded : 0;
+    // hdr-histogram-js's recordValue with the index computed in integer
+    // operations: its Math.log2 and Math.pow cost 63–71 ns a value, this
+    // 7 ns. Three per hit: the aggregator's 340 → 124 ns per run (npm run
+    // bench -- aggregator), 1.5 % of a request's CPU at 69k req/CPU-s.
+    // Values from 35 minutes up, and those that grow the array, take
+    // recordValue itself.
+    const hdr = this.#hdr as unknown as HdrCounts;
+    if (us < 0x80000000) {
+      const index = LatencyHistogram.indexOf(us);
+      if (index < hdr.countsArrayLength) {
+        hdr.incrementCountAtIndex(index);
+        if (us > hdr.maxValue) {
+          hdr.updatedMaxValue(us);
+        }
+        if (us !== 0 && us < hdr.minNonZeroValue) {
+          hdr.updateMinNonZeroValue(us);
+        }
+        hdr.incrementTotalCount();
+        return;
+      }
+    }
+    this.#hdr.recordValue(us);
   }
 
   /** Number of values recorded. */

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'hdr-histogram-js';
+import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import {
   bucketPairsPercentiles,
   LatencyHistogram,
@@ -25,6 +25,18 @@ function assertSameDistribution(a: LatencyHistogram, b: LatencyHistogram): void 
   for (const p of PERCENTILES) {
     assert.equal(a.percentile(p), b.percentile(p), `p${p}`);
   }
+}
+
+/** hdr-histogram-js as LatencyHistogram and RowHistogram configure it, to check them against. */
+function bareHdr(digits: 2 | 3): ReturnType<typeof build> {
+  return build({
+    bitBucketSize: 32,
+    autoResize: true,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 2,
+    numberOfSignificantValueDigits: digits,
+    useWebAssembly: false,
+  });
 }
 
 describe('LatencyHistogram', () => {
@@ -116,18 +128,48 @@ describe('LatencyHistogram', () => {
     assert.equal(h.count, 1);
     assert.equal(h.percentile(100), 2);
   });
+
+  it('puts every value in the bucket an HDR histogram at 3 significant digits would', () => {
+    const hdr = bareHdr(3) as unknown as { countsArrayIndex(value: number): number };
+    const values = [0, 1, 2, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 1_000_000, 2 ** 31 - 1];
+    for (let v = 1; v < 2 ** 31; v = Math.ceil(v * 1.37)) {
+      values.push(v - 1, v, v + 1);
+    }
+    for (const value of values) {
+      assert.equal(LatencyHistogram.indexOf(value), hdr.countsArrayIndex(value), `value ${value}`);
+    }
+  });
+
+  it('records exactly what hdr-histogram-js recordValue records, growing and past 35 minutes', () => {
+    const h = new LatencyHistogram();
+    const reference = bareHdr(3);
+    let seed = 7;
+    const next = (): number => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
+    // Sub-millisecond to an hour, smallest first then at random, so the
+    // buckets grow both ways; and a value exactly at 2^31 µs.
+    const values = [0.001, 0.5, 3, 250, 2_147_483.648, 3_600_000];
+    for (let i = 0; i < 20_000; i++) {
+      values.push(next() ** 6 * 4_000_000);
+    }
+    for (const ms of values) {
+      h.record(ms);
+      reference.recordValue(Math.round(ms * 1000));
+    }
+    // Compared as booleans: a failure would print two 5 KB strings.
+    assert.ok(h.encode() === encodeIntoCompressedBase64(reference), 'same encoding');
+    // A copy merges through HDR's add(), which sizes itself by the maximum.
+    const referenceCopy = bareHdr(3);
+    referenceCopy.add(reference);
+    assert.ok(h.copy().encode() === encodeIntoCompressedBase64(referenceCopy), 'same copy');
+    assert.equal(h.count, values.length);
+    assert.equal(h.max, reference.getValueAtPercentile(100) / 1000);
+    assert.equal(h.percentile(0), reference.getValueAtPercentile(0) / 1000);
+  });
 });
 
 describe('RowHistogram', () => {
   it('puts every value in the bucket an HDR histogram at 2 significant digits would', () => {
-    const hdr = build({
-      bitBucketSize: 32,
-      autoResize: true,
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 2,
-      numberOfSignificantValueDigits: 2,
-      useWebAssembly: false,
-    }) as unknown as { countsArrayIndex(value: number): number };
+    const hdr = bareHdr(2) as unknown as { countsArrayIndex(value: number): number };
     const values = [
       0,
       1,
