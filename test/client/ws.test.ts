@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { WebSocket } from 'ws';
 import { openWebSocket, type WsContext } from '../../src/client/ws/socket.ts';
 import { WebSocketError } from '../../src/errors.ts';
 import type { LoadsEvent } from '../../src/metrics/events.ts';
@@ -177,6 +178,44 @@ describe('WsSocket', () => {
     const tookMs = performance.now() - started;
     assert.ok(tookMs >= 90 && tookMs < 3000, `took ${tookMs} ms`);
     assert.equal(socket.isOpen, true);
+    await socket.close();
+    await server.close();
+  });
+
+  it('receives with different timeouts at once: each rejects at its own deadline, and one still waiting gets the next message', async () => {
+    const ctx = record();
+    let peer!: WebSocket;
+    const server = await startWsServer((ws) => {
+      peer = ws;
+    });
+    const socket = await openWebSocket(server.url, {}, ctx);
+    const started = performance.now();
+    const long = socket.receive(0.4);
+    const short = socket.receive(0.05);
+    await assert.rejects(short, {
+      message: `WebSocket ${server.url}: no message received within 0.05 s`,
+    });
+    const shortMs = performance.now() - started;
+    assert.ok(shortMs >= 45 && shortMs < 350, `the short one took ${shortMs} ms`);
+    peer.send('late');
+    assert.equal(await long, 'late');
+    // Past the long one's deadline, after it got its message: a later
+    // receive() still times out on its own, and still gets what comes.
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    await assert.rejects(socket.receive(0.05), {
+      message: `WebSocket ${server.url}: no message received within 0.05 s`,
+    });
+    const next = socket.receive(1);
+    peer.send('next');
+    assert.equal(await next, 'next');
+    // Shorter first, then a longer one: each at its own deadline.
+    const first = socket.receive(0.05);
+    const second = socket.receive(0.15);
+    await assert.rejects(first, { message: /within 0\.05 s$/ });
+    const firstMs = performance.now();
+    await assert.rejects(second, { message: /within 0\.15 s$/ });
+    const gapMs = performance.now() - firstMs;
+    assert.ok(gapMs >= 50 && gapMs < 1000, `the second rejected ${gapMs} ms after the first`);
     await socket.close();
     await server.close();
   });
