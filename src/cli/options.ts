@@ -3,7 +3,7 @@
 // have no commander default, so that validate.ts can tell "not given" from
 // "given" and let the command line win over the file.
 import { Command, Option } from 'commander';
-import { BROKER_OPTION_SPECS } from '../distributed/broker.ts';
+import { BROKER_OPTION_SPECS } from '../distributed/broker-options.ts';
 
 /** Options as commander hands them over, before the config merge. */
 export interface RawOptions {

@@ -30,31 +30,10 @@ import { Objm } from '@nats-io/obj';
 import { BrokerError, UsageError, type BrokerFailure } from '../errors.ts';
 import { CERTIFICATE_ERROR_CODES } from '../metrics/error-key.ts';
 
-/** The command-line options of both binaries for the broker; cli/options.ts adds them in one loop. */
-export const BROKER_OPTION_SPECS: readonly { flags: string; description: string }[] = [
-  {
-    flags: '--broker <urls>',
-    description:
-      'NATS broker: nats://[USER:PASSWORD@|TOKEN@]HOST:PORT, or tls://… to require TLS; several comma-separated for a cluster',
-  },
-  {
-    flags: '--broker-creds <file>',
-    description: 'NATS credentials file (user JWT and nkey seed, from `nsc generate creds`)',
-  },
-  { flags: '--broker-nkey <file>', description: 'file holding the NATS user nkey seed (SU…)' },
-  {
-    flags: '--broker-tls-ca <file>',
-    description: "PEM CA certificate(s) to trust for the broker's certificate",
-  },
-  {
-    flags: '--broker-tls-cert <file>',
-    description: 'PEM client certificate for brokers that verify clients (with --broker-tls-key)',
-  },
-  { flags: '--broker-tls-key <file>', description: 'PEM private key of --broker-tls-cert' },
-];
+export { BROKER_OPTION_SPECS } from './broker-options.ts';
 
 /**
- * The raw values, named as commander names the options above (plus token,
+ * The raw values, named as commander names the options of BROKER_OPTION_SPECS (plus token,
  * user and password, which a config file or the environment may give).
  */
 export interface RawBrokerOptions {
