@@ -40,6 +40,29 @@ export class OriginConnections {
   }
 }
 
+/**
+ * Plain-http Client options by connect timeout, shared by every user. With
+ * `connect` as options undici builds a connector per Client, each with a
+ * TLS session cache, a FinalizationRegistry and three closures, about 500
+ * bytes per user that plain http never uses; one connector serves them all.
+ * https keeps a connector per Client: users do not resume each other's TLS
+ * sessions, as separate clients would not.
+ */
+const httpClientOptions = new Map<number, Client.Options>();
+
+function plainHttpOptions(connectTimeoutMs: number): Client.Options {
+  let options = httpClientOptions.get(connectTimeoutMs);
+  if (options === undefined) {
+    options = {
+      connect: buildConnector({ timeout: connectTimeoutMs }),
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    };
+    httpClientOptions.set(connectTimeoutMs, options);
+  }
+  return options;
+}
+
 export class UserConnections {
   readonly #connectTimeoutMs: number;
   readonly #transport: TransportOptions;
@@ -96,7 +119,7 @@ export class UserConnections {
       entry.client.dispatch(options, handler);
       return;
     }
-    entry.overflow ??= new Pool(origin, this.#clientOptions(entry, verify));
+    entry.overflow ??= new Pool(origin, this.#clientOptions(entry, origin, verify));
     handler.connections = entry;
     handler.onClient = false;
     entry.overflow.dispatch(options, handler);
@@ -123,17 +146,21 @@ export class UserConnections {
 
   #createEntry(origin: string, verify: boolean): OriginConnections {
     const entry = new OriginConnections(this.#transport.http2 ? '' : 'h1');
-    entry.client = new Client(origin, this.#clientOptions(entry, verify));
+    entry.client = new Client(origin, this.#clientOptions(entry, origin, verify));
     return entry;
   }
 
   /**
-   * Options of the entry's Client and Pool. Over HTTP/1.1 only, every entry
-   * of this user shares one object per `verify` and undici builds its own
+   * Options of the entry's Client and Pool. Over HTTP/1.1 only, plain http
+   * takes the process-wide plainHttpOptions, and every https entry of this
+   * user shares one object per `verify` and undici builds its own
    * connector; with --http2, undici's connector (TLS session reuse, ALPN) is
    * wrapped to learn what each connection negotiated, one wrapper per entry.
    */
-  #clientOptions(entry: OriginConnections, verify: boolean): Client.Options {
+  #clientOptions(entry: OriginConnections, origin: string, verify: boolean): Client.Options {
+    if (!this.#transport.http2 && origin.startsWith('http:')) {
+      return plainHttpOptions(this.#connectTimeoutMs);
+    }
     if (!this.#transport.http2) {
       let options = verify ? this.#verifiedOptions : this.#unverifiedOptions;
       if (options === undefined) {
