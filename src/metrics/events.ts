@@ -125,6 +125,38 @@ export interface TestEndEvent {
   lagMs: number;
 }
 
+/** A test-start event with every field at its empty value: a virtual user keeps one and refills it for every run. */
+export function newTestStartEvent(): TestStartEvent {
+  return {
+    type: 'test-start',
+    test: '',
+    startedAt: 0,
+    cycleIndex: 0,
+    users: 0,
+    currentUser: 0,
+    currentHit: 0,
+  };
+}
+
+/** A test-end event with every field at its empty value: a virtual user keeps one and refills it for every run. */
+export function newTestEndEvent(): TestEndEvent {
+  return {
+    type: 'test-end',
+    test: '',
+    startedAt: 0,
+    elapsedMs: 0,
+    outcome: Outcome.SUCCESS,
+    errorName: '',
+    errorMessage: '',
+    errorStack: '',
+    cycleIndex: 0,
+    users: 0,
+    currentUser: 0,
+    currentHit: 0,
+    lagMs: 0,
+  };
+}
+
 /** A WebSocket opened by `this.createWs`. */
 export interface SocketOpenEvent {
   type: 'socket-open';

@@ -36,8 +36,18 @@ interface HdrCounts {
 
 /** log2 of half the sub-buckets per bucket at 3 significant digits (HDR: 2,048 sub-buckets). */
 const HALF_MAGNITUDE = 10;
-const HALF_COUNT = 1 << HALF_MAGNITUDE;
-const SUB_BUCKET_MASK = (HALF_COUNT << 1) - 1;
+
+/**
+ * HDR's counts index of `us` (an integer, 0 ≤ us < 2^31) when a bucket holds
+ * 2^halfMagnitude sub-buckets in its upper half: bucket = max(⌊log2 us⌋ −
+ * halfMagnitude, 0), index = bucket × 2^halfMagnitude + ⌊us / 2^bucket⌋, in
+ * integer bit operations (hdr-histogram-js uses Math.log2 and Math.pow).
+ */
+function hdrIndex(us: number, halfMagnitude: number): number {
+  const log2 = 31 - Math.clz32(us);
+  const bucket = log2 > halfMagnitude ? log2 - halfMagnitude : 0;
+  return (bucket << halfMagnitude) + (us >>> bucket);
+}
 
 export class LatencyHistogram {
   #hdr: Histogram;
@@ -46,15 +56,9 @@ export class LatencyHistogram {
     this.#hdr = createHdr();
   }
 
-  /**
-   * The HDR counts index of `us` (an integer, 0 ≤ us < 2^31) at 3
-   * significant digits: HDR's formula (bucket = ⌊log2(us | mask)⌋ − 10,
-   * index = (bucket + 1) × 1024 + ⌊us / 2^bucket⌋ − 1024) in integer bit
-   * operations, checked against hdr-histogram-js value by value in the tests.
-   */
+  /** The HDR counts index of `us` (an integer, 0 ≤ us < 2^31) at 3 significant digits; checked against hdr-histogram-js in the tests. */
   static indexOf(us: number): number {
-    const bucket = 31 - Math.clz32(us | SUB_BUCKET_MASK) - HALF_MAGNITUDE;
-    return ((bucket + 1) << HALF_MAGNITUDE) + (us >>> bucket) - HALF_COUNT;
+    return hdrIndex(us, HALF_MAGNITUDE);
   }
 
   /** Records one latency in milliseconds (negative values count as 0). */
@@ -195,10 +199,7 @@ export class RowHistogram {
   /** The HDR counts index of `us` (an integer ≥ 0). */
   static indexOf(us: number): number {
     if (us < 0x80000000) {
-      // Integer bit operations: the common case, up to 35 minutes.
-      const log2 = 31 - Math.clz32(us);
-      const bucket = log2 > ROW_HALF_MAGNITUDE ? log2 - ROW_HALF_MAGNITUDE : 0;
-      return (bucket << ROW_HALF_MAGNITUDE) + (us >>> bucket);
+      return hdrIndex(us, ROW_HALF_MAGNITUDE); // the common case, up to 35 minutes
     }
     const bucket = Math.floor(Math.log2(us)) - ROW_HALF_MAGNITUDE;
     return bucket * (1 << ROW_HALF_MAGNITUDE) + Math.floor(us / 2 ** bucket);

@@ -13,7 +13,7 @@
 // TEST_TIMEOUT hit), its late outcome is dropped, and the user goes on with
 // a new instance and new clients, so that nothing the old body does later
 // is counted or shares a connection with the next run.
-import { Outcome } from '../metrics/events.ts';
+import { newTestEndEvent, newTestStartEvent, Outcome } from '../metrics/events.ts';
 import type {
   EventSink,
   RunContext,
@@ -339,30 +339,16 @@ export class VirtualUser implements Watched {
       lagMs: 0,
     };
     this.#testNames = options.methods.map((method) => `${options.className}.${method}`);
-    this.#startEvent = {
-      type: 'test-start',
-      test: '',
-      startedAt: 0,
-      cycleIndex: step.cycleIndex,
-      users: step.users,
-      currentUser: options.currentUser,
-      currentHit: 0,
-    };
-    this.#endEvent = {
-      type: 'test-end',
-      test: '',
-      startedAt: 0,
-      elapsedMs: 0,
-      outcome: Outcome.SUCCESS,
-      errorName: '',
-      errorMessage: '',
-      errorStack: '',
-      cycleIndex: step.cycleIndex,
-      users: step.users,
-      currentUser: options.currentUser,
-      currentHit: 0,
-      lagMs: 0,
-    };
+    const start = newTestStartEvent();
+    start.cycleIndex = step.cycleIndex;
+    start.users = step.users;
+    start.currentUser = options.currentUser;
+    this.#startEvent = start;
+    const end = newTestEndEvent();
+    end.cycleIndex = step.cycleIndex;
+    end.users = step.users;
+    end.currentUser = options.currentUser;
+    this.#endEvent = end;
     const serverUrl = options.serverUrl;
     this.#clientsOptions = {
       sink,

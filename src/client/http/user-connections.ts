@@ -159,10 +159,10 @@ export class UserConnections {
    * wrapped to learn what each connection negotiated, one wrapper per entry.
    */
   #clientOptions(entry: OriginConnections, origin: string, verify: boolean): Client.Options {
-    if (!this.#transport.http2 && origin.startsWith('http:')) {
-      return plainHttpOptions(this.#connectTimeoutMs);
-    }
     if (!this.#transport.http2) {
+      if (origin.startsWith('http:')) {
+        return plainHttpOptions(this.#connectTimeoutMs);
+      }
       let options = verify ? this.#verifiedOptions : this.#unverifiedOptions;
       if (options === undefined) {
         options = {
