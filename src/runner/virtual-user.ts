@@ -102,6 +102,16 @@ const YIELD_EVERY_RUNS = 64;
 const promiseThen = Promise.prototype.then;
 
 /**
+ * The test-start, test-end and counter objects of every user of this
+ * thread, refilled right before each emit: a sink copies what it keeps
+ * before emit returns (EventSink). One set per user was 256 bytes per idle
+ * user.
+ */
+const THREAD_START: TestStartEvent = newTestStartEvent();
+const THREAD_END: TestEndEvent = newTestEndEvent();
+const THREAD_COUNTER: CounterEvent = { type: 'counter', name: '', value: 0 };
+
+/**
  * setUp, one method, tearDown (always), then `settle(run, NO_ERROR | error |
  * TearDownFailure)`. Made once per user and reused by every run; its two
  * callbacks are attached with .then to whatever setUp, the method or tearDown
@@ -253,10 +263,10 @@ export class VirtualUser implements Watched {
   readonly #sink: EventSink;
   readonly #signal: AbortSignal;
   readonly #testTimeoutMs: number;
-  readonly #startEvent: TestStartEvent;
-  readonly #endEvent: TestEndEvent;
-  readonly #counterEvent: CounterEvent = { type: 'counter', name: '', value: 0 };
+  /** 'Class.method' of the run in flight, '' between runs (the hits' `test`). */
   #testName = '';
+  /** 'Class.method' of the last run started: its test-end's `test`, also when abandoned. */
+  #runTestName = '';
   #runs = 0;
   #stopped = false;
   #abandoned = false;
@@ -290,9 +300,9 @@ export class VirtualUser implements Watched {
   /** The run's end waiting for its sockets to close. */
   #endingStart = 0;
   #endingSettled: Settled = undefined;
-  readonly #onSocketsClosed: (socketError: Error | undefined) => void;
+  /** Made on the first run that opened a WebSocket: a closure is 56 bytes per user. */
+  #onSocketsClosed: ((socketError: Error | undefined) => void) | undefined = undefined;
   readonly #onBodySettled: (run: number, settled: Settled) => void;
-  readonly #afterYield: () => void;
   /** Only when no watchdog was given and testTimeoutMs > 0. */
   readonly #ownWatchdog: RunWatchdog | undefined;
   #closed: Promise<void> | undefined;
@@ -309,18 +319,8 @@ export class VirtualUser implements Watched {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
     };
-    this.#onSocketsClosed = (socketError: Error | undefined): void => {
-      if (this.#state === ENDING) {
-        const settled = this.#endingSettled;
-        this.#endingSettled = undefined;
-        this.#finishRun(this.#endingStart, settled, socketError);
-      }
-    };
     this.#onBodySettled = (run: number, settled: Settled): void => {
       this.#settleBody(run, settled);
-    };
-    this.#afterYield = (): void => {
-      this.#advance();
     };
     const { step, sink, signal } = options;
     this.#sink = sink;
@@ -338,17 +338,10 @@ export class VirtualUser implements Watched {
       currentHit: 0,
       lagMs: 0,
     };
-    this.#testNames = options.methods.map((method) => `${options.className}.${method}`);
-    const start = newTestStartEvent();
-    start.cycleIndex = step.cycleIndex;
-    start.users = step.users;
-    start.currentUser = options.currentUser;
-    this.#startEvent = start;
-    const end = newTestEndEvent();
-    end.cycleIndex = step.cycleIndex;
-    end.users = step.users;
-    end.currentUser = options.currentUser;
-    this.#endEvent = end;
+    // Not a closure over `options`: every closure made in this constructor
+    // shares one context, which would keep the options object per user.
+    const className = options.className;
+    this.#testNames = options.methods.map((method) => `${className}.${method}`);
     const serverUrl = options.serverUrl;
     this.#clientsOptions = {
       sink,
@@ -393,13 +386,11 @@ export class VirtualUser implements Watched {
       this.#body = undefined;
       return;
     }
-    const methods: ((this: TestCase) => unknown)[] = [];
-    for (const method of this.#methodNames) {
+    // map(), not push(): an array grown by push() keeps room for 17 (120 bytes more per user).
+    const methods = this.#methodNames.map((method) => {
       const fn = (instance as unknown as Record<string, unknown>)[method];
-      methods.push(
-        typeof fn === 'function' ? (fn as (this: TestCase) => unknown) : missingMethod(method),
-      );
-    }
+      return typeof fn === 'function' ? (fn as (this: TestCase) => unknown) : missingMethod(method);
+    });
     this.#instance = instance;
     this.#constructError = undefined;
     this.#body = new RunBody(instance, methods, this.#onBodySettled);
@@ -442,6 +433,11 @@ export class VirtualUser implements Watched {
     this.#index = 0;
     this.#advance();
     return done;
+  }
+
+  /** After a yield (setImmediate's argument, not a closure per user). */
+  static #afterYield(this: void, user: VirtualUser): void {
+    user.#advance();
   }
 
   /**
@@ -488,7 +484,7 @@ export class VirtualUser implements Watched {
       }
       if (hit % YIELD_EVERY_RUNS === 0 && !this.#yielded) {
         this.#yielded = true;
-        setImmediate(this.#afterYield);
+        setImmediate(VirtualUser.#afterYield, this);
         return;
       }
       this.#yielded = false;
@@ -629,7 +625,7 @@ export class VirtualUser implements Watched {
     if (this.#abandoned || this.#signal.aborted) {
       return;
     }
-    const event = this.#counterEvent;
+    const event = THREAD_COUNTER;
     event.name = name;
     event.value = by;
     this.#sink.emit(event);
@@ -643,11 +639,16 @@ export class VirtualUser implements Watched {
   #runTest(index: number): void {
     const test = this.#testNames[index]!;
     this.#testName = test;
+    this.#runTestName = test;
     const startMs = now();
-    const start = this.#startEvent;
+    const start = THREAD_START;
     start.test = test;
     start.startedAt = toEpochMs(startMs);
-    start.currentHit = this.runContext.currentHit;
+    const context = this.runContext;
+    start.cycleIndex = context.cycleIndex;
+    start.users = context.users;
+    start.currentUser = context.currentUser;
+    start.currentHit = context.currentHit;
     this.#sink.emit(start);
     this.#inFlight = true;
     this.#inFlightStart = startMs;
@@ -679,8 +680,21 @@ export class VirtualUser implements Watched {
     } else {
       this.#endingStart = startMs;
       this.#endingSettled = settled;
-      void this.#clients.closeSockets().then(this.#onSocketsClosed);
+      void this.#clients
+        .closeSockets()
+        .then((this.#onSocketsClosed ??= this.#newOnSocketsClosed()));
     }
+  }
+
+  /** Made in a method of its own: a closure made in #endRun would give every call of it a context. */
+  #newOnSocketsClosed(): (socketError: Error | undefined) => void {
+    return (socketError: Error | undefined): void => {
+      if (this.#state === ENDING) {
+        const settled = this.#endingSettled;
+        this.#endingSettled = undefined;
+        this.#finishRun(this.#endingStart, settled, socketError);
+      }
+    };
   }
 
   #finishRun(startMs: number, settled: Settled, socketError: Error | undefined): void {
@@ -750,16 +764,20 @@ export class VirtualUser implements Watched {
     errorMessage: string,
     errorStack: string,
   ): void {
-    const end = this.#endEvent;
-    end.test = this.#startEvent.test;
+    const end = THREAD_END;
+    end.test = this.#runTestName;
     end.startedAt = toEpochMs(startMs);
     end.elapsedMs = now() - startMs;
     end.outcome = outcome;
     end.errorName = errorName;
     end.errorMessage = errorMessage;
     end.errorStack = errorStack;
-    end.currentHit = this.runContext.currentHit;
-    end.lagMs = this.runContext.lagMs;
+    const context = this.runContext;
+    end.cycleIndex = context.cycleIndex;
+    end.users = context.users;
+    end.currentUser = context.currentUser;
+    end.currentHit = context.currentHit;
+    end.lagMs = context.lagMs;
     this.#sink.emit(end);
   }
 }

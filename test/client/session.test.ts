@@ -1,6 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Session, type SessionOptions } from '../../src/client/http/session.ts';
 import { HttpStatusError } from '../../src/client/http/response.ts';
 import { CookieJar } from '../../src/client/http/cookie-jar.ts';
@@ -508,6 +510,69 @@ describe('Session', () => {
   });
 });
 
+describe('Session response framing', () => {
+  // A raw server: the response comes in one write, or in pieces that reach
+  // the client in separate socket reads (headers split between two).
+  let server: net.Server;
+  let origin: string;
+  const sockets = new Set<net.Socket>();
+  const whole =
+    'HTTP/1.1 200 OK\r\nX-One: 1\r\nX-Multi: a\r\nX-Multi: b\r\nSet-Cookie: s=1\r\n' +
+    'Set-Cookie: t=2\r\nContent-Length: 6\r\n\r\nabcdef';
+  before(async () => {
+    server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      socket.once('data', (request) => {
+        if (request.toString('latin1').startsWith('GET /whole ')) {
+          socket.end(whole);
+          return;
+        }
+        void (async () => {
+          for (const piece of [whole.slice(0, 30), whole.slice(30, 100), whole.slice(100, 109)]) {
+            socket.write(piece);
+            await sleep(30);
+          }
+          socket.end(whole.slice(109));
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  });
+  after(async () => {
+    for (const socket of sockets) {
+      socket.destroy();
+    }
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('gives the same headers and body whether they came in one read or many', async () => {
+    const seen: { headers: Record<string, string>; text: string; bytes: number }[] = [];
+    for (const path of ['/whole', '/pieces']) {
+      const session = makeSession({ emit: () => {} });
+      try {
+        const res = await session.get(`${origin}${path}`);
+        seen.push({ headers: res.headers, text: res.text, bytes: res.bytes });
+      } finally {
+        await session.close();
+      }
+    }
+    assert.deepEqual(seen[0], {
+      headers: {
+        'x-one': '1',
+        'x-multi': 'a, b',
+        'set-cookie': 's=1\nt=2',
+        'content-length': '6',
+      },
+      text: 'abcdef',
+      bytes: 6,
+    });
+    assert.deepEqual(seen[1], seen[0]);
+  });
+});
+
 describe('Session connections', () => {
   it('reuses one keep-alive connection for sequential requests', async () => {
     const ports = new Set<number>();
@@ -524,6 +589,46 @@ describe('Session connections', () => {
     } finally {
       await session.close();
       await server.close();
+    }
+  });
+
+  it('keeps one connection per origin across three origins, and closes them all', async () => {
+    // The first origin's connections are kept apart from the others' (in
+    // fields, not a Map): all three must be reused, and closed with the session.
+    const ports = [0, 1, 2].map(() => new Set<number>());
+    let open = 0;
+    const servers = await Promise.all(
+      ports.map((seen) =>
+        startHttpServer((req, res) => {
+          if (!seen.has(req.socket.remotePort ?? 0)) {
+            seen.add(req.socket.remotePort ?? 0);
+            open++;
+            req.socket.once('close', () => open--);
+          }
+          res.end('ok');
+        }),
+      ),
+    );
+    const session = makeSession(collectHits());
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const server of servers) {
+          assert.equal((await session.get(`${server.url}/${round}`)).status, 200);
+        }
+      }
+      assert.deepEqual(
+        ports.map((seen) => seen.size),
+        [1, 1, 1],
+      );
+      assert.equal(open, 3);
+      await session.close();
+      for (let waited = 0; open > 0 && waited < 2000; waited += 20) {
+        await sleep(20);
+      }
+      assert.equal(open, 0);
+    } finally {
+      await session.close();
+      await Promise.all(servers.map((server) => server.close()));
     }
   });
 

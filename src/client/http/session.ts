@@ -35,6 +35,7 @@ import {
   type DecodedBodyReceiver,
 } from './decode.ts';
 import { Response, parseRawHeaders, type RawHeaderList, type RawHeaders } from './response.ts';
+import { parseTarget, type ParsedTarget } from './parsed-targets.ts';
 import {
   UserConnections,
   type ConnectionsUser,
@@ -142,6 +143,13 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 const THREAD_DEADLINES = new DeadlineSweep(now);
 
 /**
+ * The hit object of every Session of this thread, refilled right before each
+ * emit: a sink copies what it keeps before emit returns (EventSink), so one
+ * object serves all users (one per session was 144 bytes per idle user).
+ */
+const THREAD_HIT: HitEvent = newHitEvent();
+
+/**
  * A request past its deadline (the `cause` of the HttpRequestError the test
  * gets); classified as REQUEST_TIMEOUT.
  */
@@ -179,7 +187,8 @@ const JSON_TYPE = 'application/json';
 const NO_HEADERS: RawHeaders = Object.freeze({}) as RawHeaders;
 const NO_RAW_HEADERS: RawHeaderList = Object.freeze([]) as unknown as RawHeaderList;
 
-const NO_CHUNKS: Buffer[] = [];
+/** Exchange.chunks until a body's second chunk: never pushed to. */
+const NO_CHUNKS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
 /** The request context a BodyDecoder gets: our sink never reads it. */
 const NO_CONTEXT = Object.freeze({});
 
@@ -206,8 +215,10 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
   rawHeaders: RawHeaderList = NO_RAW_HEADERS;
   /** The response has a set-cookie header. */
   setsCookies = false;
-  /** The body kept: as received, or decoded. */
-  chunks: Buffer[];
+  /** The body kept, as received or decoded: its first chunk while it has only one… */
+  chunk: Buffer | undefined = undefined;
+  /** …and from a second one on, every chunk. */
+  chunks: Buffer[] = NO_CHUNKS;
   /** Body bytes on the wire (compressed, for an encoded body): the hit's bytes. */
   bytes = 0;
   startMs = 0;
@@ -248,7 +259,6 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
     this.url = target.href;
     this.name = name;
     this.#maxBodyBytes = maxBodyBytes;
-    this.chunks = maxBodyBytes < 0 ? NO_CHUNKS : [];
     this.promise = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -350,8 +360,24 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
       this.fail(new BodyTooLargeError(max, 'the body'));
       return true;
     }
-    this.chunks.push(chunk);
+    this.#keep(chunk);
     return true;
+  }
+
+  /**
+   * Keeps a body chunk: the first in `chunk`, and only from a second one on
+   * an array of them all (an array grown by push() has room for 17: 184
+   * bytes a hit, and more kept by a Response held across a sleep).
+   */
+  #keep(chunk: Buffer): void {
+    if (this.chunks !== NO_CHUNKS) {
+      this.chunks.push(chunk);
+    } else if (this.chunk === undefined) {
+      this.chunk = chunk;
+    } else {
+      this.chunks = [this.chunk, chunk];
+      this.chunk = undefined;
+    }
   }
 
   onComplete(rawTrailers: RawHeaderList | null): void {
@@ -412,7 +438,7 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
       this.fail(new BodyTooLargeError(max, 'the decoded body'));
       return;
     }
-    this.chunks.push(chunk);
+    this.#keep(chunk);
   }
 
   onDecodedEnd(): void {
@@ -448,6 +474,7 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
     }
     this.#settled = true;
     this.endMs = now();
+    this.chunk = undefined;
     this.chunks = NO_CHUNKS;
     this.#stop(error);
     this.#reject(error);
@@ -464,6 +491,7 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
     this.#settled = true;
     this.aborted = true;
     this.endMs = now();
+    this.chunk = undefined;
     this.chunks = NO_CHUNKS;
     this.#stop(
       reason instanceof Error
@@ -479,6 +507,7 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
     if (!this.#settled) {
       this.#settled = true;
       this.endMs = now();
+      this.chunk = undefined;
       this.chunks = NO_CHUNKS;
       this.#reject(error);
     }
@@ -597,14 +626,9 @@ export class Session implements Swept {
   #aborted = false;
   #abortReason: unknown = undefined;
   readonly #onAbort: (() => void) | undefined;
-  /** One hit object per session, refilled for every hit (consumers copy fields). */
-  readonly #hit: HitEvent = newHitEvent();
   #closing: Promise<void> | undefined = undefined;
-  #lastTarget = '';
-  #lastUrl: URL | undefined = undefined;
-  /** #lastUrl's origin and path + query: URL getters build a new string on every call. */
-  #lastOrigin = '';
-  #lastPath = '';
+  /** The last first-hop target, parsed (shared with every user of the thread). */
+  #lastTarget: ParsedTarget | undefined = undefined;
 
   constructor(options: SessionOptions) {
     this.#sink = options.sink;
@@ -787,29 +811,19 @@ export class Session implements Swept {
     }
     const target = opts.params === undefined ? url : appendParams(url, opts.params);
     const name = opts.name ?? '';
-    let current: URL;
-    if (target === this.#lastTarget && this.#lastUrl !== undefined) {
-      // A test usually calls the same URL every run: parse it once. URL
-      // objects are never mutated below, so sharing the parsed one is safe.
-      current = this.#lastUrl;
-    } else {
+    // A test usually calls the same URL every run: the string comparison
+    // spares even the cache's lookup.
+    let last = this.#lastTarget;
+    if (last === undefined || last.target !== target) {
       try {
-        current = new URL(target);
-        if (current.protocol !== 'http:' && current.protocol !== 'https:') {
-          throw new TypeError(`unsupported protocol ${current.protocol} (use http: or https:)`);
-        }
+        last = parseTarget(target);
       } catch (err) {
         this.#emitHit(method, target, name, 0, 'INVALID_URL', now(), 0, 0, '');
         throw new HttpRequestError(method, target, 'INVALID_URL', errorText(err), err);
       }
-      if (current.hash !== '') {
-        current.hash = '';
-      }
-      this.#lastTarget = target;
-      this.#lastUrl = current;
-      this.#lastOrigin = current.origin;
-      this.#lastPath = current.pathname + current.search;
+      this.#lastTarget = last;
     }
+    const current = last.url;
     const headers = buildHeaders(opts.headers, bodyContentType(opts));
     return this.#dispatch(
       method,
@@ -969,15 +983,16 @@ export class Session implements Swept {
         this.#deadlines.add(this);
       }
     }
-    const cached = url === this.#lastUrl;
-    const origin = cached ? this.#lastOrigin : url.origin;
+    const last = this.#lastTarget;
+    const cached = last !== undefined && url === last.url;
+    const origin = cached ? last.origin : url.origin;
     try {
       this.#connections.dispatch(
         origin,
         opts.verify ?? this.#connections.verifyByDefault,
         {
           origin,
-          path: cached ? this.#lastPath : url.pathname + url.search,
+          path: cached ? last.path : url.pathname + url.search,
           method,
           headers,
           body,
@@ -1083,7 +1098,7 @@ export class Session implements Swept {
     bytes: number,
     protocol: HttpProtocol,
   ): void {
-    const hit = this.#hit;
+    const hit = THREAD_HIT;
     const context = this.#context;
     hit.method = method;
     hit.url = url;
