@@ -308,7 +308,11 @@ class Exchange implements ConnectionsUser, DecodedBodyReceiver {
     let length: Buffer | string | undefined;
     let encoding: Buffer | string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = undiciUtil.headerNameToString(rawHeaders[i]!);
+      const raw = rawHeaders[i]!;
+      if (!mayBeNeeded(raw)) {
+        continue;
+      }
+      const name = undiciUtil.headerNameToString(raw);
       if (name === 'content-length') {
         length = rawHeaders[i + 1];
       } else if (name === 'content-encoding') {
@@ -1116,6 +1120,23 @@ export class Session implements Swept {
     hit.protocol = protocol;
     this.#sink.emit(hit);
   }
+}
+
+/**
+ * Whether a raw header name may be one onHeaders looks for (content-length,
+ * content-encoding, set-cookie), told by its length and first letter: most
+ * names are not, and undici's name lookup walks a tree a byte at a time.
+ */
+function mayBeNeeded(name: Buffer | string): boolean {
+  const length = name.length;
+  if (length === 14 || length === 16) {
+    return true;
+  }
+  if (length !== 10) {
+    return false;
+  }
+  // 's' or 'S': set-cookie, not connection or keep-alive.
+  return ((typeof name === 'string' ? name.charCodeAt(0) : name[0]!) | 0x20) === 0x73;
 }
 
 /**
