@@ -236,7 +236,9 @@ export type LoadsEventType = LoadsEvent['type'];
  * Receives events. `emit` is called synchronously on the hot path, once per
  * hit or message: it must not block, await, do I/O or throw. Buffer, do not
  * write. The event object belongs to the caller after emit returns: keep the
- * fields you need, not the object.
+ * fields you need, not the object. Producers share one object per kind in a
+ * thread (the Sessions' hit, the users' test-start and test-end), so `emit`
+ * must not lead to another emit before it returns.
  */
 export interface EventSink {
   emit(event: LoadsEvent): void;

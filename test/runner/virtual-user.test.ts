@@ -91,6 +91,59 @@ after(async () => {
   await wsServer.close();
 });
 
+describe('VirtualUser events of several users', () => {
+  it('fills every field of each test-start and test-end from its own user, also when abandoned', async () => {
+    // The users of a thread share one event object per kind: runs that
+    // interleave must not carry another user's fields.
+    class Interleaved extends TestCase {
+      async test_a(): Promise<void> {
+        await sleep(3);
+      }
+      async test_b(): Promise<void> {
+        await sleep(1);
+      }
+    }
+    const step = { cycleIndex: 3, users: 2, hits: 3 };
+    const one = makeUser(Interleaved, { methods: ['test_a', 'test_b'], step, currentUser: 1 });
+    const two = makeUser(Interleaved, { methods: ['test_b', 'test_a'], step, currentUser: 2 });
+    await Promise.all([one.user.run(), two.user.run()]);
+    for (const [made, currentUser, first, second] of [
+      [one, 1, 'Interleaved.test_a', 'Interleaved.test_b'],
+      [two, 2, 'Interleaved.test_b', 'Interleaved.test_a'],
+    ] as const) {
+      const events = [...made.sink.ofType('test-start'), ...made.sink.ofType('test-end')];
+      assert.equal(events.length, 12);
+      for (const event of events) {
+        assert.equal(event.currentUser, currentUser);
+        assert.equal(event.cycleIndex, 3);
+        assert.equal(event.users, 2);
+      }
+      assert.deepEqual(
+        made.sink.ofType('test-end').map((end) => [end.test, end.currentHit, end.outcome]),
+        [1, 1, 2, 2, 3, 3].map((hit, i) => [i % 2 === 0 ? first : second, hit, Outcome.SUCCESS]),
+      );
+    }
+
+    // A run abandoned in flight ends as its own test, while another user runs.
+    class Hangs extends TestCase {
+      async test_hang(): Promise<void> {
+        await sleep(10_000);
+      }
+    }
+    const hanging = makeUser(Hangs, { methods: ['test_hang'], step, currentUser: 2 });
+    const busy = makeUser(Interleaved, { methods: ['test_a'], step, currentUser: 1 });
+    const done = hanging.user.run();
+    await busy.user.run();
+    hanging.user.abandon('left behind');
+    await done;
+    const [end] = hanging.sink.ofType('test-end');
+    assert.equal(end?.test, 'Hangs.test_hang');
+    assert.equal(end?.currentUser, 2);
+    assert.equal(end?.errorMessage, 'left behind');
+    await hanging.user.close();
+  });
+});
+
 describe('VirtualUser outcomes', () => {
   class Outcomes extends TestCase {
     async test_ok() {}
