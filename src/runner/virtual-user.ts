@@ -1,12 +1,13 @@
 // One virtual user: its own TestCase instance, Session and App (its
 // UserClients), and a loop of runs (each run calls every method of the test
 // once). This loop is the hot path of the runner, once per test run: the
-// RunContext and the test-start/test-end events are single objects refilled
-// in place, and a run makes no timer, no closure, no promise and no async
-// frame of ours: the loop is a small state machine in fields, driven by
-// callbacks made once per user (a RunBody's .then callbacks on what setUp,
-// the method and tearDown return), so that while a test method is pending we
-// hold no suspended frame that would be promoted to the old generation.
+// RunContext (one per user) and the test-start/test-end events (one per
+// thread) are objects refilled in place, and a run makes no timer, no
+// closure, no promise and no async frame of ours: the loop is a small state
+// machine in fields, driven by callbacks made once per user (a RunBody's
+// .then callbacks on what setUp, the method and tearDown return), so that
+// while a test method is pending we hold no suspended frame that would be
+// promoted to the old generation.
 // --test-timeout is a RunWatchdog shared by the step's users. A run that
 // hangs cannot be cancelled, only left behind: at the limit its requests and
 // sockets are aborted at once (each request in flight counts as a
