@@ -264,10 +264,8 @@ export class VirtualUser implements Watched {
   readonly #sink: EventSink;
   readonly #signal: AbortSignal;
   readonly #testTimeoutMs: number;
-  /** 'Class.method' of the run in flight, '' between runs (the hits' `test`). */
+  /** 'Class.method' of the run in flight, '' between runs: the hits' and the test-end's `test`. */
   #testName = '';
-  /** 'Class.method' of the last run started: its test-end's `test`, also when abandoned. */
-  #runTestName = '';
   #runs = 0;
   #stopped = false;
   #abandoned = false;
@@ -640,7 +638,6 @@ export class VirtualUser implements Watched {
   #runTest(index: number): void {
     const test = this.#testNames[index]!;
     this.#testName = test;
-    this.#runTestName = test;
     const startMs = now();
     const start = THREAD_START;
     start.test = test;
@@ -701,7 +698,6 @@ export class VirtualUser implements Watched {
   #finishRun(startMs: number, settled: Settled, socketError: Error | undefined): void {
     this.#state = IDLE;
     this.#inFlight = false;
-    this.#testName = '';
     try {
       if (!this.#signal.aborted) {
         // Ctrl-C: runs in flight are not counted
@@ -710,6 +706,8 @@ export class VirtualUser implements Watched {
     } catch (err) {
       this.#fail(err);
       return;
+    } finally {
+      this.#testName = '';
     }
     this.#advance();
   }
@@ -766,7 +764,7 @@ export class VirtualUser implements Watched {
     errorStack: string,
   ): void {
     const end = THREAD_END;
-    end.test = this.#runTestName;
+    end.test = this.#testName;
     end.startedAt = toEpochMs(startMs);
     end.elapsedMs = now() - startMs;
     end.outcome = outcome;

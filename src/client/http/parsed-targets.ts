@@ -37,33 +37,30 @@ const origins = new Map<string, URL>();
  * anything else (the caller counts it as INVALID_URL).
  */
 export function parseTarget(target: string): ParsedTarget {
-  let parsed = targets.get(target);
-  if (parsed === undefined) {
-    const url = new URL(target);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new TypeError(`unsupported protocol ${url.protocol} (use http: or https:)`);
-    }
-    if (url.hash !== '') {
-      url.hash = '';
-    }
-    parsed = new ParsedTarget(target, url);
-    if (targets.size >= MAX_ENTRIES) {
-      targets.clear();
-    }
-    targets.set(target, parsed);
+  return targets.get(target) ?? remember(targets, target, newParsedTarget(target));
+}
+
+function newParsedTarget(target: string): ParsedTarget {
+  const url = new URL(target);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`unsupported protocol ${url.protocol} (use http: or https:)`);
   }
-  return parsed;
+  if (url.hash !== '') {
+    url.hash = '';
+  }
+  return new ParsedTarget(target, url);
 }
 
 /** The URL of an origin ('http://host:port'), one per thread, for undici's Client (which keeps the URL it is given). */
 export function originUrl(origin: string): URL {
-  let url = origins.get(origin);
-  if (url === undefined) {
-    url = new URL(origin);
-    if (origins.size >= MAX_ENTRIES) {
-      origins.clear();
-    }
-    origins.set(origin, url);
+  return origins.get(origin) ?? remember(origins, origin, new URL(origin));
+}
+
+/** Puts `value` in `cache`, which starts over once it holds MAX_ENTRIES. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): V {
+  if (cache.size >= MAX_ENTRIES) {
+    cache.clear();
   }
-  return url;
+  cache.set(key, value);
+  return value;
 }

@@ -63,17 +63,20 @@ function packRawHeaders(raw: RawHeaderList): ArrayBufferLike | undefined {
 /** Puts back the first `count` entries packRawHeaders packed before it met one it could not. */
 function unpackFirst(packed: unknown[], count: number, buffer: ArrayBufferLike): void {
   for (let i = 0; i < count; i++) {
-    const span = packed[i] as number;
-    packed[i] = Buffer.from(buffer, span >>> SPAN_SHIFT, span & MAX_SPAN_LENGTH);
+    packed[i] = spanView(buffer, packed[i] as number);
   }
+}
+
+/** The Buffer view one packed entry stands for. */
+function spanView(buffer: ArrayBufferLike, span: number): Buffer {
+  return Buffer.from(buffer, span >>> SPAN_SHIFT, span & MAX_SPAN_LENGTH);
 }
 
 /** A list packed by packRawHeaders, as Buffers again. */
 function unpackRawHeaders(packed: readonly number[], buffer: ArrayBufferLike): RawHeaderList {
   const raw: RawHeaderList = new Array<Buffer>(packed.length);
   for (let i = 0; i < packed.length; i++) {
-    const span = packed[i]!;
-    raw[i] = Buffer.from(buffer, span >>> SPAN_SHIFT, span & MAX_SPAN_LENGTH);
+    raw[i] = spanView(buffer, packed[i]!);
   }
   return raw;
 }

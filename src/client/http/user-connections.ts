@@ -226,23 +226,16 @@ export class UserConnections {
   }
 
   async #each(action: (dispatcher: Client | Pool) => Promise<void>): Promise<void> {
+    const entries = [
+      ...(this.#firstEntry === undefined ? [] : [this.#firstEntry]),
+      ...(this.#origins?.values() ?? []),
+      ...(this.#otherOrigins?.values() ?? []),
+    ];
     const pending: Promise<void>[] = [];
-    const first = this.#firstEntry;
-    if (first !== undefined) {
-      pending.push(action(first.client));
-      if (first.overflow !== undefined) {
-        pending.push(action(first.overflow));
-      }
-    }
-    for (const origins of [this.#origins, this.#otherOrigins]) {
-      if (origins === undefined) {
-        continue;
-      }
-      for (const entry of origins.values()) {
-        pending.push(action(entry.client));
-        if (entry.overflow !== undefined) {
-          pending.push(action(entry.overflow));
-        }
+    for (const entry of entries) {
+      pending.push(action(entry.client));
+      if (entry.overflow !== undefined) {
+        pending.push(action(entry.overflow));
       }
     }
     await Promise.all(pending);
