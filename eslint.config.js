@@ -7,6 +7,23 @@ import tseslint from 'typescript-eslint';
 import n from 'eslint-plugin-n';
 import globals from 'globals';
 
+/** Dependencies in CommonJS that src/ loads (src/require-cjs.ts). */
+const CJS_PACKAGES = [
+  'undici',
+  'ws',
+  'hdr-histogram-js',
+  'commander',
+  'cli-progress',
+  'ini',
+  'shell-quote',
+  'esbuild',
+  'zeromq',
+  '@nats-io/transport-node',
+  '@nats-io/jetstream',
+  '@nats-io/kv',
+  '@nats-io/obj',
+];
+
 const forbid = (...folders) => ({
   'no-restricted-imports': [
     'error',
@@ -58,6 +75,23 @@ export default tseslint.config(
         {
           name: 'process',
           message: 'STYLE.md §2: only src/cli/ touches process; pass what you need in',
+        },
+      ],
+    },
+  },
+  // CommonJS packages come through src/require-cjs.ts (its comment says why);
+  // `import type` from them stays allowed.
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: CJS_PACKAGES.map((name) => ({
+            name,
+            message: 'src/require-cjs.ts: load this CommonJS package with requireCjs()',
+            allowTypeImports: true,
+          })),
         },
       ],
     },

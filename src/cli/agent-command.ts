@@ -9,7 +9,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { Command, CommanderError } from 'commander';
+import type * as Commander from 'commander';
 import { BrokerError, ExitCode, LoadsError, UsageError } from '../errors.ts';
 import { Agent, type AgentEvent } from '../distributed/agent.ts';
 import {
@@ -24,6 +24,10 @@ import { defaultAgentName } from '../distributed/protocol.ts';
 import { guardClosedStream, writeTo } from './console.ts';
 import { signalExitCode } from './signals.ts';
 import { readVersion } from './version.ts';
+import { requireCjs } from '../require-cjs.ts';
+
+const { Command, CommanderError } = requireCjs('commander') as typeof Commander;
+type Command = Commander.Command;
 
 const PROGRAM = 'loads-agent';
 /** Pause between first connects while the broker is not reachable. */

@@ -5,10 +5,13 @@
 // file is reported at once, one line each (UsageErrors of ConfigErrors,
 // exit 2). Parsing is the ini package's; this file only maps keys.
 import { readFileSync } from 'node:fs';
-import ini from 'ini';
+import type Ini from 'ini';
 import { ConfigError, UsageErrors } from '../errors.ts';
 import { findSimilar } from '../did-you-mean.ts';
 import type { RawOptions } from './options.ts';
+import { requireCjs } from '../require-cjs.ts';
+
+const ini = requireCjs('ini') as typeof Ini;
 
 /** Values from the file, by the same keys as the command line's options. */
 export type ConfigValues = Omit<

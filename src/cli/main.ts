@@ -9,7 +9,7 @@
 // lost agent) exits 1, an internal bug prints its stack.
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { CommanderError } from 'commander';
+import type * as Commander from 'commander';
 import { ExitCode, LoadsError, UsageError, UsageErrors } from '../errors.ts';
 import { createFanoutSink } from '../metrics/events.ts';
 import { Aggregator } from '../metrics/aggregator.ts';
@@ -57,6 +57,9 @@ import {
   flushOutputsNow,
 } from './run-outputs.ts';
 import { canAnyCrossEarly, NOTHING_TO_ABORT_ON, watchThresholds } from './threshold-watch.ts';
+import { requireCjs } from '../require-cjs.ts';
+
+const { CommanderError } = requireCjs('commander') as typeof Commander;
 
 const PROGRAM = 'loads-runner';
 

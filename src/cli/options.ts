@@ -2,8 +2,12 @@
 // the `report` command (SPEC §9). Options that the INI file may also set
 // have no commander default, so that validate.ts can tell "not given" from
 // "given" and let the command line win over the file.
-import { Command, Option } from 'commander';
+import type * as Commander from 'commander';
 import { BROKER_OPTION_SPECS } from '../distributed/broker-options.ts';
+import { requireCjs } from '../require-cjs.ts';
+
+const { Command, Option } = requireCjs('commander') as typeof Commander;
+type Command = Commander.Command;
 
 /** Options as commander hands them over, before the config merge. */
 export interface RawOptions {

@@ -7,28 +7,34 @@
 // creds) stay in the options: describeBroker and every message redact them.
 // Limit: one set of credentials for all the servers of a cluster.
 import { readFileSync } from 'node:fs';
-import {
+import type * as NatsTransport from '@nats-io/transport-node';
+import type {
+  Authenticator,
+  ConnectionOptions,
+  NatsConnection,
+  Status,
+} from '@nats-io/transport-node';
+import type * as Jetstream from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type * as Kv from '@nats-io/kv';
+import type * as Obj from '@nats-io/obj';
+import { BrokerError, UsageError, type BrokerFailure } from '../errors.ts';
+import { CERTIFICATE_ERROR_CODES } from '../metrics/error-key.ts';
+import { requireCjs } from '../require-cjs.ts';
+
+const {
   connect,
   credsAuthenticator,
   nkeyAuthenticator,
   nkeys,
   tokenAuthenticator,
   usernamePasswordAuthenticator,
-  type Authenticator,
-  type ConnectionOptions,
-  type NatsConnection,
-  type Status,
-} from '@nats-io/transport-node';
-import {
-  jetstream,
-  jetstreamManager,
-  type JetStreamClient,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { Objm } from '@nats-io/obj';
-import { BrokerError, UsageError, type BrokerFailure } from '../errors.ts';
-import { CERTIFICATE_ERROR_CODES } from '../metrics/error-key.ts';
+} = requireCjs('@nats-io/transport-node') as typeof NatsTransport;
+const { jetstream, jetstreamManager } = requireCjs('@nats-io/jetstream') as typeof Jetstream;
+const { Kvm } = requireCjs('@nats-io/kv') as typeof Kv;
+const { Objm } = requireCjs('@nats-io/obj') as typeof Obj;
+type Kvm = Kv.Kvm;
+type Objm = Obj.Objm;
 
 export { BROKER_OPTION_SPECS } from './broker-options.ts';
 

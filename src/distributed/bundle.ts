@@ -25,10 +25,14 @@ import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildFailure, type Message } from 'esbuild';
+import type * as Esbuild from 'esbuild';
+import type { BuildFailure, Message } from 'esbuild';
 import { BundleError, VersionMismatchError } from '../errors.ts';
+import { requireCjs } from '../require-cjs.ts';
 import { displayPath, resolveTestModule } from '../runner/loader.ts';
 import type { IncludedFile } from './include-files.ts';
+
+const { build } = requireCjs('esbuild') as typeof Esbuild;
 
 /**
  * A test module bundled for agents: plain data, safe to serialise as JSON.

@@ -12,7 +12,8 @@
 // and --purge-broker. Limit: a run whose agents all died with nobody
 // following it is never marked over (nobody judged them lost); purgeRuns
 // stops it, and a follower attaching marks them lost.
-import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import type * as Jetstream from '@nats-io/jetstream';
+import type { JsMsg } from '@nats-io/jetstream';
 import type { Status } from '@nats-io/transport-node';
 import {
   BrokerError,
@@ -54,6 +55,9 @@ import {
   type RunRecord,
   type StopRecord,
 } from './protocol.ts';
+import { requireCjs } from '../require-cjs.ts';
+
+const { DeliverPolicy } = requireCjs('@nats-io/jetstream') as typeof Jetstream;
 
 /**
  * How long agents wait for a run record still 'claiming' before they give

@@ -4,8 +4,13 @@
 // Merging two histograms adds bucket counts, so it is exact: workers can ship
 // encoded deltas and the receiver merges them without loss (STYLE.md §8.8).
 // Limits: counts per bucket are 32-bit; values above 2^53 µs cannot be recorded.
-import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+import type * as Hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
+import { requireCjs } from '../require-cjs.ts';
+
+const { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } = requireCjs(
+  'hdr-histogram-js',
+) as typeof Hdr;
 
 const SIGNIFICANT_DIGITS = 3;
 const US_PER_MS = 1000;

@@ -6,8 +6,12 @@
 // handler, controller or closures per request, as `client.compose()` would
 // make). The decoder's errors are told apart from the network's by their
 // zlib code and become a ContentDecodingError (CONTENT_DECODING).
-import { interceptors, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
 import { isContentDecodingCode } from '../../metrics/error-key.ts';
+import { requireCjs } from '../../require-cjs.ts';
+
+const { interceptors } = requireCjs('undici') as typeof Undici;
 
 /**
  * A body that did not decode as its content-encoding said (the `cause` of

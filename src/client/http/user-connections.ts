@@ -11,9 +11,15 @@
 // a time. A request whose own `verify` differs from the run's (--insecure)
 // gets connections of its own, so an unverified connection never serves a
 // verified request.
-import { buildConnector, Client, Pool, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
 import { originUrl } from './parsed-targets.ts';
 import { DEFAULT_TRANSPORT, tlsConnectOptions, type TransportOptions } from '../transport.ts';
+import { requireCjs } from '../../require-cjs.ts';
+
+const { buildConnector, Client, Pool } = requireCjs('undici') as typeof Undici;
+type Client = Undici.Client;
+type Pool = Undici.Pool;
 
 /** The protocol a hit used: 'h1' or 'h2'; '' before a connection was made. */
 export type HttpProtocol = 'h1' | 'h2' | '';
@@ -50,9 +56,9 @@ export class OriginConnections {
  * https keeps a connector per Client: users do not resume each other's TLS
  * sessions, as separate clients would not.
  */
-const httpClientOptions = new Map<number, Client.Options>();
+const httpClientOptions = new Map<number, Undici.Client.Options>();
 
-function plainHttpOptions(connectTimeoutMs: number): Client.Options {
+function plainHttpOptions(connectTimeoutMs: number): Undici.Client.Options {
   let options = httpClientOptions.get(connectTimeoutMs);
   if (options === undefined) {
     options = {
@@ -77,8 +83,8 @@ export class UserConnections {
   #firstEntry: OriginConnections | undefined = undefined;
   #origins: Map<string, OriginConnections> | undefined = undefined;
   /** HTTP/1.1-only Client options, made on first use: one per `verify`. */
-  #verifiedOptions: Client.Options | undefined = undefined;
-  #unverifiedOptions: Client.Options | undefined = undefined;
+  #verifiedOptions: Undici.Client.Options | undefined = undefined;
+  #unverifiedOptions: Undici.Client.Options | undefined = undefined;
   /** Origins of requests whose own `verify` is not the run's. */
   #otherOrigins: Map<string, OriginConnections> | undefined = undefined;
 
@@ -180,7 +186,7 @@ export class UserConnections {
    * connector; with --http2, undici's connector (TLS session reuse, ALPN) is
    * wrapped to learn what each connection negotiated, one wrapper per entry.
    */
-  #clientOptions(entry: OriginConnections, origin: string, verify: boolean): Client.Options {
+  #clientOptions(entry: OriginConnections, origin: string, verify: boolean): Undici.Client.Options {
     if (!this.#transport.http2) {
       if (origin.startsWith('http:')) {
         return plainHttpOptions(this.#connectTimeoutMs);

@@ -7,13 +7,16 @@
 // the runner can fail the test run with it. Closing waits at most the
 // timeout (--timeout) for the peer's close frame, then drops the connection,
 // rather than ws's fixed 30 s.
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { WebSocketError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import type { EventSink, SocketMessageEvent } from '../../metrics/events.ts';
 import { describeValue } from '../describe-value.ts';
 import { describeConnectError } from '../connect-errors.ts';
 import { DEFAULT_TRANSPORT, tlsConnectOptions, type TransportOptions } from '../transport.ts';
+import { requireCjs } from '../../require-cjs.ts';
+
+const WebSocketClass = requireCjs('ws') as typeof WebSocket;
 
 /** Options of `this.createWs(url, opts)`. */
 export interface WsOptions {
@@ -87,7 +90,7 @@ export function createWebSocket(url: string, options: WsOptions, context: WsCont
   let ws: WebSocket;
   try {
     const transport = context.transport ?? DEFAULT_TRANSPORT;
-    ws = new WebSocket(url, options.protocols, {
+    ws = new WebSocketClass(url, options.protocols, {
       headers: options.headers ?? {},
       ...(timeoutMs > 0 ? { handshakeTimeout: timeoutMs } : {}),
       // Read by ws only for wss://; the same TLS as the run's HTTP requests.
@@ -199,7 +202,7 @@ export class WsSocket {
 
   /** True while the socket is open (not closing or closed). */
   get isOpen(): boolean {
-    return this.#ws.readyState === WebSocket.OPEN;
+    return this.#ws.readyState === WebSocketClass.OPEN;
   }
 
   /** The first error seen on the socket after it opened, if any. */

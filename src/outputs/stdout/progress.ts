@@ -8,10 +8,14 @@
 // alive; stop() draws the final state once, with the run's average rps. The
 // bar never turns line wrapping or the cursor off, so a process that dies on
 // a second Ctrl-C leaves nothing to restore.
-import cliProgress, { type Options as BarOptions, type Params } from 'cli-progress';
+import type CliProgress from 'cli-progress';
+import type { Options as BarOptions, Params } from 'cli-progress';
 import { Chalk } from 'chalk';
 import type { ProgressCounts } from '../../metrics/aggregator.ts';
 import { now } from '../../metrics/clock.ts';
+import { requireCjs } from '../../require-cjs.ts';
+
+const cliProgress = requireCjs('cli-progress') as typeof CliProgress;
 
 export const TTY_REFRESH_MS = 100;
 export const PLAIN_INTERVAL_MS = 10_000;

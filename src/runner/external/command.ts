@@ -1,8 +1,11 @@
 // --test-runner "CMD {test}" (SPEC §11): split into arguments as a shell
 // would (quotes, backslashes) but never run through one, so that nothing in
 // it is expanded, piped or redirected; `{test}` becomes the test name.
-import { parse } from 'shell-quote';
+import type * as ShellQuote from 'shell-quote';
 import { UsageError } from '../../errors.ts';
+import { requireCjs } from '../../require-cjs.ts';
+
+const { parse } = requireCjs('shell-quote') as typeof ShellQuote;
 
 export const TEST_PLACEHOLDER = '{test}';
 

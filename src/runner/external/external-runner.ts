@@ -16,7 +16,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Pull } from 'zeromq';
+import type * as Zeromq from 'zeromq';
 import { UsageError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import { newHitEvent, Outcome, type EventSink, type HitEvent } from '../../metrics/events.ts';
@@ -33,6 +33,10 @@ import {
   type MessageProblem,
 } from './messages.ts';
 import type { ExternalRunReport } from './report.ts';
+import { requireCjs } from '../../require-cjs.ts';
+
+const { Pull } = requireCjs('zeromq') as typeof Zeromq;
+type Pull = Zeromq.Pull;
 
 export type { ExternalRunReport } from './report.ts';
 
