@@ -5,7 +5,7 @@
 // cjs-module-lexer to learn its export names, at every start and in every
 // worker thread. A run of one request took 0.645 CPU-s this way against
 // 0.715 with imports (medians of 8, 2026-12-08). Types still come from
-// `import type`.
+// `import type`. undici's parts come through src/client/http/undici.ts.
 import { createRequire } from 'node:module';
 
 /** require() from this package's folder: resolves what `import` would, with the "require" condition. */

@@ -6,12 +6,9 @@
 // handler, controller or closures per request, as `client.compose()` would
 // make). The decoder's errors are told apart from the network's by their
 // zlib code and become a ContentDecodingError (CONTENT_DECODING).
-import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
 import { isContentDecodingCode } from '../../metrics/error-key.ts';
-import { requireCjs } from '../../require-cjs.ts';
-
-const { interceptors } = requireCjs('undici') as typeof Undici;
+import { decompressInterceptor } from './undici.ts';
 
 /**
  * A body that did not decode as its content-encoding said (the `cause` of
@@ -120,7 +117,7 @@ class DecodedBodySink implements Dispatcher.DispatchHandler {
  * body. No maxSize: the Exchange checks the decoded bytes it keeps against
  * --max-body-size, with its own error.
  */
-const DECOMPRESS_OPTIONS: Parameters<typeof interceptors.decompress>[0] = {
+const DECOMPRESS_OPTIONS: Parameters<ReturnType<typeof decompressInterceptor>>[0] = {
   skipErrorResponses: false,
   skipStatusCodes: [204, 304],
 };
@@ -132,7 +129,7 @@ type Decorate = (options: Dispatcher.DispatchOptions, handler: DecodedBodySink) 
 let decorate: Decorate | undefined;
 
 function createDecorator(): Decorate {
-  const interceptor = withoutExperimentalWarning(() => interceptors.decompress(DECOMPRESS_OPTIONS));
+  const interceptor = withoutExperimentalWarning(() => decompressInterceptor()(DECOMPRESS_OPTIONS));
   // undici's decompress interceptor is `(dispatch) => (opts, handler) =>
   // dispatch(opts, new DecompressHandler(handler, options))`
   // (lib/interceptor/decompress.js). Composed with a "dispatch" that returns

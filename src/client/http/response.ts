@@ -7,11 +7,8 @@
 // compressed body arrives here decoded (the Session decodes it as it comes),
 // while `bytes` and the headers stay what was on the wire.
 import { STATUS_CODES } from 'node:http';
-import type * as Undici from 'undici';
 import { ExitCode, LoadsError } from '../../errors.ts';
-import { requireCjs } from '../../require-cjs.ts';
-
-const undiciUtil = (requireCjs('undici') as typeof Undici).util;
+import { undiciUtil } from './undici.ts';
 
 /** Headers parsed: lower-case names, repeated ones as arrays. */
 export type RawHeaders = Record<string, string | string[] | undefined>;

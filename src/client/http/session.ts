@@ -12,7 +12,6 @@
 // TLS verification, extra CAs, a client certificate and HTTP/2 (ALPN) come
 // from the run's TransportOptions; each hit records the protocol it used.
 // No proxy.
-import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
 import { HttpRequestError } from '../../errors.ts';
 import { findSimilar } from '../../did-you-mean.ts';
@@ -43,9 +42,7 @@ import {
   type HttpProtocol,
   type OriginConnections,
 } from './user-connections.ts';
-import { requireCjs } from '../../require-cjs.ts';
-
-const undiciUtil = (requireCjs('undici') as typeof Undici).util;
+import { undiciUtil } from './undici.ts';
 
 /** Options of one request (SPEC §3.1). */
 export interface RequestOptions {

@@ -15,11 +15,7 @@ import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
 import { originUrl } from './parsed-targets.ts';
 import { DEFAULT_TRANSPORT, tlsConnectOptions, type TransportOptions } from '../transport.ts';
-import { requireCjs } from '../../require-cjs.ts';
-
-const { buildConnector, Client, Pool } = requireCjs('undici') as typeof Undici;
-type Client = Undici.Client;
-type Pool = Undici.Pool;
+import { buildConnector, Client, Pool } from './undici.ts';
 
 /** The protocol a hit used: 'h1' or 'h2'; '' before a connection was made. */
 export type HttpProtocol = 'h1' | 'h2' | '';
