@@ -6,11 +6,21 @@
 // Limits: counts per bucket are 32-bit; values above 2^53 µs cannot be recorded.
 import type * as Hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
-import { requireCjs } from '../require-cjs.ts';
+import { requirePart } from '../require-cjs.ts';
 
-const { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } = requireCjs(
+// From their own modules: the index also loads the log reader and writer
+// (this one starts Intl at load), the recorder and the packed histograms,
+// 43 → 30 ms of CPU per thread (medians of 6, 2026-12-08).
+const { build } = requirePart(
   'hdr-histogram-js',
-) as typeof Hdr;
+  'dist/HistogramBuilder.js',
+  (hdr: typeof Hdr) => hdr,
+);
+const { decodeFromCompressedBase64, encodeIntoCompressedBase64 } = requirePart(
+  'hdr-histogram-js',
+  'dist/encoding.js',
+  (hdr: typeof Hdr) => hdr,
+);
 
 const SIGNIFICANT_DIGITS = 3;
 const US_PER_MS = 1000;

@@ -11,6 +11,7 @@ import {
   Pool,
   undiciUtil,
 } from '../../src/client/http/undici.ts';
+import { requirePart } from '../../src/require-cjs.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -22,6 +23,11 @@ describe("undici's parts, required from their own modules", () => {
     assert.equal(undiciUtil.parseHeaders, undici.util.parseHeaders);
     assert.equal(undiciUtil.headerNameToString, undici.util.headerNameToString);
     assert.equal(decompressInterceptor(), undici.interceptors.decompress);
+  });
+
+  it('come from the index should a release of undici move one', () => {
+    const picked = requirePart('undici', 'lib/moved-away.js', (index: typeof undici) => index.Pool);
+    assert.equal(picked, undici.Pool);
   });
 
   it("leave undici's index unloaded through a gzip request", () => {

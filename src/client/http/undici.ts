@@ -2,21 +2,13 @@
 // module: undici's index also loads fetch, its WebSocket, cookies, caches,
 // mocks and, through them, Node's bundled copy of undici. Requiring these
 // took 29 ms of CPU against 86 ms for the index (medians of 5, 2026-12-08),
-// at every start and in every worker thread. Should a release of undici move
-// one, the index stands in; test/client/undici.test.ts checks that each is
-// the index's own.
+// at every start and in every worker thread. test/client/undici.test.ts
+// checks that each is the index's own.
 import type * as Undici from 'undici';
-import { requireCjs } from '../../require-cjs.ts';
+import { requirePart } from '../../require-cjs.ts';
 
 function fromUndici<T>(modulePath: string, fromIndex: (undici: typeof Undici) => T): T {
-  try {
-    return requireCjs(`undici/${modulePath}`) as T;
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 'MODULE_NOT_FOUND') {
-      throw err;
-    }
-    return fromIndex(requireCjs('undici') as typeof Undici);
-  }
+  return requirePart('undici', modulePath, fromIndex);
 }
 
 export const Client = fromUndici('lib/dispatcher/client.js', (undici) => undici.Client);
