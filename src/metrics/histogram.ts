@@ -38,11 +38,14 @@ function createHdr(): Histogram {
   });
 }
 
-/** The parts of hdr-histogram-js's JsHistogram that LatencyHistogram.record uses (public in JS, untyped). */
+/** The parts of hdr-histogram-js's JsHistogram that LatencyHistogram's record and mean use (public in JS, untyped). */
 interface HdrCounts {
   readonly countsArrayLength: number;
   readonly maxValue: number;
   readonly minNonZeroValue: number;
+  readonly totalCount: number;
+  countsArrayIndex(value: number): number;
+  getCountAtIndex(index: number): number;
   incrementCountAtIndex(index: number): void;
   updatedMaxValue(value: number): void;
   updateMinNonZeroValue(value: number): void;
@@ -109,9 +112,37 @@ export class LatencyHistogram {
     return this.#hdr.totalCount;
   }
 
-  /** Mean in ms, within the histogram's precision (0.1%); 0 when empty. */
+  /**
+   * Mean in ms, within the histogram's precision (0.1%); 0 when empty.
+   * hdr-histogram-js's own mean (each count at the middle of its bucket's
+   * range), summed in the same order straight off the counts array: its
+   * iterator took 3–9 ms a call whatever the count, this loop 0.1–0.5 ms,
+   * and a run's summary asks for one per step and per request name.
+   */
   get mean(): number {
-    return this.#hdr.totalCount === 0 ? 0 : this.#hdr.mean / US_PER_MS;
+    const hdr = this.#hdr as unknown as HdrCounts;
+    const total = hdr.totalCount;
+    if (total === 0) {
+      return 0;
+    }
+    const half = 1 << HALF_MAGNITUDE;
+    const last = Math.min(hdr.countsArrayIndex(hdr.maxValue), hdr.countsArrayLength - 1);
+    let sum = 0;
+    for (let index = 0; index <= last; index++) {
+      const count = hdr.getCountAtIndex(index);
+      if (count !== 0) {
+        // HDR's valueFromIndex, for a lowest discernible value of 1.
+        let bucket = (index >> HALF_MAGNITUDE) - 1;
+        let subBucket = (index & (half - 1)) + half;
+        if (bucket < 0) {
+          subBucket -= half;
+          bucket = 0;
+        }
+        const rangeSize = 2 ** bucket;
+        sum += (subBucket * rangeSize + Math.floor(rangeSize / 2)) * count;
+      }
+    }
+    return sum / total / US_PER_MS;
   }
 
   /**

@@ -70,6 +70,29 @@ describe('LatencyHistogram', () => {
     assert.equal(h.mean, 0.5);
   });
 
+  it("has hdr-histogram-js's own mean, to the last bit, from 0 to values past 2^31 µs", () => {
+    const h = new LatencyHistogram();
+    const bare = bareHdr(3);
+    // A fixed pseudo-random spread over every bucket size, then hours.
+    let seed = 7;
+    for (let i = 0; i < 20_000; i++) {
+      seed = (seed * 48271) % 2147483647;
+      const us = i % 500 === 0 ? 0 : Math.floor((seed / 2147483647) ** 4 * 3_000_000_000);
+      h.record(us / 1000);
+      bare.recordValue(us);
+    }
+    assert.ok(bare.maxValue > 2 ** 31);
+    assert.equal(h.mean, bare.mean / 1000);
+    const merged = new LatencyHistogram();
+    merged.merge(h);
+    merged.merge(oneToThousand());
+    for (let ms = 1; ms <= 1000; ms++) {
+      bare.recordValue(ms * 1000);
+    }
+    assert.equal(merged.mean, bare.mean / 1000);
+    assert.equal(LatencyHistogram.decode(merged.encode()).mean, merged.mean);
+  });
+
   it('when a negative latency is recorded then it counts as 0', () => {
     const h = new LatencyHistogram();
     h.record(-3);
