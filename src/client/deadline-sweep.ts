@@ -1,12 +1,14 @@
 // Request deadlines without a timer per request: one interval per thread
 // scans the clients that have something in flight and fails what is past its
-// deadline. A request only records its deadline (a number), so the hot path
+// deadline (WebSockets' receive() and close() deadlines too). A request only records its deadline (a number), so the hot path
 // allocates nothing for it; a client joins the scan when it starts a
 // request and leaves it at the first tick that finds it idle, so idle
 // virtual users cost nothing. A deadline fires between 0 and SWEEP_PERIOD_MS
 // late (plus any event-loop delay), within the 100 ms SPEC §3.1 allows.
 // undici's own headersTimeout/bodyTimeout are per phase (a drip-fed body
 // never trips them) and tick every 500 ms, hence this.
+
+import { now } from '../metrics/clock.ts';
 
 /** What the sweep scans: a client with requests (or closes) in flight. */
 export interface Swept {
@@ -77,3 +79,6 @@ export class DeadlineSweep {
     }
   }
 }
+
+/** The deadlines of every Session and WebSocket of this thread that has no sweep of its own. */
+export const THREAD_DEADLINES = new DeadlineSweep(now);

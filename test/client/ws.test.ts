@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import type { WebSocket } from 'ws';
 import { openWebSocket, type WsContext } from '../../src/client/ws/socket.ts';
 import { WebSocketError } from '../../src/errors.ts';
+import { DeadlineSweep } from '../../src/client/deadline-sweep.ts';
+import { now } from '../../src/metrics/clock.ts';
 import type { LoadsEvent } from '../../src/metrics/events.ts';
 import {
   closedPort,
@@ -179,6 +181,41 @@ describe('WsSocket', () => {
     assert.ok(tookMs >= 90 && tookMs < 3000, `took ${tookMs} ms`);
     assert.equal(socket.isOpen, true);
     await socket.close();
+    await server.close();
+  });
+
+  it('receive() and close() deadlines are in the sweep while they wait, not timers, and leave it when done', async () => {
+    let clock = 0;
+    const deadlines = new DeadlineSweep(() => clock, 60_000);
+    const ctx = record({ deadlines, timeoutMs: 30_000 });
+    let peer!: WebSocket;
+    const server = await startWsServer((ws) => {
+      peer = ws;
+    });
+    const socket = await openWebSocket(server.url, {}, ctx);
+    assert.equal(deadlines.size, 0, 'an open socket with nothing to wait for is not scanned');
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const late = socket.receive();
+    const forever = socket.receive(0);
+    assert.equal(deadlines.size, 1);
+    assert.equal(
+      process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length,
+      timers,
+      'no timer per receive()',
+    );
+    // The sweep's clock past the default (--timeout) deadline: only that one fails.
+    clock = now();
+    deadlines.sweep();
+    clock = now() + 30_001;
+    deadlines.sweep();
+    await assert.rejects(late, {
+      message: `WebSocket ${server.url}: no message received within 30 s`,
+    });
+    assert.equal(deadlines.size, 0, 'a receive(0) has no deadline to scan');
+    peer.send('still');
+    assert.equal(await forever, 'still');
+    await socket.close();
+    assert.equal(deadlines.size, 0, 'closed: out of the scan');
     await server.close();
   });
 

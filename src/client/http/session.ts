@@ -23,7 +23,7 @@ import {
   type HitEvent,
   type RunContext,
 } from '../../metrics/events.ts';
-import { DeadlineSweep, type Swept } from '../deadline-sweep.ts';
+import { THREAD_DEADLINES, type DeadlineSweep, type Swept } from '../deadline-sweep.ts';
 import { describeValue } from '../describe-value.ts';
 import { describeConnectError, errorText } from '../connect-errors.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport.ts';
@@ -139,9 +139,6 @@ export const MAX_REDIRECTS = 10;
 
 /** --max-body-size's default: 64 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-/** The deadlines of every Session of this thread that has no sweep of its own. */
-const THREAD_DEADLINES = new DeadlineSweep(now);
 
 /**
  * The hit object of every Session of this thread, refilled right before each

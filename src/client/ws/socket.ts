@@ -6,13 +6,17 @@
 // not grow memory. The first error seen on the socket is kept in `error` so
 // the runner can fail the test run with it. Closing waits at most the
 // timeout (--timeout) for the peer's close frame, then drops the connection,
-// rather than ws's fixed 30 s.
+// rather than ws's fixed 30 s. receive() and close() deadlines are checked by
+// the thread's DeadlineSweep, as requests' are (up to 50 ms late), not by a
+// timer each: eleven timers set and cleared per run (10 echoes) cost 6–20 %
+// of the runs per CPU-second (npm run bench -- ws, 2026-12-08).
 import type WebSocket from 'ws';
 import { WebSocketError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
 import type { EventSink, SocketMessageEvent } from '../../metrics/events.ts';
 import { describeValue } from '../describe-value.ts';
 import { describeConnectError } from '../connect-errors.ts';
+import { THREAD_DEADLINES, type DeadlineSweep, type Swept } from '../deadline-sweep.ts';
 import { DEFAULT_TRANSPORT, tlsConnectOptions, type TransportOptions } from '../transport.ts';
 import { requireCjs } from '../../require-cjs.ts';
 
@@ -37,6 +41,8 @@ export interface WsContext {
   timeoutMs: number;
   /** TLS settings for wss:// (--insecure, --ca, --cert/--key); default none. */
   transport?: TransportOptions;
+  /** What checks the receive() and close() deadlines; default the thread's own. */
+  deadlines?: DeadlineSweep;
   /**
    * Run-level abort: closes the socket at once. A virtual user passes none
    * and calls abort() on its sockets instead (no listener per socket).
@@ -47,7 +53,9 @@ export interface WsContext {
 interface Waiter {
   resolve: (data: string | Buffer) => void;
   reject: (err: unknown) => void;
-  timer: NodeJS.Timeout | undefined;
+  /** Monotonic ms at which it fails; Infinity for none. */
+  deadlineMs: number;
+  timeoutMs: number;
 }
 
 /** Close codes that mean the peer went away without a proper close. */
@@ -103,7 +111,7 @@ export function createWebSocket(url: string, options: WsOptions, context: WsCont
 }
 
 /** An open WebSocket; see openWebSocket. */
-export class WsSocket {
+export class WsSocket implements Swept {
   /** The URL it was opened with. */
   readonly url: string;
   /** @internal Settles when the handshake ends. */
@@ -112,6 +120,7 @@ export class WsSocket {
   readonly #sink: EventSink;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #deadlines: DeadlineSweep;
   readonly #onMessage: ((data: string | Buffer) => void) | undefined;
   readonly #onAbort: () => void;
   readonly #rejectOpen: (err: unknown) => void;
@@ -125,8 +134,10 @@ export class WsSocket {
   #closed = false;
   #closeCode = 0;
   #closingByUs = false;
-  /** Drops the connection when the peer does not finish the closing handshake in time. */
-  #closeTimer: NodeJS.Timeout | undefined = undefined;
+  /** Monotonic ms at which the connection is dropped if the peer has not finished the closing handshake; Infinity for none. */
+  #closeDeadlineMs = Infinity;
+  /** In the sweep's scan. */
+  #swept = false;
 
   /** @internal Use openWebSocket. */
   constructor(ws: WebSocket, url: string, options: WsOptions, context: WsContext, startMs: number) {
@@ -135,6 +146,7 @@ export class WsSocket {
     this.#sink = context.sink;
     this.#timeoutMs = context.timeoutMs;
     this.#signal = context.signal;
+    this.#deadlines = context.deadlines ?? THREAD_DEADLINES;
     this.#onMessage = options.onMessage;
     this.#messageEvent = { type: 'socket-message', url, bytes: 0 };
     let resolveOpen!: () => void;
@@ -171,10 +183,7 @@ export class WsSocket {
     ws.on('close', (code: number) => {
       this.#closed = true;
       this.#closeCode = code;
-      if (this.#closeTimer !== undefined) {
-        clearTimeout(this.#closeTimer);
-        this.#closeTimer = undefined;
-      }
+      this.#closeDeadlineMs = Infinity;
       this.#signal?.removeEventListener('abort', this.#onAbort);
       if (this.#isOpened) {
         if (code === ABNORMAL_CLOSE && !this.#closingByUs) {
@@ -196,6 +205,10 @@ export class WsSocket {
       this.#closeWaiters = [];
       for (const done of closeWaiters) {
         done();
+      }
+      if (this.#swept) {
+        this.#swept = false;
+        this.#deadlines.delete(this);
       }
     });
   }
@@ -274,18 +287,12 @@ export class WsSocket {
       );
     }
     const timeoutMs = timeoutSeconds === undefined ? this.#timeoutMs : timeoutSeconds * 1000;
+    const deadlineMs = timeoutMs > 0 ? now() + timeoutMs : Infinity;
+    if (deadlineMs !== Infinity) {
+      this.#watch();
+    }
     return new Promise<string | Buffer>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined };
-      if (timeoutMs > 0) {
-        waiter.timer = setTimeout(() => {
-          const at = this.#waiters.indexOf(waiter);
-          if (at >= 0) {
-            this.#waiters.splice(at, 1);
-          }
-          reject(new WebSocketError(this.url, `no message received within ${timeoutMs / 1000} s`));
-        }, timeoutMs);
-      }
-      this.#waiters.push(waiter);
+      this.#waiters.push({ resolve, reject, deadlineMs, timeoutMs });
     });
   }
 
@@ -303,9 +310,9 @@ export class WsSocket {
         this.#closingByUs = true;
         this.#ws.close(code, reason);
         this.#closeWaiters.push(resolve);
-        if (this.#closeTimer === undefined && this.#timeoutMs > 0 && !this.#closed) {
-          this.#closeTimer = setTimeout(() => this.#ws.terminate(), this.#timeoutMs);
-          this.#closeTimer.unref();
+        if (this.#closeDeadlineMs === Infinity && this.#timeoutMs > 0 && !this.#closed) {
+          this.#closeDeadlineMs = now() + this.#timeoutMs;
+          this.#watch();
         }
       } catch (err) {
         reject(err);
@@ -329,6 +336,44 @@ export class WsSocket {
     this.#ws.terminate();
   }
 
+  /**
+   * Swept: rejects each receive() past its deadline and drops a connection
+   * whose closing handshake is late; false once no deadline is left.
+   */
+  checkDeadlines(nowMs: number): boolean {
+    const waiters = this.#waiters;
+    let watched = false;
+    for (let i = 0; i < waiters.length; i++) {
+      const waiter = waiters[i]!;
+      if (nowMs >= waiter.deadlineMs) {
+        waiters.splice(i, 1);
+        i--;
+        waiter.reject(
+          new WebSocketError(this.url, `no message received within ${waiter.timeoutMs / 1000} s`),
+        );
+      } else if (waiter.deadlineMs !== Infinity) {
+        watched = true;
+      }
+    }
+    if (this.#closeDeadlineMs !== Infinity) {
+      if (nowMs >= this.#closeDeadlineMs) {
+        this.#closeDeadlineMs = Infinity;
+        this.#ws.terminate();
+      } else {
+        watched = true;
+      }
+    }
+    this.#swept = watched;
+    return watched;
+  }
+
+  #watch(): void {
+    if (!this.#swept) {
+      this.#swept = true;
+      this.#deadlines.add(this);
+    }
+  }
+
   #received(data: Buffer, isBinary: boolean): void {
     const event = this.#messageEvent;
     event.bytes = data.length;
@@ -347,9 +392,6 @@ export class WsSocket {
     }
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
-      if (waiter.timer !== undefined) {
-        clearTimeout(waiter.timer);
-      }
       waiter.resolve(value);
     } else if (onMessage === undefined) {
       this.#queue.push(value);
@@ -360,9 +402,6 @@ export class WsSocket {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) {
-      if (waiter.timer !== undefined) {
-        clearTimeout(waiter.timer);
-      }
       waiter.reject(reason);
     }
   }
