@@ -184,7 +184,7 @@ describe('WsSocket', () => {
     await server.close();
   });
 
-  it('receive() and close() deadlines are in the sweep while they wait, not timers, and leave it when done', async () => {
+  it('handshake, receive() and close() deadlines are in the sweep while they wait, not timers, and leave it when done', async () => {
     let clock = 0;
     const deadlines = new DeadlineSweep(() => clock, 60_000);
     const ctx = record({ deadlines, timeoutMs: 30_000 });
@@ -192,8 +192,12 @@ describe('WsSocket', () => {
     const server = await startWsServer((ws) => {
       peer = ws;
     });
-    const socket = await openWebSocket(server.url, {}, ctx);
-    assert.equal(deadlines.size, 0, 'an open socket with nothing to wait for is not scanned');
+    const opening = openWebSocket(server.url, {}, ctx);
+    assert.equal(deadlines.size, 1, 'the handshake has its deadline');
+    const socket = await opening;
+    clock = now();
+    deadlines.sweep();
+    assert.equal(deadlines.size, 0, 'an open socket with nothing to wait for leaves the scan');
     const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const late = socket.receive();
     const forever = socket.receive(0);

@@ -6,10 +6,11 @@
 // not grow memory. The first error seen on the socket is kept in `error` so
 // the runner can fail the test run with it. Closing waits at most the
 // timeout (--timeout) for the peer's close frame, then drops the connection,
-// rather than ws's fixed 30 s. receive() and close() deadlines are checked by
-// the thread's DeadlineSweep, as requests' are (up to 50 ms late), not by a
-// timer each: eleven timers set and cleared per run (10 echoes) cost 6–20 %
-// of the runs per CPU-second (npm run bench -- ws, 2026-12-08).
+// rather than ws's fixed 30 s. The opening handshake's, receive()'s and
+// close()'s deadlines are checked by the thread's DeadlineSweep, as requests'
+// are (up to 50 ms late), not by a timer each: eleven timers set and cleared
+// per run (10 echoes) cost 6–20 % of the runs per CPU-second (npm run bench
+// -- ws, 2026-12-08), and the handshake's (ws's handshakeTimeout) more.
 import type WebSocket from 'ws';
 import { WebSocketError } from '../../errors.ts';
 import { now, toEpochMs } from '../../metrics/clock.ts';
@@ -100,14 +101,23 @@ export function createWebSocket(url: string, options: WsOptions, context: WsCont
     const transport = context.transport ?? DEFAULT_TRANSPORT;
     ws = new WebSocketClass(url, options.protocols, {
       headers: options.headers ?? {},
-      ...(timeoutMs > 0 ? { handshakeTimeout: timeoutMs } : {}),
       // Read by ws only for wss://; the same TLS as the run's HTTP requests.
       ...tlsConnectOptions(transport, !transport.insecure),
     });
   } catch (err) {
     throw new WebSocketError(url, `cannot open: ${(err as Error).message}`, err);
   }
-  return new WsSocket(ws, url, options, context, startMs);
+  // The open's deadline is the sweep's too (no handshakeTimeout: ws would
+  // put a timer on the socket): 1.18× the runs per CPU-second, median of 12
+  // interleaved pairs of the ws bench (2026-12-08).
+  return new WsSocket(
+    ws,
+    url,
+    options,
+    context,
+    startMs,
+    timeoutMs > 0 ? startMs + timeoutMs : Infinity,
+  );
 }
 
 /** An open WebSocket; see openWebSocket. */
@@ -134,13 +144,22 @@ export class WsSocket implements Swept {
   #closed = false;
   #closeCode = 0;
   #closingByUs = false;
+  /** Monotonic ms at which a handshake still under way fails; Infinity once open, or for none. */
+  #openDeadlineMs: number;
   /** Monotonic ms at which the connection is dropped if the peer has not finished the closing handshake; Infinity for none. */
   #closeDeadlineMs = Infinity;
   /** In the sweep's scan. */
   #swept = false;
 
   /** @internal Use openWebSocket. */
-  constructor(ws: WebSocket, url: string, options: WsOptions, context: WsContext, startMs: number) {
+  constructor(
+    ws: WebSocket,
+    url: string,
+    options: WsOptions,
+    context: WsContext,
+    startMs: number,
+    openDeadlineMs: number,
+  ) {
     this.#ws = ws;
     this.url = url;
     this.#sink = context.sink;
@@ -156,11 +175,16 @@ export class WsSocket implements Swept {
       rejectOpen = reject;
     });
     this.#rejectOpen = rejectOpen;
+    this.#openDeadlineMs = openDeadlineMs;
+    if (openDeadlineMs !== Infinity) {
+      this.#watch();
+    }
     this.#onAbort = () => this.abort(this.#signal?.reason);
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
 
     ws.on('open', () => {
       this.#isOpened = true;
+      this.#openDeadlineMs = Infinity;
       this.#sink.emit({ type: 'socket-open', url, startedAt: toEpochMs(startMs) });
       resolveOpen();
     });
@@ -337,12 +361,26 @@ export class WsSocket implements Swept {
   }
 
   /**
-   * Swept: rejects each receive() past its deadline and drops a connection
-   * whose closing handshake is late; false once no deadline is left.
+   * Swept: fails an opening handshake or a receive() past its deadline and
+   * drops a connection whose closing handshake is late; false once no
+   * deadline is left.
    */
   checkDeadlines(nowMs: number): boolean {
-    const waiters = this.#waiters;
     let watched = false;
+    if (this.#openDeadlineMs !== Infinity) {
+      if (nowMs >= this.#openDeadlineMs) {
+        this.#openDeadlineMs = Infinity;
+        // ws's own words for its handshakeTimeout; the 'error' and 'close'
+        // that terminate() brings find the open settled.
+        this.#rejectOpen(
+          new WebSocketError(this.url, 'cannot open: Opening handshake has timed out'),
+        );
+        this.#ws.terminate();
+      } else {
+        watched = true;
+      }
+    }
+    const waiters = this.#waiters;
     for (let i = 0; i < waiters.length; i++) {
       const waiter = waiters[i]!;
       if (nowMs >= waiter.deadlineMs) {
