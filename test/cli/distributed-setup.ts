@@ -60,6 +60,12 @@ export interface Cluster {
   /** The CLI in the project's folder; with a test name first, --server-url is added. */
   cli(args: readonly string[], timeoutMs?: number): Promise<CliResult>;
   startCli(args: readonly string[], timeoutMs?: number): ReturnType<typeof startCli>;
+  /**
+   * Asks --ping-broker until every agent is free again (a stopped or
+   * detached run's agents wind their part up after the runner exits);
+   * returns its last output.
+   */
+  waitForFreeAgents(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -97,6 +103,18 @@ export async function startCluster(agentNames: readonly string[]): Promise<Clust
     cli: (args, timeoutMs = 60_000) => runCli(withServer(args), { cwd: project.dir, timeoutMs }),
     startCli: (args, timeoutMs = 60_000) =>
       startCli(withServer(args), { cwd: project.dir, timeoutMs }),
+    async waitForFreeAgents() {
+      const all = new RegExp(`^Agents: ${agentNames.length} \\(${agentNames.length} free`, 'm');
+      let listing = '';
+      for (let i = 0; i < 40 && !all.test(listing); i++) {
+        if (i > 0) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        listing = (await runCli(['--ping-broker', '--broker', nats.url], { cwd: project.dir }))
+          .stdout;
+      }
+      return listing;
+    },
     async stop() {
       await agents.stop();
       await Promise.all([nats.stop(), server.close(), project.remove()]);

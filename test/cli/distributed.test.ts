@@ -504,6 +504,8 @@ describe('distributed runs on three agents', { skip: NATS_SKIP, timeout: 240_000
           );
           assert.match(output, /Agents \(run /);
         }
+        // The next test needs all three: they are free again once their part is wound up.
+        assert.match(await cluster.waitForFreeAgents(), /^Agents: 3 \(3 free/m);
       },
     );
   }
