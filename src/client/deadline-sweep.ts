@@ -1,6 +1,7 @@
 // Request deadlines without a timer per request: one interval per thread
 // scans the clients that have something in flight and fails what is past its
-// deadline (WebSockets' receive() and close() deadlines too). A request only records its deadline (a number), so the hot path
+// deadline (and WebSockets' handshake, receive() and close() deadlines). A
+// request only records its deadline (a number), so the hot path
 // allocates nothing for it; a client joins the scan when it starts a
 // request and leaves it at the first tick that finds it idle, so idle
 // virtual users cost nothing. A deadline fires between 0 and SWEEP_PERIOD_MS

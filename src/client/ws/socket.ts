@@ -42,7 +42,7 @@ export interface WsContext {
   timeoutMs: number;
   /** TLS settings for wss:// (--insecure, --ca, --cert/--key); default none. */
   transport?: TransportOptions;
-  /** What checks the receive() and close() deadlines; default the thread's own. */
+  /** What checks the opening handshake's, receive()'s and close()'s deadlines; default the thread's own. */
   deadlines?: DeadlineSweep;
   /**
    * Run-level abort: closes the socket at once. A virtual user passes none
