@@ -46,6 +46,8 @@ interface HdrCounts {
   readonly totalCount: number;
   countsArrayIndex(value: number): number;
   getCountAtIndex(index: number): number;
+  valueFromIndex(index: number): number;
+  medianEquivalentValue(value: number): number;
   incrementCountAtIndex(index: number): void;
   updatedMaxValue(value: number): void;
   updateMinNonZeroValue(value: number): void;
@@ -115,8 +117,8 @@ export class LatencyHistogram {
   /**
    * Mean in ms, within the histogram's precision (0.1%); 0 when empty.
    * hdr-histogram-js's own mean (each count at the middle of its bucket's
-   * range), summed in the same order straight off the counts array: its
-   * iterator took 3–9 ms a call whatever the count, this loop 0.1–0.5 ms,
+   * range), summed in the same order over the non-zero counts: its
+   * iterator took 3–9 ms a call whatever the count, this loop 0.4–2 ms,
    * and a run's summary asks for one per step and per request name.
    */
   get mean(): number {
@@ -125,21 +127,12 @@ export class LatencyHistogram {
     if (total === 0) {
       return 0;
     }
-    const half = 1 << HALF_MAGNITUDE;
     const last = Math.min(hdr.countsArrayIndex(hdr.maxValue), hdr.countsArrayLength - 1);
     let sum = 0;
     for (let index = 0; index <= last; index++) {
       const count = hdr.getCountAtIndex(index);
       if (count !== 0) {
-        // HDR's valueFromIndex, for a lowest discernible value of 1.
-        let bucket = (index >> HALF_MAGNITUDE) - 1;
-        let subBucket = (index & (half - 1)) + half;
-        if (bucket < 0) {
-          subBucket -= half;
-          bucket = 0;
-        }
-        const rangeSize = 2 ** bucket;
-        sum += (subBucket * rangeSize + Math.floor(rangeSize / 2)) * count;
+        sum += hdr.medianEquivalentValue(hdr.valueFromIndex(index)) * count;
       }
     }
     return sum / total / US_PER_MS;

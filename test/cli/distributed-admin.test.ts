@@ -126,10 +126,7 @@ describe('broker commands', { skip: NATS_SKIP, timeout: 120_000 }, () => {
     assert.ok(summaryNumber(stopped.stdout, 'Hits') > 0);
 
     // The agents are free again (each says so once its part is wound up).
-    let after = '';
-    for (let i = 0; i < 20 && !/^Agents: 2 \(2 free/m.test(after); i++) {
-      after = (await cluster.cli(['--ping-broker', '--broker', cluster.nats.url])).stdout;
-    }
+    const after = await cluster.waitForFreeAgents();
     assert.match(after, /^Agents: 2 \(2 free for loads-runner 0\.1\.0\)$/m);
     assert.match(after, /^Runs in progress: 0$/m);
   });
